@@ -1,0 +1,88 @@
+"""Shared fixtures.
+
+``store`` is the conformance fixture: every test that takes it runs once on an
+SQLite file and once on PostgreSQL (each test in its own schema). PostgreSQL
+runs when ``VERTEX_TRACK_TEST_POSTGRES_URL`` is set (``.ci/run`` sets it) and
+is skipped with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from vertex_track import config
+from vertex_track.store import get_store
+from vertex_track.store.base import MetadataStore
+
+POSTGRES_URL = os.environ.get("VERTEX_TRACK_TEST_POSTGRES_URL")
+NO_POSTGRES = (
+    "PostgreSQL tests need VERTEX_TRACK_TEST_POSTGRES_URL "
+    "(e.g. postgresql://postgres@127.0.0.1:5432/test); .ci/run sets it"
+)
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test gets its own VERTEX_TRACK_HOME and forgets earlier vt.init calls."""
+    home = tmp_path / "vt_home"
+    monkeypatch.setenv("VERTEX_TRACK_HOME", str(home))
+    for var in (
+        "VERTEX_TRACK_STORE_URI", "VERTEX_TRACK_ARTIFACT_ROOT", "VERTEX_TRACK_PROJECT",
+        "VERTEX_TRACK_LOCATION", "VERTEX_TRACK_METADATA_STORE", "VERTEX_TRACK_EXPERIMENT",
+        "VERTEX_TRACK_ON_TRACKING_ERROR",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    config.reset()
+    yield
+    config.reset()
+
+
+def postgres_schema_url(base_url: str, schema: str) -> str:
+    sep = "&" if "?" in base_url else "?"
+    return f"{base_url}{sep}options={quote(f'-csearch_path={schema}')}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    if not POSTGRES_URL:
+        pytest.skip(NO_POSTGRES)
+    import psycopg
+
+    schema = f"vt_test_{uuid.uuid4().hex[:12]}"
+    dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    url = postgres_schema_url(POSTGRES_URL, schema)
+    try:
+        yield url
+    finally:
+        from vertex_track.store.sql.store import dispose_engine
+
+        dispose_engine(url)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'metadata.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def store(store_uri: str, tmp_path: Path) -> MetadataStore:
+    """The metadata store under test, also made the default (``vt.init``)."""
+    config.init(store_uri=store_uri, artifact_root=str(tmp_path / "artifacts"))
+    return get_store()

@@ -1,0 +1,140 @@
+"""vertex_track: Prefect pipelines tracked in the Vertex AI ML Metadata model.
+
+Public API (a contract; see SPEC section 0). Names that need Prefect or other
+heavy imports (``track``, ``flow``, ``PipelineRun``, experiments, lineage) are
+loaded on first use, so ``import vertex_track`` stays fast for the CLI.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .config import init
+from .exceptions import (
+    AlreadyExistsError,
+    ConflictError,
+    FilterError,
+    InvalidArgumentError,
+    NotFoundError,
+    StoreUnavailableError,
+    VertexTrackError,
+)
+from .executions import start_execution
+from .resources import (
+    Artifact,
+    ArtifactState,
+    Context,
+    Event,
+    EventType,
+    Execution,
+    ExecutionState,
+)
+
+__version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    # tracking (imports Prefect)
+    "track": "vertex_track.tracking",
+    "task": "vertex_track.tracking",
+    "flow": "vertex_track.tracking",
+    "cache_policy": "vertex_track.tracking",
+    "Dataset": "vertex_track.tracking.markers",
+    "Model": "vertex_track.tracking.markers",
+    "Metrics": "vertex_track.tracking.markers",
+    "PipelineRun": "vertex_track.tracking.pipeline_run",
+    "register_materializer": "vertex_track.artifacts",
+    # lineage
+    "lineage": "vertex_track.query.lineage",
+    "LineageSubgraph": "vertex_track.query.lineage",
+    "query_execution_inputs_and_outputs": "vertex_track.query.lineage",
+    "query_context_lineage_subgraph": "vertex_track.query.lineage",
+    # experiments
+    "ExperimentRun": "vertex_track.experiments",
+    "start_run": "vertex_track.experiments",
+    "end_run": "vertex_track.experiments",
+    "log_params": "vertex_track.experiments",
+    "log_metrics": "vertex_track.experiments",
+    "log_time_series_metrics": "vertex_track.experiments",
+    "log_classification_metrics": "vertex_track.experiments",
+    "log_model": "vertex_track.experiments",
+    "get_experiment_df": "vertex_track.experiments",
+}
+
+__all__ = [
+    "AlreadyExistsError",
+    "Artifact",
+    "ArtifactState",
+    "ConflictError",
+    "Context",
+    "Dataset",
+    "Event",
+    "EventType",
+    "Execution",
+    "ExecutionState",
+    "ExperimentRun",
+    "FilterError",
+    "InvalidArgumentError",
+    "LineageSubgraph",
+    "Metrics",
+    "Model",
+    "NotFoundError",
+    "PipelineRun",
+    "StoreUnavailableError",
+    "VertexTrackError",
+    "cache_policy",
+    "end_run",
+    "flow",
+    "get_experiment_df",
+    "init",
+    "lineage",
+    "log_classification_metrics",
+    "log_metrics",
+    "log_model",
+    "log_params",
+    "log_time_series_metrics",
+    "query_context_lineage_subgraph",
+    "query_execution_inputs_and_outputs",
+    "register_materializer",
+    "start_execution",
+    "start_run",
+    "task",
+    "track",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vertex_track' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs
+    from .artifacts import register_materializer
+    from .experiments import (
+        ExperimentRun,
+        end_run,
+        get_experiment_df,
+        log_classification_metrics,
+        log_metrics,
+        log_model,
+        log_params,
+        log_time_series_metrics,
+        start_run,
+    )
+    from .query.lineage import (
+        LineageSubgraph,
+        lineage,
+        query_context_lineage_subgraph,
+        query_execution_inputs_and_outputs,
+    )
+    from .tracking import cache_policy, flow, task, track
+    from .tracking.markers import Dataset, Metrics, Model
+    from .tracking.pipeline_run import PipelineRun

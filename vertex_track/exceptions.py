@@ -1,0 +1,70 @@
+"""The errors vertex_track raises.
+
+Every error is a :class:`VertexTrackError`; each one also inherits the builtin
+exception it refines, so ``except LookupError`` or ``except ValueError`` keep
+working in code that does not know about vertex_track::
+
+    VertexTrackError (Exception)
+    ├── NotFoundError (LookupError)          a resource does not exist
+    ├── AlreadyExistsError                   a resource id is taken
+    ├── ConflictError                        a stale etag, or a concurrent change
+    ├── InvalidArgumentError (ValueError)    input breaks a rule (field, rule, value)
+    │   └── FilterError                      a malformed filter (with .position)
+    └── StoreUnavailableError                the metadata store cannot be reached
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyExistsError",
+    "ConflictError",
+    "FilterError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "StoreUnavailableError",
+    "VertexTrackError",
+]
+
+
+class VertexTrackError(Exception):
+    """Base class of every error raised by vertex_track."""
+
+
+class NotFoundError(VertexTrackError, LookupError):
+    """The requested resource does not exist in the metadata store."""
+
+
+class AlreadyExistsError(VertexTrackError):
+    """A resource with the same resource id already exists in the store."""
+
+
+class ConflictError(VertexTrackError):
+    """The resource changed since it was read (stale etag); re-read and retry."""
+
+
+class InvalidArgumentError(VertexTrackError, ValueError):
+    """An argument breaks a validation rule; the message names field, rule and value."""
+
+
+class FilterError(InvalidArgumentError):
+    """A filter string could not be parsed or compiled.
+
+    Attributes:
+        filter: the filter string as given.
+        position: 0-based offset of the problem in ``filter``.
+        expected: what the parser expected at ``position`` (may be empty).
+    """
+
+    def __init__(self, message: str, *, filter: str = "", position: int = 0, expected: str = ""):
+        self.filter = filter
+        self.position = position
+        self.expected = expected
+        self.reason = message
+        if filter:
+            caret = " " * position + "^"
+            message = f"{message}\n  {filter}\n  {caret}"
+        super().__init__(message)
+
+
+class StoreUnavailableError(VertexTrackError):
+    """The metadata store could not be opened or reached (after retries)."""

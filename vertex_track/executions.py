@@ -1,0 +1,105 @@
+"""``vt.start_execution``: record a unit of work by hand (seed 000)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from .resources import Execution, ExecutionState
+
+if TYPE_CHECKING:
+    from .store.base import MetadataStore
+
+__all__ = ["start_execution"]
+
+
+@contextmanager
+def start_execution(
+    *,
+    schema_title: str | None = None,
+    display_name: str | None = None,
+    resource_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    schema_version: str | None = None,
+    description: str | None = None,
+    labels: dict[str, str] | None = None,
+    resume: bool = False,
+    store: MetadataStore | None = None,
+) -> Iterator[Execution]:
+    """Create (or, with ``resume=True``, reopen) an Execution for the ``with`` block.
+
+    The Execution is committed as ``RUNNING`` on entry, so other readers see
+    it while the block runs. Artifacts given to ``assign_input_artifacts`` /
+    ``assign_output_artifacts`` inside the block are recorded together with
+    the end state, in one transaction, when the block ends: ``COMPLETE`` on
+    normal exit, ``FAILED`` (with the error type and message under
+    ``metadata["vertex_track"]``) when it raises; the exception is re-raised.
+    Inside an active experiment run the execution is associated with it.
+
+    Example::
+
+        with vt.start_execution(schema_title="system.ContainerExecution",
+                                display_name="train") as execution:
+            execution.assign_input_artifacts([dataset])
+            model = vt.Artifact.create("system.Model", uri=...)
+            execution.assign_output_artifacts([model])
+
+    Raises:
+        NotFoundError: ``resume=True`` and the execution does not exist.
+        InvalidArgumentError: a field breaks its rule.
+    """
+    from .store import get_store
+
+    s = store or get_store()
+    contexts = _active_contexts()
+    if resume:
+        if resource_id is None:
+            from .exceptions import InvalidArgumentError
+
+            raise InvalidArgumentError("resume=True needs the resource_id of the execution")
+        execution = Execution.get(resource_id, store=s)
+        if metadata:
+            execution.metadata = {**execution.metadata, **metadata}
+        execution.state = ExecutionState.RUNNING
+        execution, _ = s.put_execution(execution, (), contexts)
+    else:
+        execution = Execution.create(
+            schema_title=schema_title, state=ExecutionState.RUNNING, resource_id=resource_id,
+            display_name=display_name, schema_version=schema_version, metadata=metadata,
+            labels=labels, description=description, store=s,
+        )
+        if contexts:
+            execution, _ = s.put_execution(execution, (), contexts)
+    execution._pending = []
+    try:
+        yield execution
+    except BaseException as exc:
+        execution.state = ExecutionState.FAILED
+        vt_meta = dict(execution.metadata.get("vertex_track") or {})
+        vt_meta.update(error_type=type(exc).__name__, error_message=str(exc)[:2000])
+        execution.metadata = {**execution.metadata, "vertex_track": vt_meta}
+        _finish(s, execution)
+        raise
+    else:
+        execution.state = ExecutionState.COMPLETE
+        _finish(s, execution)
+
+
+def _finish(store: MetadataStore, execution: Execution) -> None:
+    links = execution._pending or []
+    execution._pending = None
+    stored, _ = store.put_execution(execution, links, ())
+    execution.etag = stored.etag
+    execution.update_time = stored.update_time or dt.datetime.now(dt.timezone.utc)
+
+
+def _active_contexts() -> list[Any]:
+    """Contexts a hand-made execution joins: the active experiment run, if any."""
+    try:
+        from .experiments import _current_run_context
+    except ImportError:
+        return []
+    ctx = _current_run_context()
+    return [ctx] if ctx is not None else []

@@ -1,0 +1,633 @@
+"""The resources of Vertex ML Metadata: Artifact, Execution, Context, Event.
+
+The models here are plain data plus thin methods that delegate to the active
+metadata store (:mod:`vertex_track.store`); they know nothing about SQL.
+Validation lives in :mod:`vertex_track.validation` and raises
+:class:`~vertex_track.exceptions.InvalidArgumentError`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from enum import Enum
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from . import validation as v
+from .exceptions import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from .store.base import MetadataStore, PurgeResult
+
+__all__ = [
+    "Artifact",
+    "ArtifactState",
+    "Context",
+    "Event",
+    "EventType",
+    "Execution",
+    "ExecutionState",
+    "ResourceList",
+]
+
+List = builtins.list  # the classmethods below are called `list`
+
+
+class _StrEnum(str, Enum):
+    def __str__(self) -> str:
+        return self.value
+
+
+class ArtifactState(_StrEnum):
+    """State of an Artifact (Vertex's ``Artifact.State``)."""
+
+    PENDING = "PENDING"
+    LIVE = "LIVE"
+
+
+class ExecutionState(_StrEnum):
+    """State of an Execution (Vertex's ``Execution.State``)."""
+
+    NEW = "NEW"
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    FAILED = "FAILED"
+    CACHED = "CACHED"
+    CANCELLED = "CANCELLED"
+
+
+class EventType(_StrEnum):
+    """Direction of an Event: the artifact was an INPUT or an OUTPUT of the execution."""
+
+    INPUT = "INPUT"
+    OUTPUT = "OUTPUT"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class ResourceList(List):
+    """A list of resources; with ``page_size`` it also carries ``next_page_token``."""
+
+    next_page_token: str | None = None
+
+
+R = TypeVar("R", bound="_Resource")
+
+
+class _Resource(BaseModel):
+    """Fields and methods shared by Artifact, Execution and Context."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    kind: ClassVar[str]  # "artifacts" | "executions" | "contexts"
+    default_schema_title: ClassVar[str]
+
+    name: str
+    display_name: str = ""
+    schema_title: str
+    schema_version: str = "0.0.1"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    description: str = ""
+    create_time: dt.datetime = Field(default_factory=_now)
+    update_time: dt.datetime = Field(default_factory=_now)
+    etag: str = ""
+
+    # -- identity -----------------------------------------------------------
+    @property
+    def resource_id(self) -> str:
+        """The last segment of :attr:`name`."""
+        return self.name.rsplit("/", 1)[-1]
+
+    @property
+    def resource_name(self) -> str:
+        """The full resource name (alias of :attr:`name`, as in the Vertex SDK)."""
+        return self.name
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _Resource):
+            return NotImplemented
+        return type(self) is type(other) and self.name == other.name and self.etag == other.etag
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.name))
+
+    def __repr__(self) -> str:
+        state = getattr(self, "state", None)
+        extra = f", state={state.value}" if state is not None else ""
+        return (
+            f"{type(self).__name__}(name={self.name!r}, schema_title={self.schema_title!r}"
+            f", display_name={self.display_name!r}{extra})"
+        )
+
+    # -- store access -------------------------------------------------------
+    @staticmethod
+    def _store(store: MetadataStore | None = None) -> MetadataStore:
+        if store is not None:
+            return store
+        from .store import get_store
+
+        return get_store()
+
+    @classmethod
+    def get(cls: type[R], resource_id_or_name: str, *, store: MetadataStore | None = None) -> R:
+        """Fetch one resource by resource id or full resource name.
+
+        Raises:
+            NotFoundError: no such resource in the store.
+            InvalidArgumentError: the name is of another kind or store.
+        """
+        s = cls._store(store)
+        return s.get(cls.kind, s.resource_id_from(cls.kind, resource_id_or_name))  # type: ignore[return-value]
+
+    @classmethod
+    def list(
+        cls: type[R],
+        filter: str | None = None,
+        order_by: str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+        *,
+        strict: bool = False,
+        store: MetadataStore | None = None,
+    ) -> ResourceList:
+        """List resources matching a Vertex filter string.
+
+        Without ``page_size`` the result holds every match. With ``page_size``
+        it holds one page and ``result.next_page_token`` is the token for the
+        next call (``None`` after the last page). Page tokens are keyset
+        cursors: a walk returns every record that existed when it started
+        exactly once, even while others insert.
+
+        Args:
+            filter: e.g. ``'schema_title = "system.Model" AND create_time > "2024-01-01T00:00:00Z"'``.
+            order_by: ``"field [asc|desc], ..."``; default ``create_time`` then name.
+            page_size: maximum number of results (>= 1).
+            page_token: the ``next_page_token`` of the previous page.
+            strict: reject extensions Vertex does not document.
+
+        Raises:
+            FilterError: the filter is malformed (with the position).
+            InvalidArgumentError: bad ``order_by``, ``page_size`` or ``page_token``.
+        """
+        items, token = cls._store(store).list(
+            cls.kind, filter=filter, order_by=order_by, page_size=page_size,
+            page_token=page_token, strict=strict,
+        )
+        result = ResourceList(items)
+        result.next_page_token = token
+        return result
+
+    @classmethod
+    def iter(
+        cls: type[R],
+        filter: str | None = None,
+        order_by: str | None = None,
+        page_size: int = 1000,
+        *,
+        strict: bool = False,
+        store: MetadataStore | None = None,
+    ) -> Iterator[R]:
+        """Walk every match lazily, one page of ``page_size`` at a time."""
+        token: str | None = None
+        while True:
+            page = cls.list(filter, order_by, page_size, token, strict=strict, store=store)
+            yield from page
+            token = page.next_page_token
+            if token is None:
+                return
+
+    @classmethod
+    def purge(
+        cls,
+        filter: str,
+        force: bool = False,
+        *,
+        store: MetadataStore | None = None,
+    ) -> PurgeResult:
+        """Delete every resource matching ``filter`` (a dry run unless ``force``).
+
+        Returns:
+            A :class:`~vertex_track.store.base.PurgeResult`: ``purge_count`` and
+            ``purge_sample`` (up to 100 names that would be, or were, deleted).
+        """
+        if not isinstance(filter, str) or not filter.strip():
+            raise InvalidArgumentError(
+                "filter is required for purge (an empty filter would delete everything); "
+                'pass e.g. filter=\'display_name = "*tmp*"\''
+            )
+        return cls._store(store).purge(cls.kind, filter, force=force)
+
+    def _update(self: R, changes: dict[str, Any]) -> R:
+        if "display_name" in changes and changes["display_name"] is not None:
+            v.check_display_name(changes["display_name"])
+        if "metadata" in changes and changes["metadata"] is not None:
+            v.check_metadata(changes["metadata"])
+        if "labels" in changes and changes["labels"] is not None:
+            v.check_labels(changes["labels"])
+        if "description" in changes and changes["description"] is not None:
+            v.check_description(changes["description"])
+        changes = {k: val for k, val in changes.items() if val is not None}
+        fresh = self._store().update(self, changes)
+        self.__dict__.update(fresh.__dict__)
+        return self
+
+    def delete(self, *, store: MetadataStore | None = None) -> None:
+        """Delete this resource (its events and links go with it).
+
+        Raises:
+            NotFoundError: it was already deleted.
+        """
+        self._store(store).delete(self.kind, [self.resource_id], missing_ok=False)
+
+    def sync_resource(self) -> None:
+        """Re-read this resource from the store (as the Vertex SDK's ``sync_resource``)."""
+        fresh = type(self).get(self.resource_id)
+        self.__dict__.update(fresh.__dict__)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict (timestamps as RFC 3339 strings, enums as strings)."""
+        data = self.model_dump(mode="json")
+        data["resource_id"] = self.resource_id
+        return data
+
+
+def _coerce_state(enum: type[_StrEnum], value: Any, field: str = "state") -> Any:
+    if value is None or isinstance(value, enum):
+        return value
+    if isinstance(value, Enum):
+        value = value.name
+    if isinstance(value, str):
+        try:
+            return enum(value.upper())
+        except ValueError:
+            pass
+    allowed = ", ".join(m.value for m in enum)
+    raise InvalidArgumentError(f"{field} must be one of {allowed}, got {value!r}")
+
+
+def _create_common(
+    cls: type[_Resource],
+    *,
+    schema_title: str | None,
+    resource_id: str | None,
+    display_name: str | None,
+    schema_version: str | None,
+    description: str | None,
+    metadata: dict[str, Any] | None,
+    labels: dict[str, str] | None,
+    store: MetadataStore,
+) -> dict[str, Any]:
+    schema_title = cls.default_schema_title if schema_title is None else schema_title
+    v.check_schema_title(schema_title)
+    schema_version = "0.0.1" if schema_version is None else schema_version
+    v.check_schema_version(schema_version)
+    if resource_id is not None:
+        v.check_resource_id(resource_id)
+    display_name = "" if display_name is None else display_name
+    v.check_display_name(display_name)
+    description = "" if description is None else description
+    v.check_description(description)
+    metadata = {} if metadata is None else metadata
+    v.check_metadata(metadata)
+    labels = {} if labels is None else labels
+    v.check_labels(labels)
+    rid = resource_id or v.generate_resource_id()
+    now = _now()
+    return {
+        "name": store.resource_name(cls.kind, rid),
+        "display_name": display_name,
+        "schema_title": schema_title,
+        "schema_version": schema_version,
+        "metadata": dict(metadata),
+        "labels": dict(labels),
+        "description": description,
+        "create_time": now,
+        "update_time": now,
+    }
+
+
+class Artifact(_Resource):
+    """An artifact: a piece of data an execution consumed or produced.
+
+    ``uri`` points at the bytes (any fsspec URL); small values tracked by
+    :func:`vertex_track.track` are kept inline in ``metadata`` instead.
+    """
+
+    kind: ClassVar[str] = "artifacts"
+    default_schema_title: ClassVar[str] = "system.Artifact"
+
+    uri: str = ""
+    state: ArtifactState = ArtifactState.LIVE
+
+    @classmethod
+    def create(
+        cls,
+        schema_title: str | None = None,
+        *,
+        uri: str | None = None,
+        resource_id: str | None = None,
+        display_name: str | None = None,
+        schema_version: str | None = None,
+        description: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        labels: dict[str, str] | None = None,
+        state: ArtifactState | str = ArtifactState.LIVE,
+        store: MetadataStore | None = None,
+    ) -> Artifact:
+        """Create an Artifact (seed 000 ``Artifact.create``).
+
+        Args:
+            schema_title: ``namespace.Name``, default ``system.Artifact``.
+            uri: where the artifact's bytes are.
+            resource_id: id unique in the store; generated when omitted.
+            display_name, schema_version, description, metadata, labels: as in Vertex.
+            state: ``LIVE`` (default) or ``PENDING``.
+
+        Raises:
+            InvalidArgumentError: a field breaks its rule (message names it).
+            AlreadyExistsError: ``resource_id`` is taken.
+        """
+        s = cls._store(store)
+        fields = _create_common(
+            cls, schema_title=schema_title, resource_id=resource_id, display_name=display_name,
+            schema_version=schema_version, description=description, metadata=metadata,
+            labels=labels, store=s,
+        )
+        if uri is not None and not isinstance(uri, str):
+            raise InvalidArgumentError(f"uri must be a string, got {type(uri).__name__}")
+        artifact = cls.model_construct(
+            **fields, uri=uri or "", state=_coerce_state(ArtifactState, state)
+        )
+        return s.create(artifact)  # type: ignore[return-value]
+
+    def update(
+        self,
+        *,
+        display_name: str | None = None,
+        description: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        labels: dict[str, str] | None = None,
+        state: ArtifactState | str | None = None,
+        uri: str | None = None,
+    ) -> Artifact:
+        """Update fields in place; ``metadata`` keys are merged into the existing ones.
+
+        Raises:
+            ConflictError: the artifact changed since this object was read (stale etag).
+            NotFoundError: it was deleted.
+        """
+        return self._update({
+            "display_name": display_name, "description": description, "metadata": metadata,
+            "labels": labels, "state": _coerce_state(ArtifactState, state), "uri": uri,
+        })
+
+    @property
+    def digest(self) -> str | None:
+        """Content digest (``sha256:...``) recorded by tracking, if any."""
+        vt_meta = self.metadata.get("vertex_track")
+        return vt_meta.get("digest") if isinstance(vt_meta, dict) else None
+
+    def load(self) -> Any:
+        """The Python value back, through the materializer that wrote it.
+
+        Raises:
+            InvalidArgumentError: the artifact has no value vertex_track can read
+                (e.g. created by hand with a URI no materializer knows).
+        """
+        from .tracking.values import load_artifact_value
+
+        return load_artifact_value(self)
+
+    def get_executions(self, type: EventType | str | None = None) -> List[Execution]:
+        """Executions that consumed (``INPUT``) or produced (``OUTPUT``) this artifact."""
+        t = _coerce_state(EventType, type, "type") if type is not None else None
+        return self._store().get_executions_by_artifact(self, t)
+
+
+class Execution(_Resource):
+    """An execution: one step of an ML workflow (a tracked task run)."""
+
+    kind: ClassVar[str] = "executions"
+    default_schema_title: ClassVar[str] = "system.ContainerExecution"
+
+    state: ExecutionState = ExecutionState.RUNNING
+    # Links assigned inside ``start_execution``; written with the end state.
+    _pending: List[Any] | None = PrivateAttr(default=None)
+
+    @classmethod
+    def create(
+        cls,
+        schema_title: str | None = None,
+        *,
+        state: ExecutionState | str = ExecutionState.RUNNING,
+        resource_id: str | None = None,
+        display_name: str | None = None,
+        schema_version: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        labels: dict[str, str] | None = None,
+        description: str | None = None,
+        store: MetadataStore | None = None,
+    ) -> Execution:
+        """Create an Execution (seed 000 ``Execution.create``); state defaults to RUNNING.
+
+        Raises:
+            InvalidArgumentError: a field breaks its rule.
+            AlreadyExistsError: ``resource_id`` is taken.
+        """
+        s = cls._store(store)
+        fields = _create_common(
+            cls, schema_title=schema_title, resource_id=resource_id, display_name=display_name,
+            schema_version=schema_version, description=description, metadata=metadata,
+            labels=labels, store=s,
+        )
+        execution = cls.model_construct(**fields, state=_coerce_state(ExecutionState, state))
+        return s.create(execution)  # type: ignore[return-value]
+
+    def update(
+        self,
+        *,
+        display_name: str | None = None,
+        description: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        labels: dict[str, str] | None = None,
+        state: ExecutionState | str | None = None,
+    ) -> Execution:
+        """Update fields in place; ``metadata`` keys are merged (etag-checked)."""
+        return self._update({
+            "display_name": display_name, "description": description, "metadata": metadata,
+            "labels": labels, "state": _coerce_state(ExecutionState, state),
+        })
+
+    def assign_input_artifacts(self, artifacts: Sequence[Artifact | str]) -> None:
+        """Record INPUT events from ``artifacts`` (objects or resource names) to this execution.
+
+        Inside ``start_execution`` the events are written with the end state.
+        """
+        self._assign(artifacts, EventType.INPUT)
+
+    def assign_output_artifacts(self, artifacts: Sequence[Artifact | str]) -> None:
+        """Record OUTPUT events from this execution to ``artifacts``."""
+        self._assign(artifacts, EventType.OUTPUT)
+
+    def _assign(self, artifacts: Sequence[Artifact | str], event_type: EventType) -> None:
+        from .store.base import ArtifactLink
+
+        if isinstance(artifacts, (str, Artifact)):
+            raise InvalidArgumentError(
+                "artifacts must be a list of Artifacts or resource names, "
+                f"got a single {builtins.type(artifacts).__name__}"
+            )
+        for a in artifacts:
+            if not isinstance(a, (Artifact, str)):
+                raise InvalidArgumentError(
+                    f"artifacts must be Artifacts or resource names, got {a!r}"
+                )
+        if self._pending is not None:
+            self._pending.extend(ArtifactLink(a, event_type) for a in artifacts)  # type: ignore[arg-type]
+        else:
+            self._store().add_events(self, artifacts, event_type)
+
+    def _flush(self) -> None:
+        if self._pending:
+            from .store.base import ArtifactLink
+
+            pending: List[ArtifactLink] = self._pending
+            self._pending = []
+            store = self._store()
+            for t in (EventType.INPUT, EventType.OUTPUT):
+                batch = [link.artifact for link in pending if link.type == t]
+                if batch:
+                    store.add_events(self, batch, t)
+
+    def get_input_artifacts(self) -> List[Artifact]:
+        """The artifacts this execution consumed, in event order."""
+        self._flush()
+        return self._store().get_artifacts_by_execution(self, EventType.INPUT)
+
+    def get_output_artifacts(self) -> List[Artifact]:
+        """The artifacts this execution produced, in event order."""
+        self._flush()
+        return self._store().get_artifacts_by_execution(self, EventType.OUTPUT)
+
+    def get_events(self) -> List[Event]:
+        """Every event of this execution (inputs then outputs, in time order)."""
+        self._flush()
+        return self._store().get_events(execution=self)
+
+
+class Context(_Resource):
+    """A context groups artifacts and executions (a pipeline run, an experiment)."""
+
+    kind: ClassVar[str] = "contexts"
+    default_schema_title: ClassVar[str] = "system.Run"
+
+    parent_contexts: List[str] = Field(default_factory=list)
+
+    @classmethod
+    def create(
+        cls,
+        schema_title: str | None = None,
+        *,
+        resource_id: str | None = None,
+        display_name: str | None = None,
+        schema_version: str | None = None,
+        description: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        labels: dict[str, str] | None = None,
+        parent_contexts: Sequence[Context | str] | None = None,
+        store: MetadataStore | None = None,
+    ) -> Context:
+        """Create a Context; ``parent_contexts`` (at most 10) are objects or resource names.
+
+        Raises:
+            InvalidArgumentError: a field breaks its rule, or a parent would make a cycle.
+            NotFoundError: a parent does not exist.
+            AlreadyExistsError: ``resource_id`` is taken.
+        """
+        s = cls._store(store)
+        fields = _create_common(
+            cls, schema_title=schema_title, resource_id=resource_id, display_name=display_name,
+            schema_version=schema_version, description=description, metadata=metadata,
+            labels=labels, store=s,
+        )
+        parents = [s.name_of("contexts", p) for p in (parent_contexts or [])]
+        v.check_parent_contexts(parents)
+        context = cls.model_construct(**fields, parent_contexts=parents)
+        return s.create(context)  # type: ignore[return-value]
+
+    def update(
+        self,
+        *,
+        display_name: str | None = None,
+        description: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> Context:
+        """Update fields in place; ``metadata`` keys are merged (etag-checked)."""
+        return self._update({
+            "display_name": display_name, "description": description, "metadata": metadata,
+            "labels": labels,
+        })
+
+    def add_artifacts_and_executions(
+        self,
+        artifact_resource_names: Sequence[str] | None = None,
+        execution_resource_names: Sequence[str] | None = None,
+    ) -> None:
+        """Attribute artifacts and associate executions (by resource name) to this context."""
+        self._store().add_to_context(
+            self, artifacts=List(artifact_resource_names or []),
+            executions=List(execution_resource_names or []),
+        )
+
+    def add_context_children(self, contexts: Sequence[Context | str]) -> None:
+        """Make ``contexts`` (objects or names) children of this context.
+
+        Raises:
+            InvalidArgumentError: a child would get more than 10 parents, or a cycle.
+        """
+        self._store().add_context_children(self, List(contexts))
+        self.sync_resource()
+
+    def get_artifacts(self, filter: str | None = None) -> List[Artifact]:
+        """Artifacts attributed to this context (directly)."""
+        return Artifact.list(_and(f'in_context("{self.name}")', filter))
+
+    def get_executions(self, filter: str | None = None) -> List[Execution]:
+        """Executions associated with this context (directly)."""
+        return Execution.list(_and(f'in_context("{self.name}")', filter))
+
+    def get_child_contexts(self) -> List[Context]:
+        """Direct children of this context."""
+        return Context.list(f'parent_contexts:"{self.name}"')
+
+
+def _and(base: str, extra: str | None) -> str:
+    return f"{base} AND ({extra})" if extra else base
+
+
+class Event(BaseModel):
+    """A link between an artifact and an execution: it was an INPUT or an OUTPUT.
+
+    ``labels`` carry the argument name or output key under ``"name"``
+    (e.g. ``{"name": "data"}``, ``{"name": "output.0"}``); :attr:`label` reads it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    artifact: str
+    execution: str
+    event_time: dt.datetime
+    type: EventType
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def label(self) -> str | None:
+        """The argument name or output key this event stands for."""
+        return self.labels.get("name")

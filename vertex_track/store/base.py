@@ -1,0 +1,135 @@
+"""The metadata store protocol.
+
+A store keeps Vertex ML Metadata resources and their links. It takes and
+returns the models of :mod:`vertex_track.resources` (never rows or driver
+objects), and raises only :mod:`vertex_track.exceptions` errors. The
+protocol is deliberately small; conveniences (``start_execution``,
+``PipelineRun``, experiments) are built on top of it once, for every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..resources import Artifact, Context, Event, EventType, Execution, _Resource
+
+
+@dataclass
+class PurgeResult:
+    """What a purge deleted, or would delete (``force=False``).
+
+    Attributes:
+        purge_count: how many resources match the filter.
+        purge_sample: up to 100 of their resource names.
+        downstream_executions: up to 100 names of executions outside the purge
+            whose provenance it cuts (they consumed a purged artifact, or an
+            output of a purged execution).
+        forced: whether anything was deleted.
+    """
+
+    purge_count: int
+    purge_sample: list[str] = field(default_factory=list)
+    downstream_executions: list[str] = field(default_factory=list)
+    forced: bool = False
+
+
+@dataclass
+class ArtifactLink:
+    """One artifact of :meth:`MetadataStore.put_execution` and its event."""
+
+    artifact: Artifact
+    type: EventType
+    label: str | None = None
+
+
+class MetadataStore(Protocol):
+    """What every metadata backend provides."""
+
+    prefix: str  # projects/{p}/locations/{l}/metadataStores/{s}
+
+    def resource_name(self, kind: str, resource_id: str) -> str: ...
+
+    def resource_id_from(self, kind: str, id_or_name: str) -> str: ...
+
+    def name_of(self, kind: str, resource_or_name: Any) -> str: ...
+
+    def create(self, resource: _Resource) -> _Resource:
+        """Insert a new resource (and, for a context, its parent links) atomically.
+
+        Raises AlreadyExistsError when the resource id is taken, NotFoundError
+        for a missing parent context."""
+        ...
+
+    def get(self, kind: str, resource_id: str) -> _Resource:
+        """Raises NotFoundError."""
+        ...
+
+    def list(
+        self,
+        kind: str,
+        *,
+        filter: str | None = None,
+        order_by: str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+        strict: bool = False,
+    ) -> tuple[list[Any], str | None]:
+        """One page of matches and the next token (None at the end)."""
+        ...
+
+    def update(self, resource: _Resource, changes: dict[str, Any]) -> _Resource:
+        """Apply ``changes`` if the stored etag still equals ``resource.etag``.
+
+        ``metadata`` is merged key by key. Raises ConflictError for a stale
+        etag, NotFoundError if the resource is gone."""
+        ...
+
+    def delete(self, kind: str, resource_ids: Sequence[str], *, missing_ok: bool = True) -> int:
+        """Delete resources with their events and links; returns how many."""
+        ...
+
+    def purge(self, kind: str, filter: str, *, force: bool = False) -> PurgeResult: ...
+
+    def put_execution(
+        self,
+        execution: Execution,
+        links: Sequence[ArtifactLink] = (),
+        contexts: Sequence[Context] = (),
+    ) -> tuple[Execution, list[Artifact]]:
+        """Write one execution record in one transaction (ml-metadata's put_execution).
+
+        The execution is inserted if new, else overwritten (state, metadata,
+        labels, display_name, description) without an etag check. Each
+        artifact is inserted unless an artifact with its resource id already
+        exists, in which case the stored one is used (content addressing).
+        Events are added for every link; the execution and all artifacts are
+        associated/attributed to every context. Returns the stored execution
+        and artifacts (in ``links`` order)."""
+        ...
+
+    def add_events(
+        self, execution: Execution, artifacts: Sequence[Artifact | str], type: EventType
+    ) -> None: ...
+
+    def get_events(
+        self, *, execution: Execution | None = None, artifact: Artifact | None = None
+    ) -> list[Event]: ...
+
+    def get_artifacts_by_execution(
+        self, execution: Execution, type: EventType | None
+    ) -> list[Artifact]: ...
+
+    def get_executions_by_artifact(
+        self, artifact: Artifact, type: EventType | None
+    ) -> list[Execution]: ...
+
+    def add_to_context(
+        self, context: Context, *, artifacts: Sequence[str], executions: Sequence[str]
+    ) -> None: ...
+
+    def add_context_children(self, context: Context, children: Sequence[Context | str]) -> None:
+        """Raises InvalidArgumentError for a cycle or more than 10 parents."""
+        ...

@@ -1,0 +1,150 @@
+"""What differs between SQLite and PostgreSQL, in one class each.
+
+Everything else in the SQL layer is written once against SQLAlchemy Core.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Table, event, text
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+T = TypeVar("T")
+
+
+class Dialect:
+    """Strategy object for one database family."""
+
+    name = "generic"
+
+    def url(self, uri: str) -> URL:
+        return make_url(uri)
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    def install(self, engine: Engine) -> None:
+        """Attach connect/begin listeners to a new engine."""
+
+    def insert_ignore(self, table: Table) -> Any:
+        """``INSERT ... ON CONFLICT DO NOTHING`` for ``table``."""
+        raise NotImplementedError
+
+    def lock_for_migration(self, conn: Connection) -> None:
+        """Serialize concurrent migrators (called inside the migration transaction)."""
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """Whether retrying the whole transaction may succeed."""
+        return False
+
+
+class SqliteDialect(Dialect):
+    """SQLite: WAL, a busy timeout, and ``BEGIN IMMEDIATE`` for writes.
+
+    pysqlite's own transaction handling starts transactions lazily and
+    upgrades read locks to write locks mid-transaction, which fails with
+    "database is locked" under concurrent writers regardless of the busy
+    timeout. So the driver is put in autocommit mode and we emit ``BEGIN``
+    ourselves: ``BEGIN IMMEDIATE`` when the connection is marked for writing,
+    a deferred ``BEGIN`` for reads (readers never block each other in WAL).
+    """
+
+    name = "sqlite"
+    busy_timeout_s = 60.0
+
+    def url(self, uri: str) -> URL:
+        url = make_url(uri)
+        if url.drivername == "sqlite":
+            url = url.set(drivername="sqlite+pysqlite")
+        return url
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        return {"connect_args": {"timeout": self.busy_timeout_s, "check_same_thread": False}}
+
+    def install(self, engine: Engine) -> None:
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            mode = "IMMEDIATE" if conn.get_execution_options().get("vt_write") else "DEFERRED"
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+    def insert_ignore(self, table: Table) -> Any:
+        from sqlalchemy.dialects.sqlite import insert
+
+        return insert(table).on_conflict_do_nothing()
+
+    def is_transient(self, exc: BaseException) -> bool:
+        msg = str(getattr(exc, "orig", exc)).lower()
+        return isinstance(exc, OperationalError) and ("locked" in msg or "busy" in msg)
+
+
+class PostgresDialect(Dialect):
+    """PostgreSQL through psycopg 3."""
+
+    name = "postgresql"
+
+    def url(self, uri: str) -> URL:
+        url = make_url(uri)
+        if url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+psycopg")
+        return url
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        return {"pool_pre_ping": False, "pool_size": 5, "max_overflow": 10}
+
+    def insert_ignore(self, table: Table) -> Any:
+        from sqlalchemy.dialects.postgresql import insert
+
+        return insert(table).on_conflict_do_nothing()
+
+    def lock_for_migration(self, conn: Connection) -> None:
+        conn.execute(text("SELECT pg_advisory_xact_lock(1987343979)"))  # 0x7674726b, "vtrk"
+
+    def is_transient(self, exc: BaseException) -> bool:
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+        # serialization failure, deadlock, connection errors
+        return code in {"40001", "40P01"} or (code or "").startswith("08")
+
+
+def dialect_for(uri: str) -> Dialect:
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme == "sqlite":
+        return SqliteDialect()
+    if scheme in ("postgresql", "postgres"):
+        return PostgresDialect()
+    from ...exceptions import InvalidArgumentError
+
+    raise InvalidArgumentError(
+        f"store_uri scheme {scheme!r} is not supported; use 'sqlite:///path/to/metadata.db' "
+        "or 'postgresql://user@host:5432/database'"
+    )
+
+
+def retry_transient(dialect: Dialect, fn: Callable[[], T], attempts: int = 8) -> T:
+    """Run ``fn`` again after transient errors, with jittered exponential back-off."""
+    delay = 0.02
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except DBAPIError as exc:
+            if attempt == attempts - 1 or not dialect.is_transient(exc):
+                raise
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 1.0)
+    raise AssertionError("unreachable")

@@ -1,0 +1,944 @@
+"""The SQL metadata store: one implementation for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import Table, and_, bindparam, create_engine, func, or_, select
+from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from ...exceptions import (
+    AlreadyExistsError,
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+    StoreUnavailableError,
+)
+from ...resources import (
+    Artifact,
+    ArtifactState,
+    Context,
+    Event,
+    EventType,
+    Execution,
+    ExecutionState,
+    _Resource,
+)
+from ..base import ArtifactLink, PurgeResult
+from . import tables as t
+from .dialects import Dialect, dialect_for, retry_transient
+from .migrations import ensure_schema
+
+T = TypeVar("T")
+KINDS = ("artifacts", "executions", "contexts")
+MODELS: dict[str, type[_Resource]] = {
+    "artifacts": Artifact,
+    "executions": Execution,
+    "contexts": Context,
+}
+ORDER_FIELDS = {
+    "name": "resource_id",
+    "resource_id": "resource_id",
+    "display_name": "display_name",
+    "schema_title": "schema_title",
+    "schema_version": "schema_version",
+    "state": "state",
+    "uri": "uri",
+    "create_time": "create_time",
+    "update_time": "update_time",
+}
+MAX_PAGE_SIZE = 10_000
+UTC = dt.timezone.utc
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = dt.timedelta(microseconds=1)
+
+
+def to_micros(value: dt.datetime) -> int:
+    """Microseconds since the epoch (a naive datetime is taken as UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (value - _EPOCH) // _MICRO
+
+
+def from_micros(value: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(microseconds=value)
+
+
+def now_micros() -> int:
+    return time.time_ns() // 1000
+
+
+# -- engines: one per (process, uri) ------------------------------------------------
+_engines: dict[str, tuple[Engine, Dialect]] = {}
+_engines_lock = threading.Lock()
+_migrated: set[str] = set()
+
+
+def _drop_engines_after_fork() -> None:
+    # A forked child must not share pooled connections with its parent.
+    for engine, _ in _engines.values():
+        engine.dispose(close=False)
+    _engines.clear()
+
+
+os.register_at_fork(after_in_child=_drop_engines_after_fork)
+
+
+def _engine_for(uri: str) -> tuple[Engine, Dialect]:
+    hit = _engines.get(uri)
+    if hit is not None:
+        return hit
+    with _engines_lock:
+        hit = _engines.get(uri)
+        if hit is None:
+            dialect = dialect_for(uri)
+            url = dialect.url(uri)
+            if dialect.name == "sqlite" and url.database and url.database != ":memory:":
+                os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
+            engine = create_engine(url, **dialect.engine_kwargs())
+            dialect.install(engine)
+            hit = _engines[uri] = (engine, dialect)
+    return hit
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests and forked workers use this)."""
+    with _engines_lock:
+        for engine, _ in _engines.values():
+            engine.dispose()
+        _engines.clear()
+        _migrated.clear()
+
+
+def dispose_engine(uri: str) -> None:
+    """Close the pooled connections of one store URI and forget its engine."""
+    with _engines_lock:
+        hit = _engines.pop(uri, None)
+        _migrated.discard(uri)
+    if hit is not None:
+        hit[0].dispose()
+    from .. import _forget_uri
+
+    _forget_uri(uri)
+
+
+def _redact(uri: str) -> str:
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(uri).render_as_string(hide_password=True)
+    except Exception:
+        return uri
+
+
+class SqlStore:
+    """A metadata store in an SQL database (see :class:`~vertex_track.store.base.MetadataStore`).
+
+    Args:
+        uri: ``sqlite:///path.db`` or ``postgresql://user@host:port/db``.
+        project, location, metadata_store: the store's place in resource names.
+
+    Raises:
+        StoreUnavailableError: the database cannot be reached, or has a newer schema.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        project: str = "local",
+        location: str = "local",
+        metadata_store: str = "default",
+    ) -> None:
+        self.uri = uri
+        self.engine, self.dialect = _engine_for(uri)
+        self.dialect_name = self.dialect.name
+        self.project, self.location, self.metadata_store = project, location, metadata_store
+        self.prefix = (
+            f"projects/{project}/locations/{location}/metadataStores/{metadata_store}"
+        )
+        try:
+            if uri not in _migrated:
+                retry_transient(
+                    self.dialect, lambda: ensure_schema(self.engine, self.dialect, _redact(uri))
+                )
+                _migrated.add(uri)
+            self.store_id = self._ensure_store_row()
+        except (OperationalError, DBAPIError) as exc:
+            raise StoreUnavailableError(
+                f"cannot open the metadata store at {_redact(uri)}: {exc.orig}"
+            ) from exc
+
+    def __repr__(self) -> str:
+        return f"SqlStore({_redact(self.uri)!r}, prefix={self.prefix!r})"
+
+    # -- transactions -----------------------------------------------------------
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection in a read transaction."""
+        try:
+            with self.engine.connect() as conn:
+                with conn.begin():
+                    yield conn
+        except OperationalError as exc:
+            if self.dialect.is_transient(exc):
+                raise
+            raise StoreUnavailableError(
+                f"metadata store {_redact(self.uri)} is unavailable: {exc.orig}"
+            ) from exc
+
+    def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(conn)`` in one write transaction, retried on transient errors."""
+
+        def attempt() -> T:
+            with self.engine.connect().execution_options(vt_write=True) as conn:
+                with conn.begin():
+                    return fn(conn)
+
+        try:
+            return retry_transient(self.dialect, attempt)
+        except IntegrityError:
+            raise
+        except OperationalError as exc:
+            raise StoreUnavailableError(
+                f"metadata store {_redact(self.uri)} is unavailable: {exc.orig}"
+            ) from exc
+
+    def _ensure_store_row(self) -> int:
+        ms = t.metadata_stores
+        where = and_(
+            ms.c.project == self.project,
+            ms.c.location == self.location,
+            ms.c.name == self.metadata_store,
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(select(ms.c.id).where(where)).first()
+            conn.rollback()
+        if row is not None:
+            return int(row[0])
+
+        def insert(conn: Connection) -> int:
+            conn.execute(
+                self.dialect.insert_ignore(ms).values(
+                    project=self.project, location=self.location,
+                    name=self.metadata_store, create_time=now_micros(),
+                )
+            )
+            return int(conn.execute(select(ms.c.id).where(where)).scalar_one())
+
+        return self.write(insert)
+
+    # -- names --------------------------------------------------------------------
+    def resource_name(self, kind: str, resource_id: str) -> str:
+        return f"{self.prefix}/{kind}/{resource_id}"
+
+    def resource_id_from(self, kind: str, id_or_name: str) -> str:
+        """The resource id of ``id_or_name`` (an id, or a full name of this store)."""
+        if not isinstance(id_or_name, str) or not id_or_name:
+            raise InvalidArgumentError(
+                f"expected a resource id or a resource name, got {id_or_name!r}"
+            )
+        if "/" not in id_or_name:
+            return id_or_name
+        head, _, rid = id_or_name.rpartition("/")
+        if head != f"{self.prefix}/{kind}":
+            expected = f"{self.prefix}/{kind}/<resource_id>"
+            raise InvalidArgumentError(
+                f"resource name {id_or_name!r} does not belong to this store's {kind}; "
+                f"expected {expected!r}"
+            )
+        return rid
+
+    def name_of(self, kind: str, resource_or_name: Any) -> str:
+        if isinstance(resource_or_name, _Resource):
+            return resource_or_name.name
+        return self.resource_name(kind, self.resource_id_from(kind, resource_or_name))
+
+    # -- row <-> model --------------------------------------------------------------
+    def row_to_resource(
+        self, kind: str, row: RowMapping, parents: list[str] | None = None
+    ) -> _Resource:
+        fields: dict[str, Any] = {
+            "name": f"{self.prefix}/{kind}/{row['resource_id']}",
+            "display_name": row["display_name"],
+            "schema_title": row["schema_title"],
+            "schema_version": row["schema_version"],
+            "metadata": row["metadata"],
+            "labels": row["labels"],
+            "description": row["description"],
+            "create_time": from_micros(row["create_time"]),
+            "update_time": from_micros(row["update_time"]),
+            "etag": str(row["etag"]),
+        }
+        if kind == "artifacts":
+            fields["uri"] = row["uri"]
+            fields["state"] = ArtifactState(row["state"])
+            return Artifact.model_construct(**fields)
+        if kind == "executions":
+            fields["state"] = ExecutionState(row["state"])
+            return Execution.model_construct(**fields)
+        fields["parent_contexts"] = parents or []
+        return Context.model_construct(**fields)
+
+    def row_to_event(self, row: RowMapping, artifact_name: str, execution_name: str) -> Event:
+        return Event.model_construct(
+            artifact=artifact_name,
+            execution=execution_name,
+            event_time=from_micros(row["event_time"]),
+            type=EventType(row["type"]),
+            labels=row["labels"] or {},
+        )
+
+    def _rows_to_resources(self, conn: Connection, kind: str, rows: Sequence[Any]) -> list[Any]:
+        if kind != "contexts":
+            return [self.row_to_resource(kind, r._mapping) for r in rows]
+        parents = self._parents_of(conn, [r._mapping["id"] for r in rows])
+        return [
+            self.row_to_resource(kind, r._mapping, parents.get(r._mapping["id"], []))
+            for r in rows
+        ]
+
+    def _parents_of(self, conn: Connection, ids: list[int]) -> dict[int, list[str]]:
+        if not ids:
+            return {}
+        pc, c = t.parent_contexts, t.contexts
+        out: dict[int, list[str]] = {}
+        for chunk in _chunks(ids, 500):
+            q = (
+                select(pc.c.child_id, c.c.resource_id)
+                .join(c, c.c.id == pc.c.parent_id)
+                .where(pc.c.child_id.in_(chunk))
+                .order_by(pc.c.child_id, c.c.resource_id)
+            )
+            for child_id, rid in conn.execute(q):
+                out.setdefault(child_id, []).append(self.resource_name("contexts", rid))
+        return out
+
+    def _row_values(self, kind: str, r: _Resource, pk: int) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "id": pk,
+            "store_id": self.store_id,
+            "resource_id": r.resource_id,
+            "display_name": r.display_name or "",
+            "schema_title": r.schema_title,
+            "schema_version": r.schema_version,
+            "description": r.description or "",
+            "metadata": r.metadata,
+            "labels": r.labels,
+            "etag": 1,
+            "create_time": to_micros(r.create_time),
+            "update_time": to_micros(r.update_time),
+        }
+        if kind == "artifacts":
+            assert isinstance(r, Artifact)
+            values["uri"] = r.uri or ""
+            values["state"] = str(r.state)
+            vt_meta = r.metadata.get("vertex_track")
+            values["content_digest"] = (
+                vt_meta.get("digest") if isinstance(vt_meta, dict) else None
+            )
+        elif kind == "executions":
+            values["state"] = str(r.state)  # type: ignore[attr-defined]
+        return values
+
+    def _ids_by_resource_id(
+        self, conn: Connection, kind: str, rids: Sequence[str], *, required: bool = True
+    ) -> dict[str, int]:
+        table = t.RESOURCE_TABLES[kind]
+        out: dict[str, int] = {}
+        for chunk in _chunks(list(dict.fromkeys(rids)), 500):
+            q = select(table.c.resource_id, table.c.id).where(
+                table.c.store_id == self.store_id, table.c.resource_id.in_(chunk)
+            )
+            out.update({rid: pk for rid, pk in conn.execute(q)})
+        if required:
+            missing = [rid for rid in rids if rid not in out]
+            if missing:
+                raise NotFoundError(
+                    f"{kind[:-1]} {self.resource_name(kind, missing[0])!r} does not exist"
+                )
+        return out
+
+    # -- create / get -------------------------------------------------------------
+    def create(self, resource: _Resource) -> _Resource:
+        kind = resource.kind
+        table = t.RESOURCE_TABLES[kind]
+        pk = t.new_id()
+        values = self._row_values(kind, resource, pk)
+
+        def tx(conn: Connection) -> None:
+            parent_ids: list[int] = []
+            if isinstance(resource, Context) and resource.parent_contexts:
+                rids = [self.resource_id_from("contexts", p) for p in resource.parent_contexts]
+                found = self._ids_by_resource_id(conn, "contexts", rids)
+                parent_ids = [found[r] for r in rids]
+            conn.execute(table.insert(), values)
+            if parent_ids:
+                conn.execute(
+                    t.parent_contexts.insert(),
+                    [{"child_id": pk, "parent_id": p} for p in dict.fromkeys(parent_ids)],
+                )
+
+        try:
+            self.write(tx)
+        except IntegrityError as exc:
+            raise AlreadyExistsError(
+                f"{kind[:-1]} {resource.name!r} already exists; choose another resource_id "
+                "or get() the existing one"
+            ) from exc
+        out = resource.model_copy()
+        out.etag = "1"
+        return out
+
+    def get(self, kind: str, resource_id: str) -> _Resource:
+        table = t.RESOURCE_TABLES[kind]
+        with self.read() as conn:
+            rows = conn.execute(
+                select(table).where(
+                    table.c.store_id == self.store_id, table.c.resource_id == resource_id
+                )
+            ).all()
+            if not rows:
+                raise NotFoundError(
+                    f"{kind[:-1]} {self.resource_name(kind, resource_id)!r} does not exist"
+                )
+            return self._rows_to_resources(conn, kind, rows)[0]
+
+    # -- list ---------------------------------------------------------------------
+    def _where(self, kind: str, filter: str | None, strict: bool) -> list[Any]:
+        from ...query.filters import compile_filter
+
+        table = t.RESOURCE_TABLES[kind]
+        clauses: list[Any] = [table.c.store_id == self.store_id]
+        expr = compile_filter(
+            kind, filter, store_id=self.store_id, store_prefix=self.prefix,
+            dialect_name=self.dialect_name, strict=strict,
+        )
+        if expr is not None:
+            clauses.append(expr)
+        return clauses
+
+    def _order(self, kind: str, order_by: str | None) -> list[tuple[str, bool]]:
+        table = t.RESOURCE_TABLES[kind]
+        if not order_by:
+            return [("create_time", False), ("resource_id", False)]
+        if not isinstance(order_by, str):
+            raise InvalidArgumentError(f"order_by must be a string, got {order_by!r}")
+        out: list[tuple[str, bool]] = []
+        for part in order_by.split(","):
+            words = part.split()
+            if not words or len(words) > 2:
+                raise InvalidArgumentError(
+                    f"order_by must be 'field [asc|desc], ...'; cannot read {part.strip()!r} "
+                    f"in {order_by!r}"
+                )
+            column = ORDER_FIELDS.get(words[0])
+            if column is None or column not in table.c:
+                allowed = ", ".join(f for f in ORDER_FIELDS if ORDER_FIELDS[f] in table.c)
+                raise InvalidArgumentError(
+                    f"order_by field {words[0]!r} is not sortable for {kind}; use one of {allowed}"
+                )
+            direction = words[1].lower() if len(words) == 2 else "asc"
+            if direction not in ("asc", "desc"):
+                raise InvalidArgumentError(
+                    f"order_by direction must be 'asc' or 'desc', got {words[1]!r}"
+                )
+            out.append((column, direction == "desc"))
+        return out
+
+    def list(
+        self,
+        kind: str,
+        *,
+        filter: str | None = None,
+        order_by: str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+        strict: bool = False,
+    ) -> tuple[list[Any], str | None]:
+        table = t.RESOURCE_TABLES[kind]
+        if page_size is not None and (
+            not isinstance(page_size, int) or isinstance(page_size, bool)
+            or not 1 <= page_size <= MAX_PAGE_SIZE
+        ):
+            raise InvalidArgumentError(
+                f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}, got {page_size!r}"
+            )
+        order = self._order(kind, order_by)
+        clauses = self._where(kind, filter, strict)
+        query_key = _query_key(kind, filter, order, strict)
+        if page_token:
+            cursor = _decode_token(page_token, query_key)
+            clauses.append(_keyset_after(table, order, cursor))
+        q = select(table).where(*clauses).order_by(
+            *[(table.c[col].desc() if desc else table.c[col].asc()) for col, desc in order],
+            table.c.id.asc(),
+        )
+        if page_size is not None:
+            q = q.limit(page_size + 1)
+        with self.read() as conn:
+            rows = conn.execute(q).all()
+            more = page_size is not None and len(rows) > page_size
+            if more:
+                rows = rows[:page_size]
+            items = self._rows_to_resources(conn, kind, rows)
+        token = None
+        if more:
+            last = rows[-1]._mapping
+            token = _encode_token(query_key, [last[col] for col, _ in order], last["id"])
+        return items, token
+
+    def count(self, kind: str, filter: str | None = None, *, strict: bool = False) -> int:
+        table = t.RESOURCE_TABLES[kind]
+        q = select(func.count()).select_from(table).where(*self._where(kind, filter, strict))
+        with self.read() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    # -- update / delete / purge ---------------------------------------------------
+    def update(self, resource: _Resource, changes: dict[str, Any]) -> _Resource:
+        kind = resource.kind
+        table = t.RESOURCE_TABLES[kind]
+        values: dict[str, Any] = {}
+        out = resource.model_copy(deep=True)
+        for key, value in changes.items():
+            if key == "metadata":
+                value = {**resource.metadata, **value}
+            if key == "state":
+                values["state"] = str(value)
+            else:
+                values[key] = value
+            setattr(out, key, value)
+        if kind == "artifacts" and "metadata" in values:
+            vt_meta = values["metadata"].get("vertex_track")
+            values["content_digest"] = vt_meta.get("digest") if isinstance(vt_meta, dict) else None
+        now = now_micros()
+        try:
+            expected = int(resource.etag)
+        except ValueError:
+            raise ConflictError(f"{resource.name!r} has no valid etag; get() it first") from None
+        values["update_time"] = now
+        values["etag"] = expected + 1
+
+        def tx(conn: Connection) -> None:
+            result = conn.execute(
+                table.update()
+                .where(
+                    table.c.store_id == self.store_id,
+                    table.c.resource_id == resource.resource_id,
+                    table.c.etag == expected,
+                )
+                .values(**values)
+            )
+            if result.rowcount == 1:
+                return
+            current = conn.execute(
+                select(table.c.etag).where(
+                    table.c.store_id == self.store_id,
+                    table.c.resource_id == resource.resource_id,
+                )
+            ).first()
+            if current is None:
+                raise NotFoundError(f"{kind[:-1]} {resource.name!r} does not exist")
+            raise ConflictError(
+                f"{kind[:-1]} {resource.name!r} was changed by someone else "
+                f"(etag {resource.etag} is stale, the stored one is {current[0]}); "
+                "get() it again and re-apply your update"
+            )
+
+        self.write(tx)
+        out.update_time = from_micros(now)
+        out.etag = str(expected + 1)
+        return out
+
+    def delete(self, kind: str, resource_ids: Sequence[str], *, missing_ok: bool = True) -> int:
+        table = t.RESOURCE_TABLES[kind]
+        rids = list(resource_ids)
+
+        def tx(conn: Connection) -> int:
+            deleted = 0
+            for chunk in _chunks(rids, 500):
+                deleted += conn.execute(
+                    table.delete().where(
+                        table.c.store_id == self.store_id, table.c.resource_id.in_(chunk)
+                    )
+                ).rowcount
+            if not missing_ok and deleted < len(set(rids)):
+                raise NotFoundError(
+                    f"{kind[:-1]} {self.resource_name(kind, rids[0])!r} does not exist"
+                )
+            return deleted
+
+        return self.write(tx)
+
+    def purge(self, kind: str, filter: str, *, force: bool = False) -> PurgeResult:
+        table = t.RESOURCE_TABLES[kind]
+        clauses = self._where(kind, filter, False)
+        matched = select(table.c.id).where(*clauses)
+        sample_q = (
+            select(table.c.resource_id)
+            .where(*clauses)
+            .order_by(table.c.create_time, table.c.resource_id)
+            .limit(100)
+        )
+        count_q = select(func.count()).select_from(table).where(*clauses)
+        downstream_q = self._downstream_query(kind, matched)
+
+        def collect(conn: Connection) -> PurgeResult:
+            return PurgeResult(
+                purge_count=int(conn.execute(count_q).scalar_one()),
+                purge_sample=[
+                    self.resource_name(kind, rid) for rid in conn.execute(sample_q).scalars()
+                ],
+                downstream_executions=[
+                    self.resource_name("executions", rid)
+                    for rid in conn.execute(downstream_q).scalars()
+                ] if downstream_q is not None else [],
+                forced=force,
+            )
+
+        if not force:
+            with self.read() as conn:
+                return collect(conn)
+
+        def tx(conn: Connection) -> PurgeResult:
+            result = collect(conn)
+            conn.execute(table.delete().where(table.c.id.in_(matched.scalar_subquery())))
+            return result
+
+        return self.write(tx)
+
+    def _downstream_query(self, kind: str, matched: Any) -> Any:
+        """Executions outside the purge that consumed what the purge deletes."""
+        ev, ex = t.events, t.executions
+        if kind == "artifacts":
+            cut_artifacts = matched
+            excluded = None
+        elif kind == "executions":
+            produced = select(ev.c.artifact_id).where(
+                ev.c.type == "OUTPUT", ev.c.execution_id.in_(matched.scalar_subquery())
+            )
+            cut_artifacts = produced
+            excluded = matched
+        else:
+            return None
+        consumers = select(ev.c.execution_id).where(
+            ev.c.type == "INPUT", ev.c.artifact_id.in_(cut_artifacts.scalar_subquery())
+        )
+        q = select(ex.c.resource_id).where(ex.c.id.in_(consumers.scalar_subquery()))
+        if excluded is not None:
+            q = q.where(ex.c.id.not_in(excluded.scalar_subquery()))
+        return q.order_by(ex.c.create_time, ex.c.resource_id).limit(100)
+
+    # -- events and links ------------------------------------------------------------
+    def put_execution(
+        self,
+        execution: Execution,
+        links: Sequence[ArtifactLink] = (),
+        contexts: Sequence[Context] = (),
+    ) -> tuple[Execution, list[Artifact]]:
+        ex_t, art_t = t.executions, t.artifacts
+        now = now_micros()
+        artifacts = [
+            link.artifact if isinstance(link.artifact, Artifact)
+            else self.get("artifacts", self.resource_id_from("artifacts", link.artifact))
+            for link in links
+        ]
+        new_rows = {a.resource_id: self._row_values("artifacts", a, 0) for a in artifacts}
+        ex_values = self._row_values("executions", execution, 0)
+        ctx_rids = [c.resource_id for c in contexts]
+
+        def tx(conn: Connection) -> int:
+            ex_row = conn.execute(
+                select(ex_t.c.id, ex_t.c.etag).where(
+                    ex_t.c.store_id == self.store_id,
+                    ex_t.c.resource_id == execution.resource_id,
+                )
+            ).first()
+            if ex_row is None:
+                ex_id, etag = t.new_id(), 1
+                conn.execute(ex_t.insert(), {**ex_values, "id": ex_id, "etag": etag})
+            else:
+                ex_id, etag = ex_row[0], ex_row[1] + 1
+                conn.execute(
+                    ex_t.update().where(ex_t.c.id == ex_id).values(
+                        state=ex_values["state"], metadata=ex_values["metadata"],
+                        labels=ex_values["labels"], display_name=ex_values["display_name"],
+                        description=ex_values["description"], update_time=now, etag=etag,
+                    )
+                )
+            art_ids: dict[str, int] = {}
+            if new_rows:
+                art_ids = self._ids_by_resource_id(conn, "artifacts", list(new_rows), required=False)
+                missing = [rid for rid in new_rows if rid not in art_ids]
+                if missing:
+                    rows = []
+                    for rid in missing:
+                        art_ids[rid] = t.new_id()
+                        rows.append({**new_rows[rid], "id": art_ids[rid]})
+                    conn.execute(self.dialect.insert_ignore(art_t), rows)
+                    if self.dialect_name != "sqlite":  # a concurrent writer may have won
+                        art_ids.update(
+                            self._ids_by_resource_id(conn, "artifacts", missing, required=False)
+                        )
+                conn.execute(
+                    t.events.insert(),
+                    [
+                        {
+                            "id": t.new_id(),
+                            "artifact_id": art_ids[artifact.resource_id],
+                            "execution_id": ex_id,
+                            "type": str(link.type),
+                            "event_time": now,
+                            "labels": {"name": link.label} if link.label else {},
+                        }
+                        for link, artifact in zip(links, artifacts)
+                    ],
+                )
+            if ctx_rids:
+                ctx_ids = self._ids_by_resource_id(conn, "contexts", ctx_rids)
+                conn.execute(
+                    self.dialect.insert_ignore(t.associations),
+                    [{"context_id": c, "execution_id": ex_id} for c in ctx_ids.values()],
+                )
+                if art_ids:
+                    conn.execute(
+                        self.dialect.insert_ignore(t.attributions),
+                        [
+                            {"context_id": c, "artifact_id": a}
+                            for c in ctx_ids.values()
+                            for a in dict.fromkeys(art_ids.values())
+                        ],
+                    )
+            return etag
+
+        etag = self.write(tx)
+        out = execution.model_copy()
+        out.etag = str(etag)
+        if etag > 1:
+            out.update_time = from_micros(now)
+        return out, artifacts
+
+    def add_events(
+        self, execution: Execution, artifacts: Sequence[Artifact | str], type: EventType
+    ) -> None:
+        rids = [
+            a.resource_id if isinstance(a, Artifact) else self.resource_id_from("artifacts", a)
+            for a in artifacts
+        ]
+        if not rids:
+            return
+        now = now_micros()
+
+        def tx(conn: Connection) -> None:
+            ex_id = self._ids_by_resource_id(conn, "executions", [execution.resource_id])[
+                execution.resource_id
+            ]
+            art_ids = self._ids_by_resource_id(conn, "artifacts", rids)
+            conn.execute(
+                t.events.insert(),
+                [
+                    {
+                        "id": t.new_id(), "artifact_id": art_ids[rid], "execution_id": ex_id,
+                        "type": str(type), "event_time": now, "labels": {},
+                    }
+                    for rid in rids
+                ],
+            )
+
+        self.write(tx)
+
+    def get_events(
+        self, *, execution: Execution | None = None, artifact: Artifact | None = None
+    ) -> list[Event]:
+        ev, a, e = t.events, t.artifacts, t.executions
+        q = (
+            select(ev, a.c.resource_id.label("a_rid"), e.c.resource_id.label("e_rid"))
+            .join(a, a.c.id == ev.c.artifact_id)
+            .join(e, e.c.id == ev.c.execution_id)
+            .where(a.c.store_id == self.store_id)
+            .order_by(ev.c.event_time, ev.c.id)
+        )
+        if execution is not None:
+            q = q.where(e.c.resource_id == execution.resource_id, e.c.store_id == self.store_id)
+        if artifact is not None:
+            q = q.where(a.c.resource_id == artifact.resource_id)
+        with self.read() as conn:
+            return [
+                self.row_to_event(
+                    r._mapping,
+                    self.resource_name("artifacts", r.a_rid),
+                    self.resource_name("executions", r.e_rid),
+                )
+                for r in conn.execute(q)
+            ]
+
+    def get_artifacts_by_execution(
+        self, execution: Execution, type: EventType | None
+    ) -> list[Artifact]:
+        ev, a, e = t.events, t.artifacts, t.executions
+        ex_id = select(e.c.id).where(
+            e.c.store_id == self.store_id, e.c.resource_id == execution.resource_id
+        ).scalar_subquery()
+        first = (
+            select(ev.c.artifact_id, func.min(ev.c.id).label("first_event"))
+            .where(ev.c.execution_id == ex_id)
+            .group_by(ev.c.artifact_id)
+        )
+        if type is not None:
+            first = first.where(ev.c.type == str(type))
+        sub = first.subquery()
+        q = select(a).join(sub, sub.c.artifact_id == a.c.id).order_by(sub.c.first_event)
+        with self.read() as conn:
+            return self._rows_to_resources(conn, "artifacts", conn.execute(q).all())
+
+    def get_executions_by_artifact(
+        self, artifact: Artifact, type: EventType | None
+    ) -> list[Execution]:
+        ev, a, e = t.events, t.artifacts, t.executions
+        art_id = select(a.c.id).where(
+            a.c.store_id == self.store_id, a.c.resource_id == artifact.resource_id
+        ).scalar_subquery()
+        first = (
+            select(ev.c.execution_id, func.min(ev.c.id).label("first_event"))
+            .where(ev.c.artifact_id == art_id)
+            .group_by(ev.c.execution_id)
+        )
+        if type is not None:
+            first = first.where(ev.c.type == str(type))
+        sub = first.subquery()
+        q = select(e).join(sub, sub.c.execution_id == e.c.id).order_by(sub.c.first_event)
+        with self.read() as conn:
+            return self._rows_to_resources(conn, "executions", conn.execute(q).all())
+
+    def add_to_context(
+        self, context: Context, *, artifacts: Sequence[str], executions: Sequence[str]
+    ) -> None:
+        a_rids = [self.resource_id_from("artifacts", n) for n in artifacts]
+        e_rids = [self.resource_id_from("executions", n) for n in executions]
+
+        def tx(conn: Connection) -> None:
+            ctx_id = self._ids_by_resource_id(conn, "contexts", [context.resource_id])[
+                context.resource_id
+            ]
+            if a_rids:
+                ids = self._ids_by_resource_id(conn, "artifacts", a_rids)
+                conn.execute(
+                    self.dialect.insert_ignore(t.attributions),
+                    [{"context_id": ctx_id, "artifact_id": i} for i in ids.values()],
+                )
+            if e_rids:
+                ids = self._ids_by_resource_id(conn, "executions", e_rids)
+                conn.execute(
+                    self.dialect.insert_ignore(t.associations),
+                    [{"context_id": ctx_id, "execution_id": i} for i in ids.values()],
+                )
+
+        self.write(tx)
+
+    def add_context_children(self, context: Context, children: Sequence[Context | str]) -> None:
+        c_rids = [
+            c.resource_id if isinstance(c, Context) else self.resource_id_from("contexts", c)
+            for c in children
+        ]
+        if not c_rids:
+            return
+        pc = t.parent_contexts
+
+        def tx(conn: Connection) -> None:
+            parent_id = self._ids_by_resource_id(conn, "contexts", [context.resource_id])[
+                context.resource_id
+            ]
+            child_ids = self._ids_by_resource_id(conn, "contexts", c_rids)
+            ancestors = self._ancestor_ids(conn, parent_id)
+            for rid, child_id in child_ids.items():
+                if child_id == parent_id or child_id in ancestors:
+                    raise InvalidArgumentError(
+                        f"parent_contexts: making {self.resource_name('contexts', rid)!r} a child "
+                        f"of {context.name!r} would create a cycle in the context graph"
+                    )
+                existing = conn.execute(
+                    select(pc.c.parent_id).where(pc.c.child_id == child_id)
+                ).scalars().all()
+                if parent_id not in existing and len(existing) >= 10:
+                    raise InvalidArgumentError(
+                        f"parent_contexts: {self.resource_name('contexts', rid)!r} already has "
+                        "10 parent contexts, the maximum"
+                    )
+            conn.execute(
+                self.dialect.insert_ignore(pc),
+                [{"child_id": c, "parent_id": parent_id} for c in child_ids.values()],
+            )
+
+        self.write(tx)
+
+    def _ancestor_ids(self, conn: Connection, context_id: int) -> set[int]:
+        pc = t.parent_contexts
+        anchor = select(pc.c.parent_id.label("id")).where(pc.c.child_id == context_id)
+        cte = anchor.cte("ancestors", recursive=True)
+        cte = cte.union(select(pc.c.parent_id).where(pc.c.child_id == cte.c.id))
+        return set(conn.execute(select(cte.c.id)).scalars())
+
+    # -- time series (experiments) -------------------------------------------------
+    def context_pk(self, conn: Connection, context: Context) -> int:
+        return self._ids_by_resource_id(conn, "contexts", [context.resource_id])[
+            context.resource_id
+        ]
+
+
+# -- helpers ---------------------------------------------------------------------------
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _query_key(kind: str, filter: str | None, order: list[tuple[str, bool]], strict: bool) -> str:
+    raw = json.dumps([kind, filter or "", order, strict])
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def _encode_token(query_key: str, values: list[Any], last_id: int) -> str:
+    raw = json.dumps({"q": query_key, "v": values, "id": last_id}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str, query_key: str) -> dict[str, Any]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        assert isinstance(data, dict) and isinstance(data["v"], list)
+        assert isinstance(data["id"], int)
+    except Exception as exc:
+        raise InvalidArgumentError(
+            f"page_token {token!r} is not a token returned by list(); pass next_page_token "
+            "from the previous page"
+        ) from exc
+    if data.get("q") != query_key:
+        raise InvalidArgumentError(
+            "page_token belongs to a different query; use the same filter and order_by "
+            "as the call that returned it"
+        )
+    return data
+
+
+def _keyset_after(table: Table, order: list[tuple[str, bool]], cursor: dict[str, Any]) -> Any:
+    """Rows strictly after the cursor in (order..., id asc) order."""
+    cols = [(table.c[col], desc) for col, desc in order] + [(table.c.id, False)]
+    values = [*cursor["v"], cursor["id"]]
+    alternatives = []
+    for i, (col, desc) in enumerate(cols):
+        equal = [cols[j][0] == bindparam(None, values[j]) for j in range(i)]
+        step = col < values[i] if desc else col > values[i]
+        alternatives.append(and_(*equal, step))
+    return or_(*alternatives)
