@@ -97,6 +97,8 @@ class _Resource(BaseModel):
     create_time: dt.datetime = Field(default_factory=_now)
     update_time: dt.datetime = Field(default_factory=_now)
     etag: str = ""
+    # The store this object was read from or written to; its methods use it.
+    _bound: Any = PrivateAttr(default=None)
 
     # -- identity -----------------------------------------------------------
     @property
@@ -133,6 +135,9 @@ class _Resource(BaseModel):
         from .store import get_store
 
         return get_store()
+
+    def _own_store(self) -> MetadataStore:
+        return self._bound if self._bound is not None else self._store()
 
     @classmethod
     def get(cls: type[R], resource_id_or_name: str, *, store: MetadataStore | None = None) -> R:
@@ -233,7 +238,7 @@ class _Resource(BaseModel):
         if "description" in changes and changes["description"] is not None:
             v.check_description(changes["description"])
         changes = {k: val for k, val in changes.items() if val is not None}
-        fresh = self._store().update(self, changes)
+        fresh = self._own_store().update(self, changes)
         self.__dict__.update(fresh.__dict__)
         return self
 
@@ -243,11 +248,11 @@ class _Resource(BaseModel):
         Raises:
             NotFoundError: it was already deleted.
         """
-        self._store(store).delete(self.kind, [self.resource_id], missing_ok=False)
+        (store or self._own_store()).delete(self.kind, [self.resource_id], missing_ok=False)
 
     def sync_resource(self) -> None:
         """Re-read this resource from the store (as the Vertex SDK's ``sync_resource``)."""
-        fresh = type(self).get(self.resource_id)
+        fresh = type(self).get(self.resource_id, store=self._own_store())
         self.__dict__.update(fresh.__dict__)
 
     def to_dict(self) -> dict[str, Any]:
@@ -407,7 +412,7 @@ class Artifact(_Resource):
     def get_executions(self, type: EventType | str | None = None) -> List[Execution]:
         """Executions that consumed (``INPUT``) or produced (``OUTPUT``) this artifact."""
         t = _coerce_state(EventType, type, "type") if type is not None else None
-        return self._store().get_executions_by_artifact(self, t)
+        return self._own_store().get_executions_by_artifact(self, t)
 
 
 class Execution(_Resource):
@@ -491,7 +496,7 @@ class Execution(_Resource):
         if self._pending is not None:
             self._pending.extend(ArtifactLink(a, event_type) for a in artifacts)  # type: ignore[arg-type]
         else:
-            self._store().add_events(self, artifacts, event_type)
+            self._own_store().add_events(self, artifacts, event_type)
 
     def _flush(self) -> None:
         if self._pending:
@@ -499,7 +504,7 @@ class Execution(_Resource):
 
             pending: List[ArtifactLink] = self._pending
             self._pending = []
-            store = self._store()
+            store = self._own_store()
             for t in (EventType.INPUT, EventType.OUTPUT):
                 batch = [link.artifact for link in pending if link.type == t]
                 if batch:
@@ -508,17 +513,17 @@ class Execution(_Resource):
     def get_input_artifacts(self) -> List[Artifact]:
         """The artifacts this execution consumed, in event order."""
         self._flush()
-        return self._store().get_artifacts_by_execution(self, EventType.INPUT)
+        return self._own_store().get_artifacts_by_execution(self, EventType.INPUT)
 
     def get_output_artifacts(self) -> List[Artifact]:
         """The artifacts this execution produced, in event order."""
         self._flush()
-        return self._store().get_artifacts_by_execution(self, EventType.OUTPUT)
+        return self._own_store().get_artifacts_by_execution(self, EventType.OUTPUT)
 
     def get_events(self) -> List[Event]:
         """Every event of this execution (inputs then outputs, in time order)."""
         self._flush()
-        return self._store().get_events(execution=self)
+        return self._own_store().get_events(execution=self)
 
 
 class Context(_Resource):
@@ -581,7 +586,7 @@ class Context(_Resource):
         execution_resource_names: Sequence[str] | None = None,
     ) -> None:
         """Attribute artifacts and associate executions (by resource name) to this context."""
-        self._store().add_to_context(
+        self._own_store().add_to_context(
             self, artifacts=List(artifact_resource_names or []),
             executions=List(execution_resource_names or []),
         )
@@ -592,20 +597,22 @@ class Context(_Resource):
         Raises:
             InvalidArgumentError: a child would get more than 10 parents, or a cycle.
         """
-        self._store().add_context_children(self, List(contexts))
+        self._own_store().add_context_children(self, List(contexts))
         self.sync_resource()
 
     def get_artifacts(self, filter: str | None = None) -> List[Artifact]:
         """Artifacts attributed to this context (directly)."""
-        return Artifact.list(_and(f'in_context("{self.name}")', filter))
+        return Artifact.list(_and(f'in_context("{self.name}")', filter), store=self._own_store())
 
     def get_executions(self, filter: str | None = None) -> List[Execution]:
         """Executions associated with this context (directly)."""
-        return Execution.list(_and(f'in_context("{self.name}")', filter))
+        return Execution.list(
+            _and(f'in_context("{self.name}")', filter), store=self._own_store()
+        )
 
     def get_child_contexts(self) -> List[Context]:
         """Direct children of this context."""
-        return Context.list(f'parent_contexts:"{self.name}"')
+        return Context.list(f'parent_contexts:"{self.name}"', store=self._own_store())
 
 
 def _and(base: str, extra: str | None) -> str:

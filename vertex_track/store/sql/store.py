@@ -37,6 +37,7 @@ from ...resources import (
 from ..base import ArtifactLink, PurgeResult
 from . import tables as t
 from .dialects import Dialect, dialect_for, retry_transient
+from .fast import FastPath, Tx, dumps
 from .migrations import ensure_schema
 
 T = TypeVar("T")
@@ -165,6 +166,7 @@ class SqlStore:
         self.uri = uri
         self.engine, self.dialect = _engine_for(uri)
         self.dialect_name = self.dialect.name
+        self.fast = FastPath(self.engine, self.dialect_name)
         self.project, self.location, self.metadata_store = project, location, metadata_store
         self.prefix = (
             f"projects/{project}/locations/{location}/metadataStores/{metadata_store}"
@@ -214,6 +216,17 @@ class SqlStore:
         except OperationalError as exc:
             raise StoreUnavailableError(
                 f"metadata store {_redact(self.uri)} is unavailable: {exc.orig}"
+            ) from exc
+
+    def fast_write(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn(tx)`` in one write transaction on the fast path (see :mod:`.fast`)."""
+        try:
+            return self.fast.write(fn)
+        except self.fast.integrity_error:
+            raise
+        except self.fast.operational_error as exc:
+            raise StoreUnavailableError(
+                f"metadata store {_redact(self.uri)} is unavailable: {exc}"
             ) from exc
 
     def _ensure_store_row(self) -> int:
@@ -282,15 +295,19 @@ class SqlStore:
             "update_time": from_micros(row["update_time"]),
             "etag": str(row["etag"]),
         }
+        obj: _Resource
         if kind == "artifacts":
             fields["uri"] = row["uri"]
             fields["state"] = ArtifactState(row["state"])
-            return Artifact.model_construct(**fields)
-        if kind == "executions":
+            obj = Artifact.model_construct(**fields)
+        elif kind == "executions":
             fields["state"] = ExecutionState(row["state"])
-            return Execution.model_construct(**fields)
-        fields["parent_contexts"] = parents or []
-        return Context.model_construct(**fields)
+            obj = Execution.model_construct(**fields)
+        else:
+            fields["parent_contexts"] = parents or []
+            obj = Context.model_construct(**fields)
+        obj._bound = self
+        return obj
 
     def row_to_event(self, row: RowMapping, artifact_name: str, execution_name: str) -> Event:
         return Event.model_construct(
@@ -326,7 +343,8 @@ class SqlStore:
                 out.setdefault(child_id, []).append(self.resource_name("contexts", rid))
         return out
 
-    def _row_values(self, kind: str, r: _Resource, pk: int) -> dict[str, Any]:
+    def _row_values(self, kind: str, r: _Resource, pk: int, raw: bool = False) -> dict[str, Any]:
+        """Column values of ``r``; ``raw`` serializes JSON for the fast path."""
         values: dict[str, Any] = {
             "id": pk,
             "store_id": self.store_id,
@@ -351,7 +369,41 @@ class SqlStore:
             )
         elif kind == "executions":
             values["state"] = str(r.state)  # type: ignore[attr-defined]
+        if raw:
+            values["metadata"] = dumps(values["metadata"])
+            values["labels"] = dumps(values["labels"])
         return values
+
+    def _tx_ids(
+        self, tx: Tx, kind: str, rids: Sequence[str], *, required: bool = True
+    ) -> dict[str, int]:
+        """``resource_id -> pk`` for ``rids`` inside a fast-path transaction."""
+        table = t.RESOURCE_TABLES[kind]
+        out: dict[str, int] = {}
+        unique = list(dict.fromkeys(rids))
+        for chunk in _chunks(unique, 50):
+            n = len(chunk)
+            params: dict[str, Any] = {f"r{i}": rid for i, rid in enumerate(chunk)}
+            params["sid"] = self.store_id
+            rows = tx.fetchall(
+                ("ids", kind, n),
+                lambda n=n: select(table.c.resource_id, table.c.id).where(  # type: ignore[misc]
+                    table.c.store_id == bindparam("sid"),
+                    table.c.resource_id.in_([bindparam(f"r{i}") for i in range(n)]),
+                ),
+                params,
+            )
+            out.update({rid: pk for rid, pk in rows})
+        if required:
+            missing = [rid for rid in unique if rid not in out]
+            if missing:
+                raise NotFoundError(
+                    f"{kind[:-1]} {self.resource_name(kind, missing[0])!r} does not exist"
+                )
+        return out
+
+    def _tx_link(self, tx: Tx, link: Table, rows: list[dict[str, Any]]) -> None:
+        tx.executemany(("link", link.name), lambda: self.dialect.insert_ignore(link), rows)
 
     def _ids_by_resource_id(
         self, conn: Connection, kind: str, rids: Sequence[str], *, required: bool = True
@@ -376,30 +428,31 @@ class SqlStore:
         kind = resource.kind
         table = t.RESOURCE_TABLES[kind]
         pk = t.new_id()
-        values = self._row_values(kind, resource, pk)
+        values = self._row_values(kind, resource, pk, raw=True)
+        parents = [
+            self.resource_id_from("contexts", p)
+            for p in getattr(resource, "parent_contexts", None) or []
+        ]
 
-        def tx(conn: Connection) -> None:
-            parent_ids: list[int] = []
-            if isinstance(resource, Context) and resource.parent_contexts:
-                rids = [self.resource_id_from("contexts", p) for p in resource.parent_contexts]
-                found = self._ids_by_resource_id(conn, "contexts", rids)
-                parent_ids = [found[r] for r in rids]
-            conn.execute(table.insert(), values)
+        def tx(tx: Tx) -> None:
+            parent_ids = self._tx_ids(tx, "contexts", parents) if parents else {}
+            tx.execute(("insert", kind), table.insert, values)
             if parent_ids:
-                conn.execute(
-                    t.parent_contexts.insert(),
-                    [{"child_id": pk, "parent_id": p} for p in dict.fromkeys(parent_ids)],
+                tx.executemany(
+                    ("insert", "parent_contexts"), t.parent_contexts.insert,
+                    [{"child_id": pk, "parent_id": p} for p in parent_ids.values()],
                 )
 
         try:
-            self.write(tx)
-        except IntegrityError as exc:
+            self.fast_write(tx)
+        except self.fast.integrity_error as exc:
             raise AlreadyExistsError(
                 f"{kind[:-1]} {resource.name!r} already exists; choose another resource_id "
                 "or get() the existing one"
             ) from exc
         out = resource.model_copy()
         out.etag = "1"
+        out._bound = self
         return out
 
     def get(self, kind: str, resource_id: str) -> _Resource:
@@ -511,7 +564,10 @@ class SqlStore:
         kind = resource.kind
         table = t.RESOURCE_TABLES[kind]
         values: dict[str, Any] = {}
-        out = resource.model_copy(deep=True)
+        out = resource.model_copy(
+            update={"metadata": dict(resource.metadata), "labels": dict(resource.labels)}
+        )
+        out._bound = self
         for key, value in changes.items():
             if key == "metadata":
                 value = {**resource.metadata, **value}
@@ -655,45 +711,56 @@ class SqlStore:
             else self.get("artifacts", self.resource_id_from("artifacts", link.artifact))
             for link in links
         ]
-        new_rows = {a.resource_id: self._row_values("artifacts", a, 0) for a in artifacts}
-        ex_values = self._row_values("executions", execution, 0)
+        new_rows = {a.resource_id: self._row_values("artifacts", a, 0, raw=True) for a in artifacts}
+        ex_values = self._row_values("executions", execution, 0, raw=True)
         ctx_rids = [c.resource_id for c in contexts]
 
-        def tx(conn: Connection) -> int:
-            ex_row = conn.execute(
-                select(ex_t.c.id, ex_t.c.etag).where(
-                    ex_t.c.store_id == self.store_id,
-                    ex_t.c.resource_id == execution.resource_id,
-                )
-            ).first()
-            if ex_row is None:
+        def tx(tx: Tx) -> int:
+            found = tx.fetchall(
+                ("exec_by_rid",),
+                lambda: select(ex_t.c.id, ex_t.c.etag).where(
+                    ex_t.c.store_id == bindparam("sid"), ex_t.c.resource_id == bindparam("rid")
+                ),
+                {"sid": self.store_id, "rid": execution.resource_id},
+            )
+            if not found:
                 ex_id, etag = t.new_id(), 1
-                conn.execute(ex_t.insert(), {**ex_values, "id": ex_id, "etag": etag})
+                tx.execute(("insert", "executions"), ex_t.insert, {**ex_values, "id": ex_id})
             else:
-                ex_id, etag = ex_row[0], ex_row[1] + 1
-                conn.execute(
-                    ex_t.update().where(ex_t.c.id == ex_id).values(
-                        state=ex_values["state"], metadata=ex_values["metadata"],
-                        labels=ex_values["labels"], display_name=ex_values["display_name"],
-                        description=ex_values["description"], update_time=now, etag=etag,
-                    )
+                ex_id, etag = found[0][0], found[0][1] + 1
+                tx.execute(
+                    ("update_execution",),
+                    lambda: ex_t.update().where(ex_t.c.id == bindparam("pk")).values(
+                        state=bindparam("v_state"), metadata=bindparam("v_metadata"),
+                        labels=bindparam("v_labels"), display_name=bindparam("v_display_name"),
+                        description=bindparam("v_description"),
+                        update_time=bindparam("v_update_time"), etag=bindparam("v_etag"),
+                    ),
+                    {
+                        "pk": ex_id, "v_state": ex_values["state"],
+                        "v_metadata": ex_values["metadata"], "v_labels": ex_values["labels"],
+                        "v_display_name": ex_values["display_name"],
+                        "v_description": ex_values["description"], "v_update_time": now,
+                        "v_etag": etag,
+                    },
                 )
             art_ids: dict[str, int] = {}
             if new_rows:
-                art_ids = self._ids_by_resource_id(conn, "artifacts", list(new_rows), required=False)
+                art_ids = self._tx_ids(tx, "artifacts", list(new_rows), required=False)
                 missing = [rid for rid in new_rows if rid not in art_ids]
                 if missing:
                     rows = []
                     for rid in missing:
                         art_ids[rid] = t.new_id()
                         rows.append({**new_rows[rid], "id": art_ids[rid]})
-                    conn.execute(self.dialect.insert_ignore(art_t), rows)
+                    tx.executemany(
+                        ("insert_ignore", "artifacts"),
+                        lambda: self.dialect.insert_ignore(art_t), rows,
+                    )
                     if self.dialect_name != "sqlite":  # a concurrent writer may have won
-                        art_ids.update(
-                            self._ids_by_resource_id(conn, "artifacts", missing, required=False)
-                        )
-                conn.execute(
-                    t.events.insert(),
+                        art_ids.update(self._tx_ids(tx, "artifacts", missing, required=False))
+                tx.executemany(
+                    ("insert", "events"), t.events.insert,
                     [
                         {
                             "id": t.new_id(),
@@ -701,33 +768,35 @@ class SqlStore:
                             "execution_id": ex_id,
                             "type": str(link.type),
                             "event_time": now,
-                            "labels": {"name": link.label} if link.label else {},
+                            "labels": dumps({"name": link.label} if link.label else {}),
                         }
                         for link, artifact in zip(links, artifacts)
                     ],
                 )
             if ctx_rids:
-                ctx_ids = self._ids_by_resource_id(conn, "contexts", ctx_rids)
-                conn.execute(
-                    self.dialect.insert_ignore(t.associations),
-                    [{"context_id": c, "execution_id": ex_id} for c in ctx_ids.values()],
+                ctx_ids = list(self._tx_ids(tx, "contexts", ctx_rids).values())
+                self._tx_link(
+                    tx, t.associations, [{"context_id": c, "execution_id": ex_id} for c in ctx_ids]
                 )
                 if art_ids:
-                    conn.execute(
-                        self.dialect.insert_ignore(t.attributions),
+                    self._tx_link(
+                        tx, t.attributions,
                         [
                             {"context_id": c, "artifact_id": a}
-                            for c in ctx_ids.values()
+                            for c in ctx_ids
                             for a in dict.fromkeys(art_ids.values())
                         ],
                     )
             return etag
 
-        etag = self.write(tx)
+        etag = self.fast_write(tx)
         out = execution.model_copy()
+        out._bound = self
         out.etag = str(etag)
         if etag > 1:
             out.update_time = from_micros(now)
+        for a in artifacts:
+            a._bound = self
         return out, artifacts
 
     def add_events(
@@ -741,23 +810,23 @@ class SqlStore:
             return
         now = now_micros()
 
-        def tx(conn: Connection) -> None:
-            ex_id = self._ids_by_resource_id(conn, "executions", [execution.resource_id])[
+        def tx(tx: Tx) -> None:
+            ex_id = self._tx_ids(tx, "executions", [execution.resource_id])[
                 execution.resource_id
             ]
-            art_ids = self._ids_by_resource_id(conn, "artifacts", rids)
-            conn.execute(
-                t.events.insert(),
+            art_ids = self._tx_ids(tx, "artifacts", rids)
+            tx.executemany(
+                ("insert", "events"), t.events.insert,
                 [
                     {
                         "id": t.new_id(), "artifact_id": art_ids[rid], "execution_id": ex_id,
-                        "type": str(type), "event_time": now, "labels": {},
+                        "type": str(type), "event_time": now, "labels": "{}",
                     }
                     for rid in rids
                 ],
             )
 
-        self.write(tx)
+        self.fast_write(tx)
 
     def get_events(
         self, *, execution: Execution | None = None, artifact: Artifact | None = None
@@ -828,24 +897,22 @@ class SqlStore:
         a_rids = [self.resource_id_from("artifacts", n) for n in artifacts]
         e_rids = [self.resource_id_from("executions", n) for n in executions]
 
-        def tx(conn: Connection) -> None:
-            ctx_id = self._ids_by_resource_id(conn, "contexts", [context.resource_id])[
-                context.resource_id
-            ]
+        def tx(tx: Tx) -> None:
+            ctx_id = self._tx_ids(tx, "contexts", [context.resource_id])[context.resource_id]
             if a_rids:
-                ids = self._ids_by_resource_id(conn, "artifacts", a_rids)
-                conn.execute(
-                    self.dialect.insert_ignore(t.attributions),
+                ids = self._tx_ids(tx, "artifacts", a_rids)
+                self._tx_link(
+                    tx, t.attributions,
                     [{"context_id": ctx_id, "artifact_id": i} for i in ids.values()],
                 )
             if e_rids:
-                ids = self._ids_by_resource_id(conn, "executions", e_rids)
-                conn.execute(
-                    self.dialect.insert_ignore(t.associations),
+                ids = self._tx_ids(tx, "executions", e_rids)
+                self._tx_link(
+                    tx, t.associations,
                     [{"context_id": ctx_id, "execution_id": i} for i in ids.values()],
                 )
 
-        self.write(tx)
+        self.fast_write(tx)
 
     def add_context_children(self, context: Context, children: Sequence[Context | str]) -> None:
         c_rids = [

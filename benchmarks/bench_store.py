@@ -1,0 +1,144 @@
+"""Store write rate: start_execution with 2 inputs + 1 output, events and a context link.
+
+Side by side in one run, on SQLite files in a temp folder:
+- ``vt``: our public API (``vt.start_execution`` + ``vt.Artifact.create`` +
+  ``assign_*`` inside the run's context);
+- ``raw``: the ceiling, plain ``sqlite3`` writing the same rows (an execution,
+  three artifacts, three events, four context links) into the same schema
+  with its indexes, one transaction per execution.
+
+Usage: python benchmarks/bench_store.py [--n 2000] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import report  # noqa: E402
+
+import vertex_track as vt  # noqa: E402
+from vertex_track.store import open_store  # noqa: E402
+from vertex_track.store.sql import tables as t  # noqa: E402
+from vertex_track.store.sql.store import now_micros  # noqa: E402
+
+
+def run_vt(path: Path, n: int) -> float:
+    store = open_store(f"sqlite:///{path}")
+    ctx = vt.Context.create("system.PipelineRun", display_name="bench", store=store)
+    start = time.perf_counter()
+    for i in range(n):
+        with vt.start_execution(
+            schema_title="system.ContainerExecution", display_name=f"step-{i}",
+            metadata={"i": i}, store=store,
+        ) as execution:
+            a = vt.Artifact.create("system.Dataset", uri=f"file:///d/{i}/a", store=store)
+            b = vt.Artifact.create("system.Dataset", uri=f"file:///d/{i}/b", store=store)
+            execution.assign_input_artifacts([a, b])
+            m = vt.Artifact.create("system.Model", uri=f"file:///d/{i}/m", store=store)
+            execution.assign_output_artifacts([m])
+        ctx.add_artifacts_and_executions(
+            [a.name, b.name, m.name], [execution.name]
+        )
+    return n / (time.perf_counter() - start)
+
+
+def run_raw(path: Path, n: int) -> float:
+    open_store(f"sqlite:///{path}")  # same schema and indexes
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    store_id = conn.execute("SELECT id FROM vt_metadata_stores").fetchone()[0]
+    ctx_id = t.new_id()
+    now = now_micros()
+    res_cols = (
+        "id, store_id, resource_id, display_name, schema_title, schema_version, "
+        "description, metadata, labels, etag, create_time, update_time"
+    )
+    conn.execute(
+        f"INSERT INTO vt_contexts ({res_cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (ctx_id, store_id, "ctx", "bench", "system.PipelineRun", "0.0.1", "", "{}", "{}", 1,
+         now, now),
+    )
+    start = time.perf_counter()
+    for i in range(n):
+        now = now_micros()
+        ex_id = t.new_id()
+        arts = [t.new_id() for _ in range(3)]
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            f"INSERT INTO vt_executions ({res_cols}, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (ex_id, store_id, f"e{i}", f"step-{i}", "system.ContainerExecution", "0.0.1", "",
+             json.dumps({"i": i}), "{}", 1, now, now, "COMPLETE"),
+        )
+        conn.executemany(
+            f"INSERT INTO vt_artifacts ({res_cols}, uri, state) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (aid, store_id, f"a{i}_{k}", "", "system.Dataset", "0.0.1", "", "{}", "{}", 1,
+                 now, now, f"file:///d/{i}/{k}", "LIVE")
+                for k, aid in enumerate(arts)
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO vt_events (id, artifact_id, execution_id, type, event_time, labels) "
+            "VALUES (?,?,?,?,?,?)",
+            [
+                (t.new_id(), aid, ex_id, "INPUT" if k < 2 else "OUTPUT", now, "{}")
+                for k, aid in enumerate(arts)
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO vt_attributions (context_id, artifact_id) VALUES (?,?)",
+            [(ctx_id, aid) for aid in arts],
+        )
+        conn.execute(
+            "INSERT INTO vt_associations (context_id, execution_id) VALUES (?,?)",
+            (ctx_id, ex_id),
+        )
+        conn.execute("COMMIT")
+    rate = n / (time.perf_counter() - start)
+    conn.close()
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=2000, help="executions per repetition")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    vt_rates, raw_rates = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.repeats):  # interleaved, so both see the same machine noise
+            vt_rates.append(run_vt(Path(tmp) / f"vt{r}.db", args.n))
+            raw_rates.append(run_raw(Path(tmp) / f"raw{r}.db", args.n))
+    ours, ceiling = statistics.median(vt_rates), statistics.median(raw_rates)
+    report(
+        "store",
+        [
+            ("vt start_execution (2 in + 1 out + ctx)", ours, "executions/s"),
+            ("raw sqlite3 ceiling (same rows)", ceiling, "executions/s"),
+            ("ratio vt / ceiling", ours / ceiling, ""),
+            ("ml-metadata reference (FIELD-NOTES)", 730.0, "executions/s"),
+        ],
+        {
+            "executions_per_s": round(ours, 1),
+            "raw_ceiling_executions_per_s": round(ceiling, 1),
+            "ceiling_ratio": round(ours / ceiling, 3),
+            "n": args.n,
+            "repeats": args.repeats,
+            "cpu_count": os.cpu_count(),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
