@@ -86,3 +86,26 @@ def store(store_uri: str, tmp_path: Path) -> MetadataStore:
     """The metadata store under test, also made the default (``vt.init``)."""
     config.init(store_uri=store_uri, artifact_root=str(tmp_path / "artifacts"))
     return get_store()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One temporary Prefect API + database per test session (per xdist worker)."""
+    os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect_home"))
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture
+def tracked(prefect_harness: None, tmp_path: Path) -> Iterator[MetadataStore]:
+    """A fresh SQLite store and artifact folder for a tracking test, under Prefect's harness."""
+    config.init(
+        store_uri=f"sqlite:///{tmp_path / 'metadata.db'}",
+        artifact_root=str(tmp_path / "artifacts"),
+    )
+    yield get_store()
+    from vertex_track.tracking import flush
+
+    flush()

@@ -38,7 +38,7 @@ _LAZY: dict[str, str] = {
     "track": "vertex_track.tracking",
     "task": "vertex_track.tracking",
     "flow": "vertex_track.tracking",
-    "cache_policy": "vertex_track.tracking",
+    "ArtifactType": "vertex_track.tracking.markers",
     "Dataset": "vertex_track.tracking.markers",
     "Model": "vertex_track.tracking.markers",
     "Metrics": "vertex_track.tracking.markers",
@@ -65,6 +65,7 @@ __all__ = [
     "AlreadyExistsError",
     "Artifact",
     "ArtifactState",
+    "ArtifactType",
     "ConflictError",
     "Context",
     "Dataset",
@@ -82,7 +83,6 @@ __all__ = [
     "PipelineRun",
     "StoreUnavailableError",
     "VertexTrackError",
-    "cache_policy",
     "end_run",
     "flow",
     "get_experiment_df",
@@ -135,6 +135,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs
         query_context_lineage_subgraph,
         query_execution_inputs_and_outputs,
     )
-    from .tracking import cache_policy, flow, task, track
-    from .tracking.markers import Dataset, Metrics, Model
+    from .tracking import flow, task, track
+    from .tracking.markers import ArtifactType, Dataset, Metrics, Model
     from .tracking.pipeline_run import PipelineRun

@@ -9,6 +9,8 @@ protocol is deliberately small; conveniences (``start_execution``,
 
 from __future__ import annotations
 
+import builtins
+
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -31,8 +33,8 @@ class PurgeResult:
     """
 
     purge_count: int
-    purge_sample: list[str] = field(default_factory=list)
-    downstream_executions: list[str] = field(default_factory=list)
+    purge_sample: builtins.list[str] = field(default_factory=list)
+    downstream_executions: builtins.list[str] = field(default_factory=list)
     forced: bool = False
 
 
@@ -40,9 +42,12 @@ class PurgeResult:
 class ArtifactLink:
     """One artifact of :meth:`MetadataStore.put_execution` and its event."""
 
-    artifact: Artifact
+    artifact: Artifact | str
     type: EventType
     label: str | None = None
+    # Record the event only if the artifact already exists (never create it):
+    # elements of a container argument that an upstream task recorded.
+    only_existing: bool = False
 
 
 class MetadataStore(Protocol):
@@ -76,7 +81,7 @@ class MetadataStore(Protocol):
         page_size: int | None = None,
         page_token: str | None = None,
         strict: bool = False,
-    ) -> tuple[list[Any], str | None]:
+    ) -> tuple[builtins.list[Any], str | None]:
         """One page of matches and the next token (None at the end)."""
         ...
 
@@ -98,7 +103,7 @@ class MetadataStore(Protocol):
         execution: Execution,
         links: Sequence[ArtifactLink] = (),
         contexts: Sequence[Context] = (),
-    ) -> tuple[Execution, list[Artifact]]:
+    ) -> tuple[Execution, builtins.list[Artifact]]:
         """Write one execution record in one transaction (ml-metadata's put_execution).
 
         The execution is inserted if new, else overwritten (state, metadata,
@@ -116,15 +121,15 @@ class MetadataStore(Protocol):
 
     def get_events(
         self, *, execution: Execution | None = None, artifact: Artifact | None = None
-    ) -> list[Event]: ...
+    ) -> builtins.list[Event]: ...
 
     def get_artifacts_by_execution(
         self, execution: Execution, type: EventType | None
-    ) -> list[Artifact]: ...
+    ) -> builtins.list[Artifact]: ...
 
     def get_executions_by_artifact(
         self, artifact: Artifact, type: EventType | None
-    ) -> list[Execution]: ...
+    ) -> builtins.list[Execution]: ...
 
     def add_to_context(
         self, context: Context, *, artifacts: Sequence[str], executions: Sequence[str]

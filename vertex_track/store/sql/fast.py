@@ -32,12 +32,11 @@ class FastPath:
     def __init__(self, engine: Engine, dialect_name: str) -> None:
         self.engine = engine
         self.dialect_name = dialect_name
+        self._compiler: Any = engine.dialect
         if dialect_name == "sqlite":
             from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
             self._compiler = SQLiteDialect_pysqlite(paramstyle="named")
-        else:
-            self._compiler = engine.dialect
         self._sql: dict[Any, str] = {}
         dbapi = engine.dialect.loaded_dbapi
         self.integrity_error: type[BaseException] = dbapi.IntegrityError

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 import base64
 import datetime as dt
 import hashlib
@@ -34,6 +36,7 @@ from ...resources import (
     ExecutionState,
     _Resource,
 )
+from ..barrier import wait_for_pending_writes
 from ..base import ArtifactLink, PurgeResult
 from . import tables as t
 from .dialects import Dialect, dialect_for, retry_transient
@@ -189,11 +192,11 @@ class SqlStore:
     # -- transactions -----------------------------------------------------------
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A connection in a read transaction."""
+        """A connection in a read transaction (after this process's queued writes)."""
+        wait_for_pending_writes()
         try:
-            with self.engine.connect() as conn:
-                with conn.begin():
-                    yield conn
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
         except OperationalError as exc:
             if self.dialect.is_transient(exc):
                 raise
@@ -281,7 +284,7 @@ class SqlStore:
 
     # -- row <-> model --------------------------------------------------------------
     def row_to_resource(
-        self, kind: str, row: RowMapping, parents: list[str] | None = None
+        self, kind: str, row: RowMapping, parents: builtins.list[str] | None = None
     ) -> _Resource:
         fields: dict[str, Any] = {
             "name": f"{self.prefix}/{kind}/{row['resource_id']}",
@@ -318,7 +321,7 @@ class SqlStore:
             labels=row["labels"] or {},
         )
 
-    def _rows_to_resources(self, conn: Connection, kind: str, rows: Sequence[Any]) -> list[Any]:
+    def _rows_to_resources(self, conn: Connection, kind: str, rows: Sequence[Any]) -> builtins.list[Any]:
         if kind != "contexts":
             return [self.row_to_resource(kind, r._mapping) for r in rows]
         parents = self._parents_of(conn, [r._mapping["id"] for r in rows])
@@ -327,7 +330,7 @@ class SqlStore:
             for r in rows
         ]
 
-    def _parents_of(self, conn: Connection, ids: list[int]) -> dict[int, list[str]]:
+    def _parents_of(self, conn: Connection, ids: builtins.list[int]) -> dict[int, builtins.list[str]]:
         if not ids:
             return {}
         pc, c = t.parent_contexts, t.contexts
@@ -402,7 +405,7 @@ class SqlStore:
                 )
         return out
 
-    def _tx_link(self, tx: Tx, link: Table, rows: list[dict[str, Any]]) -> None:
+    def _tx_link(self, tx: Tx, link: Table, rows: builtins.list[dict[str, Any]]) -> None:
         tx.executemany(("link", link.name), lambda: self.dialect.insert_ignore(link), rows)
 
     def _ids_by_resource_id(
@@ -470,11 +473,11 @@ class SqlStore:
             return self._rows_to_resources(conn, kind, rows)[0]
 
     # -- list ---------------------------------------------------------------------
-    def _where(self, kind: str, filter: str | None, strict: bool) -> list[Any]:
+    def _where(self, kind: str, filter: str | None, strict: bool) -> builtins.list[Any]:
         from ...query.filters import compile_filter
 
         table = t.RESOURCE_TABLES[kind]
-        clauses: list[Any] = [table.c.store_id == self.store_id]
+        clauses: builtins.list[Any] = [table.c.store_id == self.store_id]
         expr = compile_filter(
             kind, filter, store_id=self.store_id, store_prefix=self.prefix,
             dialect_name=self.dialect_name, strict=strict,
@@ -483,13 +486,13 @@ class SqlStore:
             clauses.append(expr)
         return clauses
 
-    def _order(self, kind: str, order_by: str | None) -> list[tuple[str, bool]]:
+    def _order(self, kind: str, order_by: str | None) -> builtins.list[tuple[str, bool]]:
         table = t.RESOURCE_TABLES[kind]
         if not order_by:
             return [("create_time", False), ("resource_id", False)]
         if not isinstance(order_by, str):
             raise InvalidArgumentError(f"order_by must be a string, got {order_by!r}")
-        out: list[tuple[str, bool]] = []
+        out: builtins.list[tuple[str, bool]] = []
         for part in order_by.split(","):
             words = part.split()
             if not words or len(words) > 2:
@@ -520,7 +523,7 @@ class SqlStore:
         page_size: int | None = None,
         page_token: str | None = None,
         strict: bool = False,
-    ) -> tuple[list[Any], str | None]:
+    ) -> tuple[builtins.list[Any], str | None]:
         table = t.RESOURCE_TABLES[kind]
         if page_size is not None and (
             not isinstance(page_size, int) or isinstance(page_size, bool)
@@ -703,101 +706,139 @@ class SqlStore:
         execution: Execution,
         links: Sequence[ArtifactLink] = (),
         contexts: Sequence[Context] = (),
-    ) -> tuple[Execution, list[Artifact]]:
-        ex_t, art_t = t.executions, t.artifacts
+    ) -> tuple[Execution, builtins.list[Artifact]]:
+        return self.put_executions([(execution, links, contexts)])[0]
+
+    def put_executions(
+        self,
+        records: Sequence[tuple[Execution, Sequence[ArtifactLink], Sequence[Context]]],
+    ) -> builtins.list[tuple[Execution, builtins.list[Artifact]]]:
+        """Several :meth:`put_execution` records in ONE transaction (the tracking writer's batch)."""
         now = now_micros()
-        artifacts = [
-            link.artifact if isinstance(link.artifact, Artifact)
-            else self.get("artifacts", self.resource_id_from("artifacts", link.artifact))
-            for link in links
-        ]
+        prepared = []
+        for execution, links, contexts in records:
+            artifacts: builtins.list[Artifact] = [
+                link.artifact if isinstance(link.artifact, Artifact)
+                else self.get("artifacts", self.resource_id_from("artifacts", link.artifact))  # type: ignore[misc]
+                for link in links
+            ]
+            prepared.append((execution, links, artifacts, contexts))
+
+        def tx(tx: Tx) -> builtins.list[int]:
+            return [
+                self._put_execution_tx(tx, execution, links, artifacts, contexts, now)
+                for execution, links, artifacts, contexts in prepared
+            ]
+
+        etags = self.fast_write(tx)
+        out = []
+        for (execution, _links, artifacts, _contexts), etag in zip(prepared, etags):
+            stored = execution.model_copy()
+            stored._bound = self
+            stored.etag = str(etag)
+            if etag > 1:
+                stored.update_time = from_micros(now)
+            for a in artifacts:
+                a._bound = self
+            out.append((stored, artifacts))
+        return out
+
+    def _put_execution_tx(
+        self,
+        tx: Tx,
+        execution: Execution,
+        links: Sequence[ArtifactLink],
+        artifacts: builtins.list[Artifact],
+        contexts: Sequence[Context],
+        now: int,
+    ) -> int:
+        ex_t, art_t = t.executions, t.artifacts
         new_rows = {a.resource_id: self._row_values("artifacts", a, 0, raw=True) for a in artifacts}
         ex_values = self._row_values("executions", execution, 0, raw=True)
         ctx_rids = [c.resource_id for c in contexts]
-
-        def tx(tx: Tx) -> int:
-            found = tx.fetchall(
-                ("exec_by_rid",),
-                lambda: select(ex_t.c.id, ex_t.c.etag).where(
-                    ex_t.c.store_id == bindparam("sid"), ex_t.c.resource_id == bindparam("rid")
+        found = tx.fetchall(
+            ("exec_by_rid",),
+            lambda: select(ex_t.c.id, ex_t.c.etag).where(
+                ex_t.c.store_id == bindparam("sid"), ex_t.c.resource_id == bindparam("rid")
+            ),
+            {"sid": self.store_id, "rid": execution.resource_id},
+        )
+        if not found:
+            ex_id, etag = t.new_id(), 1
+            tx.execute(("insert", "executions"), ex_t.insert, {**ex_values, "id": ex_id})
+        else:
+            ex_id, etag = found[0][0], found[0][1] + 1
+            tx.execute(
+                ("update_execution",),
+                lambda: ex_t.update().where(ex_t.c.id == bindparam("pk")).values(
+                    state=bindparam("v_state"), metadata=bindparam("v_metadata"),
+                    labels=bindparam("v_labels"), display_name=bindparam("v_display_name"),
+                    description=bindparam("v_description"),
+                    update_time=bindparam("v_update_time"), etag=bindparam("v_etag"),
                 ),
-                {"sid": self.store_id, "rid": execution.resource_id},
+                {
+                    "pk": ex_id, "v_state": ex_values["state"],
+                    "v_metadata": ex_values["metadata"], "v_labels": ex_values["labels"],
+                    "v_display_name": ex_values["display_name"],
+                    "v_description": ex_values["description"], "v_update_time": now,
+                    "v_etag": etag,
+                },
             )
-            if not found:
-                ex_id, etag = t.new_id(), 1
-                tx.execute(("insert", "executions"), ex_t.insert, {**ex_values, "id": ex_id})
-            else:
-                ex_id, etag = found[0][0], found[0][1] + 1
-                tx.execute(
-                    ("update_execution",),
-                    lambda: ex_t.update().where(ex_t.c.id == bindparam("pk")).values(
-                        state=bindparam("v_state"), metadata=bindparam("v_metadata"),
-                        labels=bindparam("v_labels"), display_name=bindparam("v_display_name"),
-                        description=bindparam("v_description"),
-                        update_time=bindparam("v_update_time"), etag=bindparam("v_etag"),
-                    ),
-                    {
-                        "pk": ex_id, "v_state": ex_values["state"],
-                        "v_metadata": ex_values["metadata"], "v_labels": ex_values["labels"],
-                        "v_display_name": ex_values["display_name"],
-                        "v_description": ex_values["description"], "v_update_time": now,
-                        "v_etag": etag,
-                    },
-                )
-            art_ids: dict[str, int] = {}
-            if new_rows:
-                art_ids = self._tx_ids(tx, "artifacts", list(new_rows), required=False)
-                missing = [rid for rid in new_rows if rid not in art_ids]
-                if missing:
-                    rows = []
-                    for rid in missing:
-                        art_ids[rid] = t.new_id()
-                        rows.append({**new_rows[rid], "id": art_ids[rid]})
-                    tx.executemany(
-                        ("insert_ignore", "artifacts"),
-                        lambda: self.dialect.insert_ignore(art_t), rows,
-                    )
-                    if self.dialect_name != "sqlite":  # a concurrent writer may have won
-                        art_ids.update(self._tx_ids(tx, "artifacts", missing, required=False))
+        art_ids: dict[str, int] = {}
+        if new_rows:
+            art_ids = self._tx_ids(tx, "artifacts", list(new_rows), required=False)
+            missing = [
+                rid for rid in new_rows
+                if rid not in art_ids and rid not in self._only_existing(links)
+            ]
+            if missing:
+                rows = []
+                for rid in missing:
+                    art_ids[rid] = t.new_id()
+                    rows.append({**new_rows[rid], "id": art_ids[rid]})
                 tx.executemany(
-                    ("insert", "events"), t.events.insert,
+                    ("insert_ignore", "artifacts"), lambda: self.dialect.insert_ignore(art_t), rows
+                )
+                if self.dialect_name != "sqlite":  # a concurrent writer may have won
+                    art_ids.update(self._tx_ids(tx, "artifacts", missing, required=False))
+            tx.executemany(
+                ("insert", "events"), t.events.insert,
+                [
+                    {
+                        "id": t.new_id(),
+                        "artifact_id": art_ids[artifact.resource_id],
+                        "execution_id": ex_id,
+                        "type": str(link.type),
+                        "event_time": now,
+                        "labels": dumps({"name": link.label} if link.label else {}),
+                    }
+                    for link, artifact in zip(links, artifacts)
+                    if artifact.resource_id in art_ids
+                ],
+            )
+        if ctx_rids:
+            ctx_ids = list(self._tx_ids(tx, "contexts", ctx_rids).values())
+            self._tx_link(
+                tx, t.associations, [{"context_id": c, "execution_id": ex_id} for c in ctx_ids]
+            )
+            if art_ids:
+                self._tx_link(
+                    tx, t.attributions,
                     [
-                        {
-                            "id": t.new_id(),
-                            "artifact_id": art_ids[artifact.resource_id],
-                            "execution_id": ex_id,
-                            "type": str(link.type),
-                            "event_time": now,
-                            "labels": dumps({"name": link.label} if link.label else {}),
-                        }
-                        for link, artifact in zip(links, artifacts)
+                        {"context_id": c, "artifact_id": a}
+                        for c in ctx_ids
+                        for a in dict.fromkeys(art_ids.values())
                     ],
                 )
-            if ctx_rids:
-                ctx_ids = list(self._tx_ids(tx, "contexts", ctx_rids).values())
-                self._tx_link(
-                    tx, t.associations, [{"context_id": c, "execution_id": ex_id} for c in ctx_ids]
-                )
-                if art_ids:
-                    self._tx_link(
-                        tx, t.attributions,
-                        [
-                            {"context_id": c, "artifact_id": a}
-                            for c in ctx_ids
-                            for a in dict.fromkeys(art_ids.values())
-                        ],
-                    )
-            return etag
+        return etag
 
-        etag = self.fast_write(tx)
-        out = execution.model_copy()
-        out._bound = self
-        out.etag = str(etag)
-        if etag > 1:
-            out.update_time = from_micros(now)
-        for a in artifacts:
-            a._bound = self
-        return out, artifacts
+    @staticmethod
+    def _only_existing(links: Sequence[ArtifactLink]) -> set[str]:
+        return {
+            link.artifact.resource_id
+            for link in links
+            if link.only_existing and isinstance(link.artifact, Artifact)
+        }
 
     def add_events(
         self, execution: Execution, artifacts: Sequence[Artifact | str], type: EventType
@@ -830,7 +871,7 @@ class SqlStore:
 
     def get_events(
         self, *, execution: Execution | None = None, artifact: Artifact | None = None
-    ) -> list[Event]:
+    ) -> builtins.list[Event]:
         ev, a, e = t.events, t.artifacts, t.executions
         q = (
             select(ev, a.c.resource_id.label("a_rid"), e.c.resource_id.label("e_rid"))
@@ -855,7 +896,7 @@ class SqlStore:
 
     def get_artifacts_by_execution(
         self, execution: Execution, type: EventType | None
-    ) -> list[Artifact]:
+    ) -> builtins.list[Artifact]:
         ev, a, e = t.events, t.artifacts, t.executions
         ex_id = select(e.c.id).where(
             e.c.store_id == self.store_id, e.c.resource_id == execution.resource_id
@@ -874,7 +915,7 @@ class SqlStore:
 
     def get_executions_by_artifact(
         self, artifact: Artifact, type: EventType | None
-    ) -> list[Execution]:
+    ) -> builtins.list[Execution]:
         ev, a, e = t.events, t.artifacts, t.executions
         art_id = select(a.c.id).where(
             a.c.store_id == self.store_id, a.c.resource_id == artifact.resource_id

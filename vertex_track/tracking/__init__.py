@@ -1,0 +1,240 @@
+"""Auto-tracking of Prefect tasks and flows: ``vt.track``, ``vt.task``, ``vt.flow``.
+
+How a tracked task hooks in (the choice STYLE.md asks to document): the
+task's function is wrapped (``functools.wraps``, so Prefect sees the same
+signature, source and description) and the Task is rebuilt with
+``Task.with_options`` so every option the user gave stays. Wrapping is what
+sees argument values and the return value on every attempt; Prefect state
+hooks do not. A cache hit never calls the function, so an ``on_completion``
+hook records those (state ``Cached``). The task key is kept equal to the
+untracked task's so Prefect's cache keys and task identity do not change.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, overload
+
+from ..exceptions import InvalidArgumentError
+from ..validation import check_schema_title
+from .markers import ArtifactType, Dataset, Metrics, Model
+from .recorder import DEFAULT_EXECUTION_SCHEMA, Options, Tracker
+from .writer import TrackingError, TrackingWarning, flush
+
+__all__ = [
+    "ArtifactType",
+    "Dataset",
+    "Metrics",
+    "Model",
+    "TrackingError",
+    "TrackingWarning",
+    "flow",
+    "flush",
+    "task",
+    "track",
+]
+
+F = TypeVar("F")
+
+
+def _wrap(fn: Callable[..., Any], tracker: Tracker) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            run = tracker.begin(args, kwargs)
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as exc:
+                tracker.end_failed(run, exc)
+                raise
+            tracker.end_ok(run, result)
+            return result
+
+        wrapper: Any = async_wrapper
+    else:
+
+        @functools.wraps(fn)
+        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+            run = tracker.begin(args, kwargs)
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                tracker.end_failed(run, exc)
+                raise
+            tracker.end_ok(run, result)
+            return result
+
+        wrapper = sync_wrapper
+    wrapper.__vt_tracker__ = tracker
+    return wrapper
+
+
+def _options(schema_title: str | None, display_name: str | None, ignore: Iterable[str]) -> Options:
+    title = schema_title or DEFAULT_EXECUTION_SCHEMA
+    check_schema_title(title)
+    if isinstance(ignore, str):
+        raise InvalidArgumentError(
+            f"ignore must be a list of argument names, got the string {ignore!r}"
+        )
+    return Options(schema_title=title, display_name=display_name, ignore=frozenset(ignore))
+
+
+@overload
+def track(obj: F, /) -> F: ...
+@overload
+def track(
+    obj: None = None, /, *, schema_title: str | None = ..., display_name: str | None = ...,
+    ignore: Iterable[str] = ...,
+) -> Callable[[F], F]: ...
+
+
+def track(
+    obj: Any = None,
+    /,
+    *,
+    schema_title: str | None = None,
+    display_name: str | None = None,
+    ignore: Iterable[str] = (),
+) -> Any:
+    """Record every run of a Prefect task (or a plain function) as an Execution.
+
+    Stack it on ``@task``::
+
+        @vt.track
+        @task(retries=2)
+        def train(data: vt.Dataset, lr: float = 0.1) -> vt.Model: ...
+
+    Each run becomes one Execution (``RUNNING``, then ``COMPLETE`` /
+    ``FAILED``, or ``CACHED`` for a Prefect cache hit); scalar arguments go to
+    its metadata, other arguments and return values become input/output
+    Artifacts linked by Events, inside the flow run's PipelineRun context.
+    The task's behaviour, return value, retries, caching and task runners are
+    unchanged. A plain function is tracked the same way, outside any flow.
+
+    Args:
+        schema_title: the Execution's schema (default ``system.ContainerExecution``).
+        display_name: the Execution's display name (default: the task run name).
+        ignore: argument names not to record.
+
+    Raises:
+        InvalidArgumentError: bad options, or ``obj`` is a flow (use ``vt.flow``).
+    """
+    options = _options(schema_title, display_name, ignore)
+    if obj is None:
+        return lambda target: _track(target, options)
+    return _track(obj, options)
+
+
+def _track(obj: Any, options: Options) -> Any:
+    from prefect.flows import Flow
+    from prefect.tasks import Task
+
+    if isinstance(obj, Flow):
+        raise InvalidArgumentError("vt.track takes a task or a function; use vt.flow for flows")
+    if isinstance(obj, Task):
+        return _track_task(obj, options)
+    if callable(obj):
+        if getattr(obj, "__vt_tracker__", None) is not None:
+            return obj
+        return _wrap(obj, Tracker(obj, options))
+    raise InvalidArgumentError(f"vt.track needs a Prefect task or a function, got {obj!r}")
+
+
+def _on_completion(task: Any, task_run: Any, state: Any) -> None:
+    """Prefect hook: record cache hits, which never call the wrapped function."""
+    if state.name != "Cached":
+        return
+    tracker = getattr(task.fn, "__vt_tracker__", None)
+    if tracker is None:
+        return
+    from prefect.context import TaskRunContext
+    from prefect.futures import resolve_futures_to_results
+
+    ctx = TaskRunContext.get()
+    parameters = resolve_futures_to_results(ctx.parameters) if ctx is not None else {}
+    tracker.record_cached(task_run, parameters or {}, state.result())
+
+
+def _tracked_task_class() -> type:
+    from prefect.tasks import Task
+
+    class TrackedTask(Task):  # type: ignore[misc]
+        """A Prefect Task whose runs are tracked; ``with_options`` keeps tracking."""
+
+        _vt_task_key: str
+
+        def with_options(self, *args: Any, **kwargs: Any) -> Any:
+            return _finish_task(super().with_options(*args, **kwargs), self._vt_task_key)
+
+    return TrackedTask
+
+
+_TRACKED_TASK: type | None = None
+
+
+def _finish_task(task: Any, task_key: str) -> Any:
+    global _TRACKED_TASK
+    if _TRACKED_TASK is None:
+        _TRACKED_TASK = _tracked_task_class()
+    task.__class__ = _TRACKED_TASK
+    task._vt_task_key = task_key
+    task.task_key = task_key  # Prefect derives it from fn; keep the untracked one
+    if _on_completion not in task.on_completion_hooks:
+        task.on_completion_hooks = [*task.on_completion_hooks, _on_completion]
+    return task
+
+
+def _track_task(task: Any, options: Options) -> Any:
+    from prefect.tasks import Task
+
+    if getattr(task.fn, "__vt_tracker__", None) is not None:
+        return task
+    shell = copy.copy(task)
+    shell.fn = _wrap(task.fn, Tracker(task.fn, options))
+    # with_options re-runs Task.__init__ with every option of `task`, so what
+    # Prefect derives from fn (isasync, description, source) is recomputed
+    # from the wrapper, which follows __wrapped__.
+    return _finish_task(Task.with_options(shell), task.task_key)
+
+
+def task(
+    __fn: Any = None,
+    *,
+    schema_title: str | None = None,
+    ignore: Iterable[str] = (),
+    **task_kwargs: Any,
+) -> Any:
+    """``vt.task(...)`` is ``vt.track(prefect.task(...))``; takes Prefect's task options.
+
+    Example::
+
+        @vt.task(retries=2, schema_title="system.ContainerExecution")
+        def train(data, lr: float = 0.1): ...
+    """
+    from prefect import task as prefect_task
+
+    display_name = task_kwargs.pop("display_name", None)
+    options = _options(schema_title, display_name, ignore)
+
+    def decorate(fn: Any) -> Any:
+        return _track_task(prefect_task(fn, **task_kwargs), options)
+
+    return decorate(__fn) if __fn is not None else decorate
+
+
+def flow(__fn: Any = None, **flow_kwargs: Any) -> Any:
+    """``prefect.flow`` that also records the PipelineRun's parameters and final state.
+
+    Use it bare (``@vt.flow``) or with Prefect's options (``@vt.flow(name=...)``).
+    When the flow call returns, every tracked record of the run is committed.
+    """
+    from .flows import make_flow
+
+    def decorate(fn: Any) -> Any:
+        return make_flow(fn, flow_kwargs)
+
+    return decorate(__fn) if __fn is not None else decorate

@@ -1,0 +1,189 @@
+"""``vt.PipelineRun``: the ``system.PipelineRun`` Context of one Prefect flow run.
+
+Layout (the CLI and UI read it):
+- resource id ``pipelinerun-<flow run id>``, display name = flow run name;
+- metadata: ``flow_name``, ``flow_run_id``, ``flow_run_name``, ``parameters``,
+  ``state`` (``RUNNING`` / ``COMPLETE`` / ``FAILED``), ``start_time``,
+  ``end_time`` (RFC 3339), ``duration_s``;
+- parent contexts: the parent flow run's PipelineRun (subflows) and the
+  active ExperimentRun, if any.
+"""
+
+from __future__ import annotations
+
+import builtins
+import threading
+import uuid
+from typing import Any
+
+from ..exceptions import AlreadyExistsError, InvalidArgumentError, NotFoundError
+from ..resources import Artifact, Context, Execution, ExecutionState
+
+SCHEMA = "system.PipelineRun"
+PREFIX = "pipelinerun-"
+
+List = builtins.list
+
+
+def context_id_for(flow_run_id: str | uuid.UUID) -> str:
+    return f"{PREFIX}{flow_run_id}"
+
+
+class PipelineRun:
+    """A tracked flow run: its Context, executions and artifacts.
+
+    Example::
+
+        run = vt.PipelineRun.get(flow_run_id)       # or the context's name / id
+        run.state                                   # "COMPLETE"
+        [e.display_name for e in run.get_executions()]
+    """
+
+    def __init__(self, context: Context) -> None:
+        if context.schema_title != SCHEMA:
+            raise InvalidArgumentError(
+                f"{context.name!r} is a {context.schema_title} context, not a {SCHEMA}"
+            )
+        self.context = context
+
+    # -- lookup -------------------------------------------------------------------
+    @classmethod
+    def get(cls, flow_run_id_or_name: str | uuid.UUID, *, store: Any = None) -> PipelineRun:
+        """The PipelineRun of a Prefect flow run id (str or UUID), or a context name/id.
+
+        Raises:
+            NotFoundError: no such run was tracked.
+        """
+        key = str(flow_run_id_or_name)
+        candidates = [key] if "/" in key or key.startswith(PREFIX) else [context_id_for(key), key]
+        for candidate in candidates:
+            try:
+                return cls(Context.get(candidate, store=store))
+            except (NotFoundError, InvalidArgumentError):
+                continue
+        raise NotFoundError(f"no PipelineRun for {key!r} (a flow run id or a context name)")
+
+    @classmethod
+    def list(
+        cls,
+        filter: str | None = None,
+        order_by: str | None = None,
+        *,
+        store: Any = None,
+    ) -> List[PipelineRun]:
+        """Every tracked flow run (newest last unless ``order_by`` says otherwise)."""
+        f = f'schema_title = "{SCHEMA}"' + (f" AND ({filter})" if filter else "")
+        return [cls(c) for c in Context.list(f, order_by=order_by, store=store)]
+
+    # -- properties -----------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.context.name
+
+    @property
+    def resource_id(self) -> str:
+        return self.context.resource_id
+
+    @property
+    def display_name(self) -> str:
+        return self.context.display_name
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.context.metadata
+
+    @property
+    def flow_name(self) -> str | None:
+        return self.context.metadata.get("flow_name")
+
+    @property
+    def flow_run_id(self) -> str | None:
+        return self.context.metadata.get("flow_run_id")
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return dict(self.context.metadata.get("parameters") or {})
+
+    @property
+    def state(self) -> ExecutionState:
+        """``RUNNING`` until the flow ends, then ``COMPLETE`` or ``FAILED``."""
+        return ExecutionState(self.context.metadata.get("state", "RUNNING"))
+
+    @property
+    def create_time(self) -> Any:
+        return self.context.create_time
+
+    def get_executions(self, filter: str | None = None) -> List[Execution]:
+        """Executions (task runs) of this flow run, in creation order."""
+        return self.context.get_executions(filter)
+
+    def get_artifacts(self, filter: str | None = None) -> List[Artifact]:
+        """Artifacts this flow run consumed or produced."""
+        return self.context.get_artifacts(filter)
+
+    def get_child_runs(self) -> List[PipelineRun]:
+        """PipelineRuns of subflows started by this run."""
+        return [
+            PipelineRun(c) for c in self.context.get_child_contexts() if c.schema_title == SCHEMA
+        ]
+
+    def refresh(self) -> PipelineRun:
+        self.context.sync_resource()
+        return self
+
+    def __repr__(self) -> str:
+        return (
+            f"PipelineRun(name={self.name!r}, flow={self.flow_name!r}, "
+            f"state={self.state.value!r})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PipelineRun) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+# -- creation on first use (called by the tracking hot path) ---------------------------
+_ensured: dict[tuple[int, str], Context] = {}
+_ensured_lock = threading.Lock()
+
+
+def ensure_context(
+    store: Any,
+    resource_id: str,
+    *,
+    schema_title: str,
+    display_name: str,
+    metadata: dict[str, Any],
+    parent_contexts: List[str],
+) -> Context:
+    """Get-or-create a context, once per process (cached afterwards)."""
+    key = (id(store), resource_id)
+    hit = _ensured.get(key)
+    if hit is not None:
+        return hit
+    with _ensured_lock:
+        hit = _ensured.get(key)
+        if hit is not None:
+            return hit
+        try:
+            ctx = Context.create(
+                schema_title, resource_id=resource_id, display_name=display_name[:128],
+                metadata=metadata, parent_contexts=parent_contexts, store=store,
+            )
+        except AlreadyExistsError:
+            ctx = Context.get(resource_id, store=store)
+            for parent in parent_contexts:
+                if parent not in ctx.parent_contexts:
+                    Context.get(parent, store=store).add_context_children([ctx])
+        _ensured[key] = ctx
+        if len(_ensured) > 4096:  # bounded: forget the oldest half
+            for old in list(_ensured)[:2048]:
+                _ensured.pop(old, None)
+        return ctx
+
+
+def forget_ensured() -> None:
+    with _ensured_lock:
+        _ensured.clear()

@@ -1,0 +1,396 @@
+"""One task run -> one Execution record (the tracking hot path).
+
+:class:`Tracker` holds what is known about a tracked function once (its
+signature, annotations, options); :meth:`Tracker.begin` and the ``end_*``
+methods turn one call into records for the background writer
+(:mod:`.writer`). Nothing here blocks on the database.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import inspect
+import logging
+import time
+import typing
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import Settings, get_settings
+from ..resources import Context, EventType, Execution, ExecutionState
+from ..store import get_store
+from ..store.base import ArtifactLink
+from .markers import schema_from_annotation
+from .pipeline_run import SCHEMA, context_id_for, ensure_context
+from .values import artifact_for, inline_resource_id, is_parameter, parameter_value, produced
+from .writer import Record, TrackingError, TrackingWarning, get_writer
+
+logger = logging.getLogger("vertex_track.tracking")
+
+DEFAULT_EXECUTION_SCHEMA = "system.ContainerExecution"
+_SESSION = f"session-{uuid.uuid4().hex[:16]}"  # scope of inline values outside flows
+
+# The PipelineRun context of the vt.flow being run (set by the flow wrapper).
+current_pipeline: contextvars.ContextVar[Context | None] = contextvars.ContextVar(
+    "vertex_track_pipeline", default=None
+)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass
+class Options:
+    schema_title: str = DEFAULT_EXECUTION_SCHEMA
+    display_name: str | None = None
+    ignore: frozenset[str] = frozenset()
+
+
+@dataclass
+class Run:
+    """State of one call between begin and end."""
+
+    store: Any
+    settings: Settings
+    execution: Execution
+    contexts: list[Context]
+    inputs: list[ArtifactLink]
+    scope: str
+    started: float
+    start_time: dt.datetime
+    attempt: int
+    in_flow_process: bool
+    vt_meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Tracker:
+    """Everything about one tracked function that does not change between calls."""
+
+    def __init__(self, fn: Any, options: Options) -> None:
+        self.fn = fn
+        self.options = options
+        self.signature = inspect.signature(fn)
+        try:
+            hints = typing.get_type_hints(fn, include_extras=True)
+        except Exception:  # unresolvable forward refs: fall back to raw annotations
+            hints = dict(getattr(fn, "__annotations__", {}))
+        self.arg_schema = {
+            name: schema_from_annotation(hint) for name, hint in hints.items() if name != "return"
+        }
+        ret = hints.get("return")
+        self.return_schema = schema_from_annotation(ret)
+        self.return_element_schemas: list[str | None] = []
+        if typing.get_origin(ret) is tuple:
+            self.return_element_schemas = [schema_from_annotation(a) for a in typing.get_args(ret)]
+        self.name = getattr(fn, "__name__", "function")
+
+    # -- policy -----------------------------------------------------------------------
+    @staticmethod
+    def _handle(exc: BaseException, what: str, settings: Settings | None) -> None:
+        policy = settings.on_tracking_error if settings is not None else "raise"
+        if policy == "warn":
+            message = f"vertex_track could not record {what}; the task itself is unaffected: {exc!r}"
+            warnings.warn(message, TrackingWarning, stacklevel=4)
+            try:
+                from prefect.logging import get_run_logger
+
+                get_run_logger().warning(message)
+            except Exception:
+                logger.warning(message)
+            return
+        raise TrackingError(f"vertex_track could not record {what}: {exc}") from exc
+
+    # -- begin ---------------------------------------------------------------------------
+    def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Run | None:
+        settings = None
+        try:
+            settings = get_settings()
+            return self._begin(settings, args, kwargs)
+        except TrackingError:
+            raise
+        except Exception as exc:
+            self._handle(exc, f"the start of {self.name}", settings)
+            return None
+
+    def _begin(self, settings: Settings, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Run:
+        store = get_store()
+        bound = self.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        task_ctx, flow_ctx = _prefect_contexts()
+        start_time = _now()
+        vt_meta: dict[str, Any] = {"task_name": self.name, "start_time": start_time.isoformat()}
+        contexts: list[Context] = []
+        attempt = 1
+        if task_ctx is not None:
+            task_run = task_ctx.task_run
+            vt_meta.update(
+                task_name=task_ctx.task.name,
+                task_run_id=str(task_run.id),
+                flow_run_id=str(task_run.flow_run_id) if task_run.flow_run_id else None,
+            )
+            attempt = max(int(task_run.run_count or 1), 1)
+            resource_id = f"taskrun-{task_run.id}"
+            display_name = self.options.display_name or task_run.name
+            if task_run.flow_run_id is not None:
+                contexts.append(pipeline_context(store, task_run.flow_run_id, flow_ctx))
+        else:
+            resource_id = f"run-{uuid.uuid4().hex}"
+            display_name = self.options.display_name or self.name
+            pipeline = current_pipeline.get()
+            if pipeline is not None:
+                contexts.append(pipeline)
+        vt_meta["attempt"] = attempt
+        scope = contexts[0].resource_id if contexts else _SESSION
+
+        params: dict[str, Any] = {}
+        inputs: list[ArtifactLink] = []
+        for name, value in bound.arguments.items():
+            if name in self.options.ignore:
+                continue
+            kind = self.signature.parameters[name].kind
+            if kind is inspect.Parameter.VAR_KEYWORD and isinstance(value, dict):
+                items = list(value.items())
+            elif kind is inspect.Parameter.VAR_POSITIONAL:
+                items = [(f"{name}.{i}", v) for i, v in enumerate(value)]
+            else:
+                items = [(name, value)]
+            for label, item in items:
+                if is_parameter(item):
+                    params[label] = parameter_value(item)
+                else:
+                    self._input_links(inputs, label, item, scope, store)
+        execution = Execution.model_construct(
+            name=f"{store.prefix}/executions/{resource_id}",
+            display_name=(display_name or "")[:128],
+            schema_title=self.options.schema_title,
+            schema_version="0.0.1",
+            metadata={**params, "vertex_track": vt_meta},
+            labels={},
+            description="",
+            create_time=start_time,
+            update_time=start_time,
+            etag="",
+            state=ExecutionState.RUNNING,
+        )
+        run = Run(
+            store=store, settings=settings, execution=execution, contexts=contexts,
+            inputs=inputs, scope=scope, started=time.perf_counter(), start_time=start_time,
+            attempt=attempt, in_flow_process=flow_ctx is not None or task_ctx is None,
+            vt_meta=vt_meta,
+        )
+        # RUNNING (with the inputs on the first attempt) is queued now, so readers
+        # see it while the body runs; the end record follows in queue order.
+        running = execution.model_copy(
+            update={"metadata": {**params, "vertex_track": dict(vt_meta)}}
+        )
+        get_writer().submit(Record(
+            store, running, list(inputs) if attempt == 1 else [], contexts,
+            settings.on_tracking_error,
+        ))
+        return run
+
+    def _input_links(
+        self, out: list[ArtifactLink], label: str, value: Any, scope: str, store: Any
+    ) -> None:
+        known = produced.get(value, scope)
+        if known is not None:
+            out.append(ArtifactLink(_stub(store, known), EventType.INPUT, label, only_existing=True))
+        else:
+            artifact = artifact_for(
+                value, label=label, scope=scope, schema_title=self.arg_schema.get(label),
+                store_prefix=store.prefix,
+            )
+            out.append(ArtifactLink(artifact, EventType.INPUT, label))
+        # Elements of a container that upstream tasks recorded get their own edge.
+        if isinstance(value, dict):
+            elements = [(f"{label}.{k}", v) for k, v in value.items() if isinstance(k, str)]
+        elif isinstance(value, (tuple, list)):
+            elements = [(f"{label}.{i}", v) for i, v in enumerate(value)]
+        else:
+            return
+        for elabel, element in elements[:256]:
+            rid = produced.get(element, scope)
+            if rid is None and is_parameter(element):
+                from ..artifacts import encode_inline
+
+                inline = encode_inline(element)
+                rid = inline_resource_id(scope, inline[0]) if inline else None
+            if rid is not None:
+                out.append(
+                    ArtifactLink(_stub(store, rid), EventType.INPUT, elabel, only_existing=True)
+                )
+
+    # -- end -----------------------------------------------------------------------------
+    def end_ok(self, run: Run | None, result: Any, state: ExecutionState = ExecutionState.COMPLETE) -> None:
+        if run is None:
+            return
+        try:
+            outputs = self._outputs(run, result)
+            self._finish(run, state, outputs)
+        except TrackingError:
+            raise
+        except Exception as exc:
+            self._handle(exc, f"the outputs of {run.execution.display_name}", run.settings)
+
+    def end_failed(self, run: Run | None, exc: BaseException) -> None:
+        if run is None:
+            return
+        run.vt_meta.update(error_type=type(exc).__name__, error_message=str(exc)[:2000])
+        try:
+            self._finish(run, ExecutionState.FAILED, [])
+        except TrackingError:
+            raise
+        except Exception as err:
+            self._handle(err, f"the failure of {run.execution.display_name}", run.settings)
+
+    def _outputs(self, run: Run, result: Any) -> list[ArtifactLink]:
+        if result is None:
+            return []  # nothing to record: a task that returns nothing has no output
+        if isinstance(result, tuple):
+            schemas = self.return_element_schemas or [self.return_schema] * len(result)
+            items = [
+                (f"output.{i}", v, schemas[i] if i < len(schemas) else None)
+                for i, v in enumerate(result)
+            ]
+        elif type(result) is dict and all(isinstance(k, str) for k in result):
+            items = [(k, v, self.return_schema) for k, v in result.items()]
+        else:
+            items = [("output", result, self.return_schema)]
+        links = []
+        task_name = run.vt_meta.get("task_name") or self.name
+        for label, value, schema in items:
+            artifact = artifact_for(
+                value, label=f"{task_name}.{label}", scope=run.scope, schema_title=schema,
+                store_prefix=run.store.prefix,
+            )
+            produced.add(value, artifact.resource_id, run.scope)
+            links.append(ArtifactLink(artifact, EventType.OUTPUT, label))
+        return links
+
+    def _finish(self, run: Run, state: ExecutionState, outputs: list[ArtifactLink]) -> None:
+        end = _now()
+        run.vt_meta.update(
+            end_time=end.isoformat(), duration_s=round(time.perf_counter() - run.started, 6)
+        )
+        execution = run.execution
+        execution.state = state
+        execution.metadata = {**execution.metadata, "vertex_track": dict(run.vt_meta)}
+        writer = get_writer()
+        writer.submit(Record(run.store, execution, outputs, run.contexts, run.settings.on_tracking_error))
+        if not run.in_flow_process:
+            # A worker process (Dask): nobody flushes for us before the flow returns.
+            writer.flush()
+
+    # -- Prefect cache hits -----------------------------------------------------------
+    def record_cached(self, task_run: Any, parameters: dict[str, Any], result: Any) -> None:
+        """A task run that Prefect served from its cache: one CACHED execution."""
+        settings = None
+        try:
+            settings = get_settings()
+            store = get_store()
+            args = parameters or {}
+            run = self._begin_cached(settings, store, task_run, args)
+            outputs = self._outputs(run, result)
+            run.vt_meta["cached"] = True
+            end = _now()
+            run.vt_meta.update(end_time=end.isoformat(), duration_s=0.0)
+            execution = run.execution
+            execution.state = ExecutionState.CACHED
+            execution.metadata = {**execution.metadata, "vertex_track": dict(run.vt_meta)}
+            writer = get_writer()
+            writer.submit(Record(store, execution, [*run.inputs, *outputs], run.contexts, settings.on_tracking_error))
+            if not run.in_flow_process:
+                writer.flush()
+        except TrackingError:
+            raise
+        except Exception as exc:
+            self._handle(exc, f"the cached run of {self.name}", settings)
+
+    def _begin_cached(self, settings: Settings, store: Any, task_run: Any, arguments: dict[str, Any]) -> Run:
+        _task_ctx, flow_ctx = _prefect_contexts()
+        start_time = _now()
+        contexts = []
+        if task_run.flow_run_id is not None:
+            contexts.append(pipeline_context(store, task_run.flow_run_id, flow_ctx))
+        scope = contexts[0].resource_id if contexts else _SESSION
+        params: dict[str, Any] = {}
+        inputs: list[ArtifactLink] = []
+        for name, value in arguments.items():
+            if name in self.options.ignore:
+                continue
+            if is_parameter(value):
+                params[name] = parameter_value(value)
+            else:
+                self._input_links(inputs, name, value, scope, store)
+        vt_meta = {
+            "task_name": self.name, "task_run_id": str(task_run.id),
+            "flow_run_id": str(task_run.flow_run_id) if task_run.flow_run_id else None,
+            "start_time": start_time.isoformat(), "attempt": 1,
+        }
+        execution = Execution.model_construct(
+            name=f"{store.prefix}/executions/taskrun-{task_run.id}",
+            display_name=(self.options.display_name or task_run.name or self.name)[:128],
+            schema_title=self.options.schema_title, schema_version="0.0.1",
+            metadata={**params, "vertex_track": vt_meta}, labels={}, description="",
+            create_time=start_time, update_time=start_time, etag="",
+            state=ExecutionState.CACHED,
+        )
+        return Run(
+            store=store, settings=settings, execution=execution, contexts=contexts,
+            inputs=inputs, scope=scope, started=time.perf_counter(), start_time=start_time,
+            attempt=1, in_flow_process=flow_ctx is not None, vt_meta=vt_meta,
+        )
+
+
+def _stub(store: Any, resource_id: str) -> Any:
+    from ..resources import Artifact
+
+    return Artifact.model_construct(
+        name=f"{store.prefix}/artifacts/{resource_id}", display_name="",
+        schema_title="system.Artifact", schema_version="0.0.1", metadata={}, labels={},
+        description="", create_time=_now(), update_time=_now(), etag="", uri="",
+    )
+
+
+def _prefect_contexts() -> tuple[Any, Any]:
+    try:
+        from prefect.context import FlowRunContext, TaskRunContext
+    except ImportError:  # tracking a plain function without Prefect installed
+        return None, None
+    return TaskRunContext.get(), FlowRunContext.get()
+
+
+def pipeline_context(store: Any, flow_run_id: Any, flow_ctx: Any) -> Context:
+    """The PipelineRun context of ``flow_run_id``, created on first use."""
+    pipeline = current_pipeline.get()
+    rid = context_id_for(flow_run_id)
+    if pipeline is not None and pipeline.resource_id == rid:
+        return pipeline
+    metadata: dict[str, Any] = {"flow_run_id": str(flow_run_id), "state": "RUNNING"}
+    display_name = str(flow_run_id)
+    if flow_ctx is not None and str(flow_ctx.flow_run.id) == str(flow_run_id):
+        metadata.update(
+            flow_name=flow_ctx.flow.name, flow_run_name=flow_ctx.flow_run.name,
+            parameters=jsonable_parameters(flow_ctx.parameters),
+            start_time=_now().isoformat(),
+        )
+        display_name = flow_ctx.flow_run.name or display_name
+    return ensure_context(
+        store, rid, schema_title=SCHEMA, display_name=display_name, metadata=metadata,
+        parent_contexts=[],
+    )
+
+
+def jsonable_parameters(parameters: dict[str, Any] | None) -> dict[str, Any]:
+    """Flow parameters as JSON: scalars and small JSON as they are, others as a short repr."""
+    from ..artifacts import encode_inline
+
+    out: dict[str, Any] = {}
+    for key, value in (parameters or {}).items():
+        inline = encode_inline(value)
+        out[str(key)] = inline[1] if inline is not None else repr(value)[:256]
+    return out

@@ -1,0 +1,178 @@
+"""Python values <-> Artifacts: identity, inline vs stored, and ``Artifact.load()``.
+
+Identity (SPEC section 11):
+- a value written to the artifact store is the Artifact ``sha256-<digest>``:
+  the same bytes are the same Artifact across the whole store;
+- a small JSON value kept inline is identified by its digest *within its
+  PipelineRun* (``inline-<sha256(run, digest)>``), so equal small values of
+  unrelated runs never merge their lineage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from ..artifacts import ArtifactStore, encode_inline
+from ..config import get_settings
+from ..exceptions import InvalidArgumentError
+from ..resources import Artifact, ArtifactState
+
+SCALAR_TYPES = (bool, int, float, type(None))
+MAX_PARAM_STR = 256
+INLINE_SCHEMA = "system.Artifact"
+
+
+def is_parameter(value: Any) -> bool:
+    """Scalars recorded as Execution parameters instead of Artifacts."""
+    t = type(value)
+    if t in SCALAR_TYPES:
+        return True
+    return t is str and len(value) <= MAX_PARAM_STR
+
+
+def parameter_value(value: Any) -> Any:
+    if type(value) is float and value != value:  # NaN is not JSON
+        return None
+    return value
+
+
+class _Produced:
+    """Objects recorded as artifacts in this process: ``id(obj) -> (obj, resource_id)``.
+
+    Lets a value that one task returned be recognised when the next task
+    receives it, without hashing it again. Holds strong references to at
+    most ``maxsize`` objects (LRU), so memory stays bounded.
+    """
+
+    def __init__(self, maxsize: int = 512) -> None:
+        self._items: OrderedDict[int, tuple[Any, str, str]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.maxsize = maxsize
+
+    def get(self, value: Any, scope: str) -> str | None:
+        with self._lock:
+            hit = self._items.get(id(value))
+            if hit is None or hit[0] is not value or (hit[2] and hit[2] != scope):
+                return None
+            self._items.move_to_end(id(value))
+            return hit[1]
+
+    def add(self, value: Any, resource_id: str, scope: str) -> None:
+        if is_parameter(value):
+            return  # small ints/strings are shared objects: identity means nothing
+        with self._lock:
+            self._items[id(value)] = (value, resource_id, scope)
+            self._items.move_to_end(id(value))
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+produced = _Produced()
+
+
+def _mutable(value: Any) -> bool:
+    # Identity says nothing about content for values that can change in place.
+    module = type(value).__module__
+    if module.startswith("numpy"):
+        return bool(getattr(getattr(value, "flags", None), "writeable", True))
+    return isinstance(value, (list, dict, set, bytearray)) or module.startswith("pandas")
+
+
+def inline_resource_id(scope: str, digest: str) -> str:
+    return "inline-" + hashlib.sha256(f"{scope}|{digest}".encode()).hexdigest()[:48]
+
+
+def stored_resource_id(digest: str) -> str:
+    return "sha256-" + digest.split(":", 1)[-1][:56]
+
+
+def artifact_for(
+    value: Any,
+    *,
+    label: str,
+    scope: str,
+    schema_title: str | None,
+    store_prefix: str,
+) -> Artifact:
+    """The (unsaved) Artifact that stands for ``value``; bytes are written if needed.
+
+    Args:
+        value: the Python value.
+        label: argument name or output key (the Artifact's display name when new).
+        scope: the PipelineRun context id (or the process session) scoping inline values.
+        schema_title: from an annotation; else inferred.
+        store_prefix: ``projects/.../metadataStores/...`` of the target store.
+    """
+    now = dt.datetime.now(dt.timezone.utc)
+    inline = encode_inline(value)
+    if inline is not None:
+        digest, jsonable = inline
+        rid = inline_resource_id(scope, digest)
+        metadata: dict[str, Any] = {
+            "value": jsonable,
+            "vertex_track": {
+                "digest": digest, "inline": True, "python_type": _type_name(value),
+            },
+        }
+        uri = ""
+        title = schema_title or INLINE_SCHEMA
+    else:
+        stored = ArtifactStore.for_root(get_settings().artifact_root).put(value)
+        rid = stored_resource_id(stored.digest)
+        from ..artifacts import get_materializer
+
+        metadata = {
+            "vertex_track": {
+                "digest": stored.digest,
+                "materializer": stored.materializer,
+                "materializer_version": stored.materializer_version,
+                "size": stored.size,
+                "python_type": _type_name(value),
+            }
+        }
+        uri = stored.uri
+        title = schema_title or get_materializer(stored.materializer).schema_title
+    return Artifact.model_construct(
+        name=f"{store_prefix}/artifacts/{rid}",
+        display_name=label[:128],
+        schema_title=title,
+        schema_version="0.0.1",
+        metadata=metadata,
+        labels={},
+        description="",
+        create_time=now,
+        update_time=now,
+        etag="",
+        uri=uri,
+        state=ArtifactState.LIVE,
+    )
+
+
+def _type_name(value: Any) -> str:
+    t = type(value)
+    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def load_artifact_value(artifact: Artifact) -> Any:
+    """Implementation of :meth:`Artifact.load`."""
+    vt_meta = artifact.metadata.get("vertex_track")
+    if isinstance(vt_meta, dict) and vt_meta.get("inline"):
+        return artifact.metadata.get("value")
+    if not isinstance(vt_meta, dict) or "materializer" not in vt_meta:
+        raise InvalidArgumentError(
+            f"artifact {artifact.name!r} (uri {artifact.uri!r}) was not written by "
+            "vertex_track's materializers, so load() cannot read it; open its uri yourself "
+            "(e.g. with fsspec.open)"
+        )
+    astore = ArtifactStore.for_root(get_settings().artifact_root)
+    return astore.load(
+        artifact.uri, vt_meta["materializer"], vt_meta.get("materializer_version")
+    )

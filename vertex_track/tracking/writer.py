@@ -1,0 +1,214 @@
+"""The tracking writer: one background thread per process that commits records in batches.
+
+Why a background writer: a tracked task must not wait for the database. The
+task thread only queues its record (microseconds); the writer drains the
+queue and commits everything queued so far in ONE transaction, so under load
+many task runs share a commit (SQLite's per-commit cost dominates otherwise).
+
+Nothing is lost:
+- :func:`flush` waits until everything queued before it is committed. The
+  tracked flow wrapper flushes before the flow call returns, a task running in
+  a process without its flow (a Dask worker) flushes before the task returns,
+  every store read in this process flushes first (read-your-writes), and an
+  ``atexit`` hook flushes at interpreter exit.
+- A batch that fails is retried record by record, so one bad record cannot
+  take others with it; a record that still fails is reported (policy
+  ``"warn"``) or raised from the next flush (policy ``"raise"``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import warnings
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..exceptions import VertexTrackError
+from ..store import barrier
+
+logger = logging.getLogger("vertex_track.tracking")
+
+MAX_BATCH = 256
+
+
+class TrackingError(VertexTrackError):
+    """A tracking record could not be written (raised under ``on_tracking_error="raise"``)."""
+
+
+class TrackingWarning(UserWarning):
+    """A tracking record was lost under ``on_tracking_error="warn"``; the task is unaffected."""
+
+
+@dataclass
+class Record:
+    store: Any
+    execution: Any
+    links: list[Any] = field(default_factory=list)
+    contexts: list[Any] = field(default_factory=list)
+    policy: str = "raise"
+
+
+class Writer:
+    """Queue + background thread. One per process (recreated after fork)."""
+
+    def __init__(self) -> None:
+        self._queue: deque[Record] = deque()
+        self._cond = threading.Condition()
+        self._submitted = 0
+        self._done = 0
+        self._thread: threading.Thread | None = None
+        self._errors: list[tuple[Record, BaseException]] = []
+        self._closed = False
+
+    # -- producer side ------------------------------------------------------------
+    def submit(self, record: Record) -> None:
+        with self._cond:
+            self._queue.append(record)
+            self._submitted += 1
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="vertex-track-writer", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+
+    @property
+    def pending(self) -> int:
+        return self._submitted - self._done
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every record submitted so far is committed or failed.
+
+        Raises:
+            TrackingError: a record failed under the ``"raise"`` policy.
+        """
+        if threading.current_thread() is self._thread:
+            return
+        if self._submitted != self._done:
+            with self._cond:
+                target = self._submitted
+                if not self._cond.wait_for(lambda: self._done >= target, timeout=timeout):
+                    raise TrackingError(
+                        f"tracking records were not written within {timeout} s "
+                        f"({self._submitted - self._done} still queued)"
+                    )
+        if self._errors:
+            self._report()
+
+    def _report(self) -> None:
+        with self._cond:
+            errors, self._errors = self._errors, []
+        to_raise: list[tuple[Record, BaseException]] = []
+        for record, exc in errors:
+            what = f"execution {record.execution.name}"
+            if record.policy == "warn":
+                message = f"vertex_track lost the tracking record of {what}: {exc!r}"
+                warnings.warn(message, TrackingWarning, stacklevel=3)
+                _prefect_log(message)
+            else:
+                to_raise.append((record, exc))
+        if to_raise:
+            record, exc = to_raise[0]
+            more = f" (and {len(to_raise) - 1} more)" if len(to_raise) > 1 else ""
+            raise TrackingError(
+                f"vertex_track could not record execution {record.execution.name}{more}: {exc}"
+            ) from exc
+
+    # -- consumer side ------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: bool(self._queue))
+                batch: list[Record] = []
+                while self._queue and len(batch) < MAX_BATCH:
+                    batch.append(self._queue.popleft())
+            self._write(batch)
+            with self._cond:
+                self._done += len(batch)
+                self._cond.notify_all()
+
+    def _write(self, batch: list[Record]) -> None:
+        by_store: dict[int, list[Record]] = {}
+        for record in batch:
+            by_store.setdefault(id(record.store), []).append(record)
+        for records in by_store.values():
+            store = records[0].store
+            try:
+                store.put_executions([(r.execution, r.links, r.contexts) for r in records])
+                continue
+            except BaseException as exc:
+                if len(records) == 1:
+                    self._failed(records[0], exc)
+                    continue
+            for record in records:  # isolate the bad record(s)
+                try:
+                    store.put_executions([(record.execution, record.links, record.contexts)])
+                except BaseException as exc:
+                    self._failed(record, exc)
+
+    def _failed(self, record: Record, exc: BaseException) -> None:
+        logger.debug("tracking record failed", exc_info=exc)
+        with self._cond:
+            self._errors.append((record, exc))
+
+
+def _prefect_log(message: str) -> None:
+    try:
+        from prefect.logging import get_run_logger
+
+        get_run_logger().warning(message)
+    except Exception:
+        logger.warning(message)
+
+
+_writer: Writer | None = None
+_writer_lock = threading.Lock()
+
+
+def get_writer() -> Writer:
+    global _writer
+    w = _writer
+    if w is None:
+        with _writer_lock:
+            if _writer is None:
+                _writer = Writer()
+            w = _writer
+    return w
+
+
+def flush(timeout: float | None = None) -> None:
+    """Commit every tracking record queued in this process (see module docs)."""
+    w = _writer
+    if w is not None:
+        w.flush(timeout)
+
+
+def _read_barrier() -> None:
+    w = _writer
+    if w is not None and (w.pending or w._errors):
+        w.flush()
+
+
+def _after_fork_in_child() -> None:
+    global _writer, _writer_lock
+    _writer = None
+    _writer_lock = threading.Lock()
+
+
+def _at_exit() -> None:
+    w = _writer
+    if w is None or not w.pending:
+        return
+    try:
+        w.flush(timeout=60)
+    except TrackingError as exc:
+        logger.error("%s", exc)
+
+
+barrier.set_flush(_read_barrier)
+os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_at_exit)
