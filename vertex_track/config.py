@@ -3,6 +3,10 @@
 ``vt.init`` changes only the settings it is given. A setting not given to
 ``init`` is read from the environment when first needed, so a process started
 with ``VERTEX_TRACK_STORE_URI=...`` needs no code at all.
+
+``vt.init`` also exports what it sets as ``VERTEX_TRACK_*`` environment
+variables, so processes started afterwards (Dask workers, subprocesses)
+record into the same store; :func:`reset` restores the previous values.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ class Settings:
 _lock = threading.Lock()
 _overrides: dict[str, Any] = {}
 _cached: Settings | None = None
+_saved_env: dict[str, str | None] = {}  # env values before init() exported ours
 
 
 def _from_env() -> dict[str, Any]:
@@ -143,6 +148,10 @@ def init(
         _validate({**_from_env(), **candidate})
         _overrides.clear()
         _overrides.update(candidate)
+        for key, value in given.items():
+            var = _ENV[key]
+            _saved_env.setdefault(var, os.environ.get(var))
+            os.environ[var] = str(value)
         _cached = None
     settings = get_settings()
     _notify(settings)
@@ -154,6 +163,12 @@ def reset() -> None:
     global _cached
     with _lock:
         _overrides.clear()
+        for var, value in _saved_env.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+        _saved_env.clear()
         _cached = None
     _notify(None)
 

@@ -85,6 +85,9 @@ class _Resource(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     kind: ClassVar[str]  # "artifacts" | "executions" | "contexts"
+    _vt_defaults: ClassVar[Any] = None
+    _vt_private: ClassVar[Any] = None
+    _vt_field_names: ClassVar[Any] = ()
     default_schema_title: ClassVar[str]
 
     name: str
@@ -99,6 +102,39 @@ class _Resource(BaseModel):
     etag: str = ""
     # The store this object was read from or written to; its methods use it.
     _bound: Any = PrivateAttr(default=None)
+
+    @classmethod
+    def construct_fast(cls: type[R], **values: Any) -> R:
+        """Build an instance from trusted values without validation.
+
+        Like ``model_construct`` but several times cheaper: it runs for every
+        row a list returns and for every tracked value. Missing fields get
+        their defaults.
+        """
+        defaults = cls.__dict__.get("_vt_defaults")
+        if defaults is None:
+            defaults = {}
+            for fname, finfo in cls.model_fields.items():
+                if finfo.default_factory is not None:
+                    defaults[fname] = finfo.default_factory
+                elif not finfo.is_required():
+                    defaults[fname] = (lambda d=finfo.default: d)
+            cls._vt_defaults = defaults  # type: ignore[attr-defined]
+            cls._vt_field_names = tuple(cls.model_fields)  # type: ignore[attr-defined]
+            cls._vt_private = {  # type: ignore[attr-defined]
+                k: p.default for k, p in cls.__private_attributes__.items()
+            }
+        data = {
+            k: values[k] if k in values else defaults[k]()  # type: ignore[index]
+            for k in cls._vt_field_names  # type: ignore[attr-defined]
+            if k in values or k in defaults
+        }
+        obj = cls.__new__(cls)
+        object.__setattr__(obj, "__dict__", data)
+        object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+        object.__setattr__(obj, "__pydantic_extra__", None)
+        object.__setattr__(obj, "__pydantic_private__", dict(cls._vt_private))  # type: ignore[attr-defined]
+        return obj
 
     # -- identity -----------------------------------------------------------
     @property
@@ -366,7 +402,7 @@ class Artifact(_Resource):
         )
         if uri is not None and not isinstance(uri, str):
             raise InvalidArgumentError(f"uri must be a string, got {type(uri).__name__}")
-        artifact = cls.model_construct(
+        artifact = cls.construct_fast(
             **fields, uri=uri or "", state=_coerce_state(ArtifactState, state)
         )
         return s.create(artifact)  # type: ignore[return-value]
@@ -451,7 +487,7 @@ class Execution(_Resource):
             schema_version=schema_version, description=description, metadata=metadata,
             labels=labels, store=s,
         )
-        execution = cls.model_construct(**fields, state=_coerce_state(ExecutionState, state))
+        execution = cls.construct_fast(**fields, state=_coerce_state(ExecutionState, state))
         return s.create(execution)  # type: ignore[return-value]
 
     def update(
@@ -563,7 +599,7 @@ class Context(_Resource):
         )
         parents = [s.name_of("contexts", p) for p in (parent_contexts or [])]
         v.check_parent_contexts(parents)
-        context = cls.model_construct(**fields, parent_contexts=parents)
+        context = cls.construct_fast(**fields, parent_contexts=parents)
         return s.create(context)  # type: ignore[return-value]
 
     def update(

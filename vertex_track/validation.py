@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
-import uuid
+import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -128,8 +128,12 @@ _DIGIT_TO_LETTER = str.maketrans("0123456789", "ghijklmnop")
 
 
 def generate_resource_id() -> str:
-    """A random id that follows the resource id rule (32 chars, never a leading digit)."""
-    hex_id = uuid.uuid4().hex
+    """A random id that follows the resource id rule (32 chars, never a leading digit).
+
+    ``random`` (reseeded by Python after fork) rather than ``uuid4``: ids need
+    uniqueness, not secrecy, and ``os.urandom`` costs ~0.5 ms a call on busy VMs.
+    """
+    hex_id = f"{random.getrandbits(128):032x}"
     return hex_id[0].translate(_DIGIT_TO_LETTER) + hex_id[1:]
 
 

@@ -1,55 +1,184 @@
-"""INTERIM minimal filter compiler (replaced by the lark-based engine)."""
+"""Vertex ML Metadata filters (Google AIP-160) and ``order_by``, compiled to SQL.
+
+A filter goes through three stages: the lark grammar (``grammar.lark``) and
+:mod:`~vertex_track.query.parser` turn the string into a typed tree
+(:mod:`~vertex_track.query.ast`); :mod:`~vertex_track.query.compiler` checks
+the fields for the resource kind and builds one SQLAlchemy Core expression,
+valid on SQLite and PostgreSQL, in which every value is a bound parameter.
+
+The language, as implemented
+----------------------------
+Fields (``metadata``/``labels``/``events`` take a path):
+
+======================  ===========================================================
+``name``                full resource name (``projects/.../artifacts/<id>``); a name
+                        of another store or kind matches nothing
+``display_name``,       strings
+``schema_title``,
+``schema_version``,
+``uri`` (artifacts)
+``state``               artifacts/executions; ``LIVE`` or ``"LIVE"`` (case-sensitive)
+``create_time``,        RFC 3339 in quotes, with ``Z`` or an offset:
+``update_time``         ``create_time < "2020-11-19T11:30:00-04:00"``
+``metadata.<k>[.<k>]    typed accessors; ``<k>`` may be quoted (``metadata."f:1"``).
+.<number_value|         A record whose value has another JSON type, or no value,
+string_value|           does not match (``number_value`` never matches ``"5"`` or
+bool_value>``           ``true``)
+``in_context("<ctx>")`` artifacts/executions directly attributed/associated
+``parent_contexts:      contexts whose direct parent is ``<ctx>``; ``child_contexts:``
+"<ctx>"``               contexts with that direct child. ``parent_contexts:*``: has one
+``labels.<key>``        extension: label value (string); ``labels:<key>`` key present
+``events.type``         extension (artifacts/executions): ``events.type = INPUT`` means
+                        "has at least one INPUT event"; ``!=`` means "has an event of
+                        another type"
+======================  ===========================================================
+
+Operators: ``= != < <= > >=`` and ``:`` ("has"). Following AIP-160 and its
+string profile (used by Google's Ad Manager API), ``:`` means
+
+* on a string (fields, ``string_value``, ``labels.<key>``): *contains* the
+  text, case-sensitively, with ``*`` taken literally;
+* ``field:*``: the field is present (a string column: non-empty; a JSON
+  accessor: a value of that type exists; ``labels:*``: any label);
+* ``labels:<key>``: the key is present; on ``parent_contexts``/``child_contexts``:
+  the list contains the context;
+* on numbers, booleans, enums and timestamps: equality (AIP-160 ``m.foo:42``).
+
+Strings: comparisons are case-sensitive and ordered by code point on both
+databases. Only ``*`` is a wildcard, only inside quoted strings, and only with
+``=`` and ``!=`` (``_`` and ``%`` are literal; ``\\*`` is a literal asterisk).
+Escapes in quoted strings: ``\\\\ \\" \\' \\* \\n \\t \\r``.
+
+Booleans: ``AND``; juxtaposition (``a b``, an implicit ``AND``); ``OR``, which
+binds tighter than both (``a AND b OR c`` is ``a AND (b OR c)``); ``NOT x`` and
+``-x`` (extension), the exact complement of ``x`` (so ``NOT metadata.k.number_value
+= 1`` matches records without ``k``, while ``metadata.k.number_value != 1``
+does not); parentheses up to :data:`MAX_DEPTH` levels.
+
+``strict=True`` rejects the extensions Vertex does not document: ``NOT``/``-``,
+``labels`` and ``events``.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-from typing import Any
+import functools
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy.sql.elements import ColumnElement
 
-from ..exceptions import FilterError
-from ..store.sql import tables as t
+from ..exceptions import FilterError, InvalidArgumentError
+from .ast import Node
+from .compiler import FIELDS, compile_node
+from .parser import MAX_DEPTH, parse_filter
 
-_TERM = re.compile(r'\s*(\w+(?:_\w+)*)\s*(=|!=|<=|>=|<|>|:)\s*("(?:[^"\\]|\\.)*"|\S+)\s*')
+__all__ = ["MAX_DEPTH", "ORDER_FIELDS", "compile_filter", "parse_filter", "parse_order_by"]
 
 
-def compile_filter(kind: str, filter: str | None, *, store_id: int, store_prefix: str,
-                   dialect_name: str, strict: bool = False) -> Any:
-    if not filter or not filter.strip():
+def compile_filter(
+    kind: str,
+    filter: str | None,
+    *,
+    store_id: int,
+    store_prefix: str,
+    dialect_name: str,
+    strict: bool = False,
+) -> ColumnElement[bool] | None:
+    """Compile a Vertex filter into a WHERE clause over ``RESOURCE_TABLES[kind]``.
+
+    The clause does not scope the main table to the store (the caller adds
+    ``store_id``), but every subquery it contains (contexts looked up by
+    name) is scoped to ``store_id``. Results are cached per argument tuple,
+    so a repeated filter costs a dictionary look-up.
+
+    Args:
+        kind: ``"artifacts"``, ``"executions"`` or ``"contexts"``.
+        filter: the filter string; ``None`` or blank means no filter.
+        store_id: the metadata store's row id.
+        store_prefix: ``projects/<p>/locations/<l>/metadataStores/<s>``; full
+            resource names in the filter are resolved against it.
+        dialect_name: ``"sqlite"`` or ``"postgresql"``.
+        strict: reject extensions Vertex does not document.
+
+    Returns:
+        A boolean SQLAlchemy expression, or ``None`` for an empty filter.
+
+    Raises:
+        FilterError: malformed filter, or a field/operator/value ``kind`` does
+            not support; ``position`` points at the offending token.
+        ValueError: an unknown ``kind`` or ``dialect_name`` (a programming error).
+    """
+    if kind not in FIELDS:
+        raise ValueError(f"kind must be one of {', '.join(FIELDS)}, not {kind!r}")
+    if filter is None:
         return None
-    table = t.RESOURCE_TABLES[kind]
-    clauses = []
-    for part in re.split(r"\s+AND\s+", filter.strip()):
-        m = re.fullmatch(r'in_context\("([^"]*)"\)', part.strip())
-        if m:
-            rid = m.group(1).rsplit("/", 1)[-1]
-            link = t.attributions if kind == "artifacts" else t.associations
-            col = link.c.artifact_id if kind == "artifacts" else link.c.execution_id
-            c = t.contexts
-            clauses.append(exists(select(link.c.context_id).join(c, c.c.id == link.c.context_id)
-                                  .where(col == table.c.id, c.c.resource_id == rid)))
-            continue
-        m = _TERM.fullmatch(part)
-        if not m:
-            raise FilterError("cannot parse", filter=filter, position=filter.find(part))
-        field, op, raw = m.groups()
-        value = raw[1:-1] if raw.startswith('"') else raw
-        if field == "parent_contexts" and op == ":":
-            pc, c = t.parent_contexts, t.contexts.alias("parent")
-            rid = value.rsplit("/", 1)[-1]
-            clauses.append(exists(select(pc.c.child_id).join(c, c.c.id == pc.c.parent_id)
-                                  .where(pc.c.child_id == table.c.id, c.c.resource_id == rid)))
-            continue
-        if field not in ("display_name", "schema_title", "state", "create_time", "update_time"):
-            raise FilterError(f"unknown field {field}", filter=filter, position=filter.find(field))
-        col = table.c[field]
-        if field.endswith("_time"):
-            v = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-            value = int(v.timestamp() * 1_000_000)  # type: ignore[assignment]
-        if op == "=" and isinstance(value, str) and "*" in value:
-            clauses.append(col.like(value.replace("*", "%")))
-        else:
-            clauses.append({"=": col == value, "!=": col != value, "<": col < value,
-                            ">": col > value, "<=": col <= value, ">=": col >= value}[op])
-    return and_(*clauses)
+    if not isinstance(filter, str):
+        raise FilterError(f"filter must be a string, got {type(filter).__name__}")
+    return _compile_cached(kind, filter, store_id, store_prefix, dialect_name, strict)
+
+
+@functools.lru_cache(maxsize=512)
+def _compile_cached(
+    kind: str, filter: str, store_id: int, store_prefix: str, dialect_name: str, strict: bool
+) -> ColumnElement[bool] | None:
+    node: Node | None = parse_filter(filter, strict=strict)
+    if node is None:
+        return None
+    return compile_node(node, kind=kind, text=filter, store_id=store_id,
+                        store_prefix=store_prefix, dialect_name=dialect_name)
+
+
+ORDER_FIELDS: dict[str, tuple[str, ...]] = {
+    "artifacts": ("name", "display_name", "schema_title", "schema_version", "state", "uri",
+                  "create_time", "update_time"),
+    "executions": ("name", "display_name", "schema_title", "schema_version", "state",
+                   "create_time", "update_time"),
+    "contexts": ("name", "display_name", "schema_title", "schema_version", "create_time",
+                 "update_time"),
+}
+"""Fields ``order_by`` accepts per kind (``name`` sorts like the resource id)."""
+
+
+def parse_order_by(kind: str, order_by: str | None) -> list[tuple[str, bool]]:
+    """Parse ``"field [asc|desc], ..."`` (AIP-132) into ``[(field, descending), ...]``.
+
+    Blanks around names and commas are ignored; ``asc``/``desc`` are
+    case-insensitive. ``None`` or a blank string gives ``[]`` (the caller's
+    default order applies). ``name`` means the full resource name, which
+    within one store sorts exactly like the resource id.
+
+    Raises:
+        InvalidArgumentError: an unknown field for ``kind``, a field given
+            twice, or a malformed term; the message names ``order_by``.
+    """
+    if kind not in ORDER_FIELDS:
+        raise ValueError(f"kind must be one of {', '.join(ORDER_FIELDS)}, not {kind!r}")
+    if order_by is None:
+        return []
+    if not isinstance(order_by, str):
+        raise InvalidArgumentError(f"order_by must be a string, got {type(order_by).__name__}")
+    if not order_by.strip():
+        return []
+    allowed = ", ".join(ORDER_FIELDS[kind])
+    result: list[tuple[str, bool]] = []
+    seen: set[str] = set()
+    for term in order_by.split(","):
+        words = term.split()
+        if not words or len(words) > 2:
+            raise InvalidArgumentError(
+                f"order_by term {term.strip()!r} is malformed; expected 'field' or "
+                f"'field asc|desc' separated by commas, e.g. 'create_time desc, display_name'"
+            )
+        field = words[0]
+        if field not in ORDER_FIELDS[kind]:
+            raise InvalidArgumentError(
+                f"order_by cannot sort {kind} by {field!r}; expected one of {allowed}"
+            )
+        direction = words[1].lower() if len(words) == 2 else "asc"
+        if direction not in ("asc", "desc"):
+            raise InvalidArgumentError(
+                f"order_by direction {words[1]!r} for {field!r} must be 'asc' or 'desc'"
+            )
+        if field in seen:
+            raise InvalidArgumentError(f"order_by names {field!r} more than once")
+        seen.add(field)
+        result.append((field, direction == "desc"))
+    return result

@@ -10,7 +10,6 @@ protocol is deliberately small; conveniences (``start_execution``,
 from __future__ import annotations
 
 import builtins
-
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol

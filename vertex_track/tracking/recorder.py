@@ -23,9 +23,10 @@ from ..config import Settings, get_settings
 from ..resources import Context, EventType, Execution, ExecutionState
 from ..store import get_store
 from ..store.base import ArtifactLink
+from ..validation import generate_resource_id
 from .markers import schema_from_annotation
 from .pipeline_run import SCHEMA, context_id_for, ensure_context
-from .values import artifact_for, inline_resource_id, is_parameter, parameter_value, produced
+from .values import artifact_for, is_parameter, parameter_value, produced
 from .writer import Record, TrackingError, TrackingWarning, get_writer
 
 logger = logging.getLogger("vertex_track.tracking")
@@ -138,7 +139,7 @@ class Tracker:
             if task_run.flow_run_id is not None:
                 contexts.append(pipeline_context(store, task_run.flow_run_id, flow_ctx))
         else:
-            resource_id = f"run-{uuid.uuid4().hex}"
+            resource_id = f"run-{generate_resource_id()}"
             display_name = self.options.display_name or self.name
             pipeline = current_pipeline.get()
             if pipeline is not None:
@@ -163,7 +164,7 @@ class Tracker:
                     params[label] = parameter_value(item)
                 else:
                     self._input_links(inputs, label, item, scope, store)
-        execution = Execution.model_construct(
+        execution = Execution.construct_fast(
             name=f"{store.prefix}/executions/{resource_id}",
             display_name=(display_name or "")[:128],
             schema_title=self.options.schema_title,
@@ -198,7 +199,7 @@ class Tracker:
     ) -> None:
         known = produced.get(value, scope)
         if known is not None:
-            out.append(ArtifactLink(_stub(store, known), EventType.INPUT, label, only_existing=True))
+            out.append(ArtifactLink(known, EventType.INPUT, label, only_existing=True))
         else:
             artifact = artifact_for(
                 value, label=label, scope=scope, schema_title=self.arg_schema.get(label),
@@ -213,16 +214,13 @@ class Tracker:
         else:
             return
         for elabel, element in elements[:256]:
-            rid = produced.get(element, scope)
-            if rid is None and is_parameter(element):
-                from ..artifacts import encode_inline
-
-                inline = encode_inline(element)
-                rid = inline_resource_id(scope, inline[0]) if inline else None
+            # Only elements an upstream task recorded in this process get an edge.
+            if is_parameter(element):
+                rid = produced.scalar(element, scope)
+            else:
+                rid = produced.get(element, scope)
             if rid is not None:
-                out.append(
-                    ArtifactLink(_stub(store, rid), EventType.INPUT, elabel, only_existing=True)
-                )
+                out.append(ArtifactLink(rid, EventType.INPUT, elabel, only_existing=True))
 
     # -- end -----------------------------------------------------------------------------
     def end_ok(self, run: Run | None, result: Any, state: ExecutionState = ExecutionState.COMPLETE) -> None:
@@ -331,7 +329,7 @@ class Tracker:
             "flow_run_id": str(task_run.flow_run_id) if task_run.flow_run_id else None,
             "start_time": start_time.isoformat(), "attempt": 1,
         }
-        execution = Execution.model_construct(
+        execution = Execution.construct_fast(
             name=f"{store.prefix}/executions/taskrun-{task_run.id}",
             display_name=(self.options.display_name or task_run.name or self.name)[:128],
             schema_title=self.options.schema_title, schema_version="0.0.1",
@@ -344,16 +342,6 @@ class Tracker:
             inputs=inputs, scope=scope, started=time.perf_counter(), start_time=start_time,
             attempt=1, in_flow_process=flow_ctx is not None, vt_meta=vt_meta,
         )
-
-
-def _stub(store: Any, resource_id: str) -> Any:
-    from ..resources import Artifact
-
-    return Artifact.model_construct(
-        name=f"{store.prefix}/artifacts/{resource_id}", display_name="",
-        schema_title="system.Artifact", schema_version="0.0.1", metadata={}, labels={},
-        description="", create_time=_now(), update_time=_now(), etag="", uri="",
-    )
 
 
 def _prefect_contexts() -> tuple[Any, Any]:

@@ -50,6 +50,7 @@ class _Produced:
 
     def __init__(self, maxsize: int = 512) -> None:
         self._items: OrderedDict[int, tuple[Any, str, str]] = OrderedDict()
+        self._scalars: OrderedDict[tuple[str, type, Any], str] = OrderedDict()
         self._lock = threading.Lock()
         self.maxsize = maxsize
 
@@ -63,16 +64,29 @@ class _Produced:
 
     def add(self, value: Any, resource_id: str, scope: str) -> None:
         if is_parameter(value):
-            return  # small ints/strings are shared objects: identity means nothing
+            # Small ints/strings are shared objects: identity means nothing;
+            # remember the (content-derived) resource id instead.
+            with self._lock:
+                self._scalars[(scope, type(value), value)] = resource_id
+                while len(self._scalars) > self.maxsize * 8:
+                    self._scalars.popitem(last=False)
+            return
         with self._lock:
             self._items[id(value)] = (value, resource_id, scope)
             self._items.move_to_end(id(value))
             while len(self._items) > self.maxsize:
                 self._items.popitem(last=False)
 
+    def scalar(self, value: Any, scope: str) -> str | None:
+        """The resource id of a scalar output recorded here recently in ``scope``."""
+        if not self._scalars:
+            return None
+        return self._scalars.get((scope, type(value), value))
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._scalars.clear()
 
 
 produced = _Produced()
@@ -140,7 +154,7 @@ def artifact_for(
         }
         uri = stored.uri
         title = schema_title or get_materializer(stored.materializer).schema_title
-    return Artifact.model_construct(
+    return Artifact.construct_fast(
         name=f"{store_prefix}/artifacts/{rid}",
         display_name=label[:128],
         schema_title=title,

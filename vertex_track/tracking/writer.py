@@ -133,12 +133,14 @@ class Writer:
 
     def _write(self, batch: list[Record]) -> None:
         by_store: dict[int, list[Record]] = {}
-        for record in batch:
+        for record in _coalesce(batch):
             by_store.setdefault(id(record.store), []).append(record)
         for records in by_store.values():
             store = records[0].store
             try:
-                store.put_executions([(r.execution, r.links, r.contexts) for r in records])
+                store.put_executions(
+                    [(r.execution, r.links, r.contexts) for r in records], results=False
+                )
                 continue
             except BaseException as exc:
                 if len(records) == 1:
@@ -146,7 +148,9 @@ class Writer:
                     continue
             for record in records:  # isolate the bad record(s)
                 try:
-                    store.put_executions([(record.execution, record.links, record.contexts)])
+                    store.put_executions(
+                        [(record.execution, record.links, record.contexts)], results=False
+                    )
                 except BaseException as exc:
                     self._failed(record, exc)
 
@@ -154,6 +158,34 @@ class Writer:
         logger.debug("tracking record failed", exc_info=exc)
         with self._cond:
             self._errors.append((record, exc))
+
+
+def _coalesce(batch: list[Record]) -> list[Record]:
+    """Merge records of one execution that sit in the same batch into the last one.
+
+    A task shorter than a commit has its RUNNING and end records queued
+    together; writing only the end record (with the links of both) halves the
+    work and commits the same final state.
+    """
+    last: dict[tuple[int, str], int] = {}
+    for i, record in enumerate(batch):
+        last[(id(record.store), record.execution.name)] = i
+    if len(last) == len(batch):
+        return batch
+    merged: dict[int, list[Any]] = {}
+    out = []
+    for i, record in enumerate(batch):
+        j = last[(id(record.store), record.execution.name)]
+        if j != i:
+            merged.setdefault(j, []).extend(record.links)
+            continue
+        if i in merged:
+            record = Record(
+                record.store, record.execution, [*merged[i], *record.links],
+                record.contexts, record.policy,
+            )
+        out.append(record)
+    return out
 
 
 def _prefect_log(message: str) -> None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import builtins
-
 import base64
+import builtins
 import datetime as dt
 import hashlib
 import json
@@ -302,13 +301,13 @@ class SqlStore:
         if kind == "artifacts":
             fields["uri"] = row["uri"]
             fields["state"] = ArtifactState(row["state"])
-            obj = Artifact.model_construct(**fields)
+            obj = Artifact.construct_fast(**fields)
         elif kind == "executions":
             fields["state"] = ExecutionState(row["state"])
-            obj = Execution.model_construct(**fields)
+            obj = Execution.construct_fast(**fields)
         else:
             fields["parent_contexts"] = parents or []
-            obj = Context.model_construct(**fields)
+            obj = Context.construct_fast(**fields)
         obj._bound = self
         return obj
 
@@ -712,133 +711,180 @@ class SqlStore:
     def put_executions(
         self,
         records: Sequence[tuple[Execution, Sequence[ArtifactLink], Sequence[Context]]],
+        *,
+        results: bool = True,
     ) -> builtins.list[tuple[Execution, builtins.list[Artifact]]]:
-        """Several :meth:`put_execution` records in ONE transaction (the tracking writer's batch)."""
+        """Several :meth:`put_execution` records in ONE transaction (the tracking writer's batch).
+
+        With ``results=False`` nothing is returned (the writer does not need copies).
+        """
         now = now_micros()
         prepared = []
         for execution, links, contexts in records:
-            artifacts: builtins.list[Artifact] = [
+            # Artifacts to insert-or-reuse are objects; resource ids (str) of
+            # ``only_existing`` links are only looked up; other names must exist.
+            artifacts: builtins.list[Any] = [
                 link.artifact if isinstance(link.artifact, Artifact)
-                else self.get("artifacts", self.resource_id_from("artifacts", link.artifact))  # type: ignore[misc]
+                else self.resource_id_from("artifacts", link.artifact) if link.only_existing
+                else self.get("artifacts", self.resource_id_from("artifacts", link.artifact))
                 for link in links
             ]
             prepared.append((execution, links, artifacts, contexts))
 
         def tx(tx: Tx) -> builtins.list[int]:
-            return [
-                self._put_execution_tx(tx, execution, links, artifacts, contexts, now)
-                for execution, links, artifacts, contexts in prepared
-            ]
+            etags: builtins.list[int] = []
+            for group in _unique_groups(prepared):
+                etags.extend(self._put_batch_tx(tx, group, now))
+            return etags
 
         etags = self.fast_write(tx)
-        out = []
+        out: builtins.list[tuple[Execution, builtins.list[Artifact]]] = []
+        if not results:
+            return out
         for (execution, _links, artifacts, _contexts), etag in zip(prepared, etags):
             stored = execution.model_copy()
             stored._bound = self
             stored.etag = str(etag)
             if etag > 1:
                 stored.update_time = from_micros(now)
-            for a in artifacts:
+            objects = [a for a in artifacts if isinstance(a, Artifact)]
+            for a in objects:
                 a._bound = self
-            out.append((stored, artifacts))
+            out.append((stored, objects))
         return out
 
-    def _put_execution_tx(
-        self,
-        tx: Tx,
-        execution: Execution,
-        links: Sequence[ArtifactLink],
-        artifacts: builtins.list[Artifact],
-        contexts: Sequence[Context],
-        now: int,
-    ) -> int:
-        ex_t, art_t = t.executions, t.artifacts
-        new_rows = {a.resource_id: self._row_values("artifacts", a, 0, raw=True) for a in artifacts}
-        ex_values = self._row_values("executions", execution, 0, raw=True)
-        ctx_rids = [c.resource_id for c in contexts]
-        found = tx.fetchall(
-            ("exec_by_rid",),
-            lambda: select(ex_t.c.id, ex_t.c.etag).where(
-                ex_t.c.store_id == bindparam("sid"), ex_t.c.resource_id == bindparam("rid")
-            ),
-            {"sid": self.store_id, "rid": execution.resource_id},
-        )
-        if not found:
-            ex_id, etag = t.new_id(), 1
-            tx.execute(("insert", "executions"), ex_t.insert, {**ex_values, "id": ex_id})
-        else:
-            ex_id, etag = found[0][0], found[0][1] + 1
-            tx.execute(
-                ("update_execution",),
-                lambda: ex_t.update().where(ex_t.c.id == bindparam("pk")).values(
-                    state=bindparam("v_state"), metadata=bindparam("v_metadata"),
-                    labels=bindparam("v_labels"), display_name=bindparam("v_display_name"),
-                    description=bindparam("v_description"),
-                    update_time=bindparam("v_update_time"), etag=bindparam("v_etag"),
-                ),
-                {
-                    "pk": ex_id, "v_state": ex_values["state"],
-                    "v_metadata": ex_values["metadata"], "v_labels": ex_values["labels"],
-                    "v_display_name": ex_values["display_name"],
-                    "v_description": ex_values["description"], "v_update_time": now,
-                    "v_etag": etag,
-                },
-            )
-        art_ids: dict[str, int] = {}
-        if new_rows:
-            art_ids = self._tx_ids(tx, "artifacts", list(new_rows), required=False)
-            missing = [
-                rid for rid in new_rows
-                if rid not in art_ids and rid not in self._only_existing(links)
-            ]
-            if missing:
-                rows = []
-                for rid in missing:
-                    art_ids[rid] = t.new_id()
-                    rows.append({**new_rows[rid], "id": art_ids[rid]})
-                tx.executemany(
-                    ("insert_ignore", "artifacts"), lambda: self.dialect.insert_ignore(art_t), rows
-                )
-                if self.dialect_name != "sqlite":  # a concurrent writer may have won
-                    art_ids.update(self._tx_ids(tx, "artifacts", missing, required=False))
-            tx.executemany(
-                ("insert", "events"), t.events.insert,
-                [
-                    {
-                        "id": t.new_id(),
-                        "artifact_id": art_ids[artifact.resource_id],
-                        "execution_id": ex_id,
-                        "type": str(link.type),
-                        "event_time": now,
-                        "labels": dumps({"name": link.label} if link.label else {}),
-                    }
-                    for link, artifact in zip(links, artifacts)
-                    if artifact.resource_id in art_ids
-                ],
-            )
-        if ctx_rids:
-            ctx_ids = list(self._tx_ids(tx, "contexts", ctx_rids).values())
-            self._tx_link(
-                tx, t.associations, [{"context_id": c, "execution_id": ex_id} for c in ctx_ids]
-            )
-            if art_ids:
-                self._tx_link(
-                    tx, t.attributions,
-                    [
-                        {"context_id": c, "artifact_id": a}
-                        for c in ctx_ids
-                        for a in dict.fromkeys(art_ids.values())
-                    ],
-                )
-        return etag
+    def _put_batch_tx(self, tx: Tx, group: builtins.list[Any], now: int) -> builtins.list[int]:
+        """Write records with distinct executions, set-wise: a few statements per batch.
 
-    @staticmethod
-    def _only_existing(links: Sequence[ArtifactLink]) -> set[str]:
-        return {
-            link.artifact.resource_id
-            for link in links
-            if link.only_existing and isinstance(link.artifact, Artifact)
+        Returns each record's new etag.
+        """
+        ex_t, art_t = t.executions, t.artifacts
+        ex_rids = [execution.resource_id for execution, _l, _a, _c in group]
+        found = self._tx_rows(
+            tx, "executions", ex_rids, lambda: (ex_t.c.resource_id, ex_t.c.id, ex_t.c.etag)
+        )
+        inserts, updates, ex_ids, etags = [], [], [], []
+        for execution, _links, _artifacts, _contexts in group:
+            values = self._row_values("executions", execution, 0, raw=True)
+            hit = found.get(execution.resource_id)
+            if hit is None:
+                ex_id, etag = t.new_id(), 1
+                inserts.append({**values, "id": ex_id})
+            else:
+                ex_id, etag = hit[0], hit[1] + 1
+                updates.append({
+                    "pk": ex_id, "v_state": values["state"], "v_metadata": values["metadata"],
+                    "v_labels": values["labels"], "v_display_name": values["display_name"],
+                    "v_description": values["description"], "v_update_time": now,
+                    "v_etag": etag,
+                })
+            ex_ids.append(ex_id)
+            etags.append(etag)
+        tx.executemany(("insert", "executions"), ex_t.insert, inserts)
+        tx.executemany(
+            ("update_execution",),
+            lambda: ex_t.update().where(ex_t.c.id == bindparam("pk")).values(
+                state=bindparam("v_state"), metadata=bindparam("v_metadata"),
+                labels=bindparam("v_labels"), display_name=bindparam("v_display_name"),
+                description=bindparam("v_description"),
+                update_time=bindparam("v_update_time"), etag=bindparam("v_etag"),
+            ),
+            updates,
+        )
+
+        # Artifacts: objects are inserted unless their resource id exists
+        # (content addressing); plain ids (only_existing links) are looked up.
+        new_rows: dict[str, dict[str, Any]] = {}
+        record_rids: builtins.list[builtins.list[str]] = []
+        for _execution, _links, artifacts, _contexts in group:
+            rids = []
+            for a in artifacts:
+                if isinstance(a, Artifact):
+                    rids.append(a.resource_id)
+                    if a.resource_id not in new_rows:
+                        new_rows[a.resource_id] = self._row_values("artifacts", a, 0, raw=True)
+                else:
+                    rids.append(a)
+            record_rids.append(rids)
+        all_rids = [rid for rids in record_rids for rid in rids]
+        art_ids = {
+            rid: row[0]
+            for rid, row in self._tx_rows(tx, "artifacts", all_rids, lambda: (
+                art_t.c.resource_id, art_t.c.id)).items()
         }
+        missing = [rid for rid in new_rows if rid not in art_ids]
+        if missing:
+            rows = []
+            for rid in missing:
+                art_ids[rid] = t.new_id()
+                rows.append({**new_rows[rid], "id": art_ids[rid]})
+            tx.executemany(
+                ("insert_ignore", "artifacts"), lambda: self.dialect.insert_ignore(art_t), rows
+            )
+            if self.dialect_name != "sqlite":  # a concurrent writer may have won the race
+                art_ids.update({
+                    rid: row[0]
+                    for rid, row in self._tx_rows(tx, "artifacts", missing, lambda: (
+                        art_t.c.resource_id, art_t.c.id)).items()
+                })
+
+        ctx_rids = [c.resource_id for _e, _l, _a, contexts in group for c in contexts]
+        ctx_ids = {
+            rid: row[0]
+            for rid, row in self._tx_rows(tx, "contexts", ctx_rids, lambda: (
+                t.contexts.c.resource_id, t.contexts.c.id)).items()
+        }
+        events, associations, attributions = [], [], []
+        for (_execution, links, _artifacts, contexts), ex_id, rids in zip(
+            group, ex_ids, record_rids
+        ):
+            linked = []
+            for link, rid in zip(links, rids):
+                art_id = art_ids.get(rid)
+                if art_id is None:
+                    continue  # an only_existing link to an artifact that is not there
+                linked.append(art_id)
+                events.append({
+                    "id": t.new_id(), "artifact_id": art_id, "execution_id": ex_id,
+                    "type": str(link.type), "event_time": now,
+                    "labels": dumps({"name": link.label} if link.label else {}),
+                })
+            for context in contexts:
+                ctx_id = ctx_ids.get(context.resource_id)
+                if ctx_id is None:
+                    raise NotFoundError(f"context {context.name!r} does not exist")
+                associations.append({"context_id": ctx_id, "execution_id": ex_id})
+                attributions.extend(
+                    {"context_id": ctx_id, "artifact_id": a} for a in dict.fromkeys(linked)
+                )
+        tx.executemany(("insert", "events"), t.events.insert, events)
+        self._tx_link(tx, t.associations, associations)
+        self._tx_link(tx, t.attributions, attributions)
+        return etags
+
+    def _tx_rows(
+        self, tx: Tx, kind: str, rids: Sequence[str], columns: Callable[[], tuple[Any, ...]]
+    ) -> dict[str, tuple[Any, ...]]:
+        """``resource_id -> (other columns...)`` for ``rids``, 50 per query."""
+        table = t.RESOURCE_TABLES[kind]
+        out: dict[str, tuple[Any, ...]] = {}
+        unique = builtins.list(dict.fromkeys(rids))
+        for chunk in _chunks(unique, 50):
+            n = len(chunk)
+            params: dict[str, Any] = {f"r{i}": rid for i, rid in enumerate(chunk)}
+            params["sid"] = self.store_id
+            cols = columns()
+            key = ("rows", kind, tuple(c.name for c in cols), n)
+            rows = tx.fetchall(
+                key,
+                lambda n=n, cols=cols: select(*cols).where(  # type: ignore[misc]
+                    table.c.store_id == bindparam("sid"),
+                    table.c.resource_id.in_([bindparam(f"r{i}") for i in range(n)]),
+                ),
+                params,
+            )
+            out.update({row[0]: tuple(row[1:]) for row in rows})
+        return out
 
     def add_events(
         self, execution: Execution, artifacts: Sequence[Artifact | str], type: EventType
@@ -1009,6 +1055,21 @@ class SqlStore:
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def _unique_groups(prepared: builtins.list[Any]) -> Iterator[builtins.list[Any]]:
+    """Split records, in order, into runs where no execution appears twice."""
+    group: builtins.list[Any] = []
+    seen: set[str] = set()
+    for record in prepared:
+        rid = record[0].resource_id
+        if rid in seen:
+            yield group
+            group, seen = [], set()
+        group.append(record)
+        seen.add(rid)
+    if group:
+        yield group
 
 
 def _query_key(kind: str, filter: str | None, order: list[tuple[str, bool]], strict: bool) -> str:
