@@ -56,10 +56,11 @@ def test_older_schema_is_upgraded_in_place(
     def v2(conn) -> None:  # type: ignore[no-untyped-def]
         migrations.ops(conn).add_column("vt_artifacts", Column("extra", String(10)))
 
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, (2, "test", v2)])
-    monkeypatch.setattr(migrations, "HEAD", 2)
+    nxt = migrations.HEAD + 1
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, (nxt, "test", v2)])
+    monkeypatch.setattr(migrations, "HEAD", nxt)
     upgraded = open_store(store_uri)
-    assert _version(store_uri) == 2
+    assert _version(store_uri) == nxt
     columns = {c["name"] for c in inspect(upgraded.engine).get_columns("vt_artifacts")}  # type: ignore[attr-defined]
     assert "extra" in columns
     assert vt.Artifact.get("before-upgrade", store=upgraded).schema_title == "system.Model"

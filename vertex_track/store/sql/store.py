@@ -61,6 +61,7 @@ ORDER_FIELDS = {
     "update_time": "update_time",
 }
 MAX_PAGE_SIZE = 10_000
+_EVENT_FIELDS = frozenset({"artifact", "execution", "event_time", "type", "labels"})
 UTC = dt.timezone.utc
 
 
@@ -312,13 +313,18 @@ class SqlStore:
         return obj
 
     def row_to_event(self, row: RowMapping, artifact_name: str, execution_name: str) -> Event:
-        return Event.model_construct(
-            artifact=artifact_name,
-            execution=execution_name,
-            event_time=from_micros(row["event_time"]),
-            type=EventType(row["type"]),
-            labels=row["labels"] or {},
-        )
+        event = Event.__new__(Event)  # trusted row: skip validation (hot in lineage)
+        object.__setattr__(event, "__dict__", {
+            "artifact": artifact_name,
+            "execution": execution_name,
+            "event_time": from_micros(row["event_time"]),
+            "type": EventType(row["type"]),
+            "labels": row["labels"] or {},
+        })
+        object.__setattr__(event, "__pydantic_fields_set__", _EVENT_FIELDS)
+        object.__setattr__(event, "__pydantic_extra__", None)
+        object.__setattr__(event, "__pydantic_private__", None)
+        return event
 
     def _rows_to_resources(self, conn: Connection, kind: str, rows: Sequence[Any]) -> builtins.list[Any]:
         if kind != "contexts":
