@@ -16,6 +16,7 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python examples/quickstart.py
+	$(BIN)/python examples/experiments.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check vertex_track flows tests examples benchmarks

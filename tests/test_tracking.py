@@ -431,3 +431,18 @@ def test_records_are_durable_when_the_process_exits_right_after_the_flow(
     assert len(executions) == 40
     assert all(e.state == "COMPLETE" for e in executions)
     assert vt.PipelineRun.list()[0].state == "COMPLETE"
+
+
+# -- experiments ------------------------------------------------------------------------
+def test_flow_inside_an_experiment_run_is_linked_to_it(tracked: MetadataStore) -> None:
+    vt.init(experiment="tracking-exp")
+    with vt.start_run("run-a") as run:
+        vt.log_params({"n": 4})
+        three_steps(n=4, lr=0.5)
+        with vt.start_execution(schema_title="system.ContainerExecution") as by_hand:
+            by_hand.assign_output_artifacts([vt.Artifact.create("system.Model")])
+    pipeline = vt.PipelineRun.list()[-1]
+    assert run.resource_name in pipeline.context.parent_contexts
+    assert [p.name for p in run.get_pipeline_runs()] == [pipeline.name]
+    assert by_hand.name in {e.name for e in run.get_executions()}
+    assert run.state == "COMPLETE"

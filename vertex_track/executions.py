@@ -80,17 +80,18 @@ def start_execution(
         vt_meta = dict(execution.metadata.get("vertex_track") or {})
         vt_meta.update(error_type=type(exc).__name__, error_message=str(exc)[:2000])
         execution.metadata = {**execution.metadata, "vertex_track": vt_meta}
-        _finish(s, execution)
+        _finish(s, execution, contexts)
         raise
     else:
         execution.state = ExecutionState.COMPLETE
-        _finish(s, execution)
+        _finish(s, execution, contexts)
 
 
-def _finish(store: MetadataStore, execution: Execution) -> None:
+def _finish(store: MetadataStore, execution: Execution, contexts: list[Any]) -> None:
     links = execution._pending or []
     execution._pending = None
-    stored, _ = store.put_execution(execution, links, ())
+    # Artifacts assigned in the block are attributed to the active experiment run too.
+    stored, _ = store.put_execution(execution, links, contexts)
     execution.etag = stored.etag
     execution.update_time = stored.update_time or dt.datetime.now(dt.timezone.utc)
 

@@ -214,4 +214,16 @@ def new_id() -> int:
 
 
 def new_ids(n: int) -> list[int]:
-    return [new_id() for _ in range(n)]
+    """``n`` new primary keys, allocated under one lock acquisition."""
+    out: list[int] = []
+    with _id_lock:
+        ms = max(int(time.time() * 1000) - _EPOCH_MS, _id_state["ms"])
+        seq = _id_state["seq"] if ms == _id_state["ms"] else -1
+        proc = _id_state["proc"] << 12
+        for _ in range(n):
+            seq += 1
+            if seq >= 4096:
+                ms, seq = ms + 1, 0
+            out.append((ms << 22) | proc | seq)
+        _id_state["ms"], _id_state["seq"] = ms, seq
+    return out
