@@ -23,12 +23,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import report  # noqa: E402
+from _common import report
 
-import vertex_track as vt  # noqa: E402
-from vertex_track.store import open_store  # noqa: E402
-from vertex_track.store.sql import tables as t  # noqa: E402
-from vertex_track.store.sql.store import now_micros  # noqa: E402
+import vertex_track as vt
+from vertex_track.store import open_store
+from vertex_track.store.sql import tables as t
+from vertex_track.store.sql.store import now_micros
 
 
 def run_vt(path: Path, n: int) -> float:

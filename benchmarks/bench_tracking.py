@@ -26,21 +26,21 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import report  # noqa: E402
+from _common import report
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import vertex_track as vt  # noqa: E402
-from vertex_track.store import open_store  # noqa: E402
-from vertex_track.store.sql import tables as t  # noqa: E402
-from vertex_track.store.sql.store import now_micros  # noqa: E402
-from vertex_track.tracking import flush  # noqa: E402
-from vertex_track.tracking.writer import MAX_BATCH  # noqa: E402
+import vertex_track as vt
+from vertex_track.store import open_store
+from vertex_track.store.sql import tables as t
+from vertex_track.store.sql.store import now_micros
+from vertex_track.tracking import flush
+from vertex_track.tracking.writer import MAX_BATCH
 
 
 def rss_mb() -> float:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import random
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 

@@ -840,7 +840,9 @@ class SqlStore:
             for rid, row in self._tx_rows(tx, "contexts", ctx_rids, lambda: (
                 t.contexts.c.resource_id, t.contexts.c.id)).items()
         }
-        events, associations, attributions = [], [], []
+        events: builtins.list[dict[str, Any]] = []
+        associations: builtins.list[dict[str, Any]] = []
+        attributions: builtins.list[dict[str, Any]] = []
         for (_execution, links, _artifacts, contexts), ex_id, rids in zip(
             group, ex_ids, record_rids
         ):
