@@ -446,3 +446,16 @@ def test_flow_inside_an_experiment_run_is_linked_to_it(tracked: MetadataStore) -
     assert [p.name for p in run.get_pipeline_runs()] == [pipeline.name]
     assert by_hand.name in {e.name for e in run.get_executions()}
     assert run.state == "COMPLETE"
+
+
+def test_tracking_into_postgresql(prefect_harness: None, postgres_url: str, tmp_path: Path) -> None:
+    vt.init(store_uri=postgres_url, artifact_root=str(tmp_path / "artifacts"))
+    three_steps(n=3, lr=0.5)
+    three_steps(n=3, lr=0.5)
+    first, second = vt.PipelineRun.list()
+    assert first.state == second.state == "COMPLETE"
+    d1 = outputs(by_task(first)["load"])["output"]
+    d2 = outputs(by_task(second)["load"])["output"]
+    assert d1.name == d2.name
+    assert inputs(by_task(second)["fit"])["data"] == d1
+    assert vt.Execution.list(filter="metadata.lr.number_value = 0.5", order_by="create_time")

@@ -198,15 +198,22 @@ class Tracker:
         self, out: list[ArtifactLink], label: str, value: Any, scope: str, store: Any
     ) -> None:
         known = produced.get(value, scope)
-        if known is not None:
+        if isinstance(known, str):  # this very object is an upstream output
             out.append(ArtifactLink(known, EventType.INPUT, label, only_existing=True))
-        else:
-            artifact = artifact_for(
-                value, label=label, scope=scope, schema_title=self.arg_schema.get(label),
-                store_prefix=store.prefix,
-            )
-            out.append(ArtifactLink(artifact, EventType.INPUT, label))
-        # Elements of a container that upstream tasks recorded get their own edge.
+            return
+        artifact = artifact_for(
+            value, label=label, scope=scope, schema_title=self.arg_schema.get(label),
+            store_prefix=store.prefix,
+        )
+        out.append(ArtifactLink(artifact, EventType.INPUT, label))
+        # A dict/tuple an upstream task returned: each recorded element gets its
+        # own edge (identity only: equal scalars of unrelated origin never link).
+        if isinstance(known, dict):
+            for key, rid in known.items():
+                out.append(
+                    ArtifactLink(rid, EventType.INPUT, f"{label}.{key}", only_existing=True)
+                )
+            return
         if isinstance(value, dict):
             elements = [(f"{label}.{k}", v) for k, v in value.items() if isinstance(k, str)]
         elif isinstance(value, (tuple, list)):
@@ -214,12 +221,8 @@ class Tracker:
         else:
             return
         for elabel, element in elements[:256]:
-            # Only elements an upstream task recorded in this process get an edge.
-            if is_parameter(element):
-                rid = produced.scalar(element, scope)
-            else:
-                rid = produced.get(element, scope)
-            if rid is not None:
+            rid = produced.get(element, scope)
+            if isinstance(rid, str):
                 out.append(ArtifactLink(rid, EventType.INPUT, elabel, only_existing=True))
 
     # -- end -----------------------------------------------------------------------------
@@ -267,6 +270,9 @@ class Tracker:
             )
             produced.add(value, artifact.resource_id, run.scope)
             links.append(ArtifactLink(artifact, EventType.OUTPUT, label))
+        if len(items) > 1 or items[0][0] != "output":  # a tuple or dict return
+            keys = [label.removeprefix("output.") for label, _v, _s in items]
+            produced.add(result, {k: link.artifact.resource_id for k, link in zip(keys, links)}, run.scope)  # type: ignore[union-attr]
         return links
 
     def _finish(self, run: Run, state: ExecutionState, outputs: list[ArtifactLink]) -> None:

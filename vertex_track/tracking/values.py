@@ -49,12 +49,11 @@ class _Produced:
     """
 
     def __init__(self, maxsize: int = 512) -> None:
-        self._items: OrderedDict[int, tuple[Any, str, str]] = OrderedDict()
-        self._scalars: OrderedDict[tuple[str, type, Any], str] = OrderedDict()
+        self._items: OrderedDict[int, tuple[Any, Any, str]] = OrderedDict()
         self._lock = threading.Lock()
         self.maxsize = maxsize
 
-    def get(self, value: Any, scope: str) -> str | None:
+    def get(self, value: Any, scope: str) -> Any:
         with self._lock:
             hit = self._items.get(id(value))
             if hit is None or hit[0] is not value or (hit[2] and hit[2] != scope):
@@ -62,31 +61,20 @@ class _Produced:
             self._items.move_to_end(id(value))
             return hit[1]
 
-    def add(self, value: Any, resource_id: str, scope: str) -> None:
+    def add(self, value: Any, resource_id: Any, scope: str) -> None:
+        """Remember ``value`` (by identity) as recorded: a resource id, or for a
+        returned dict/tuple the ``{key: resource_id}`` of its elements."""
         if is_parameter(value):
-            # Small ints/strings are shared objects: identity means nothing;
-            # remember the (content-derived) resource id instead.
-            with self._lock:
-                self._scalars[(scope, type(value), value)] = resource_id
-                while len(self._scalars) > self.maxsize * 8:
-                    self._scalars.popitem(last=False)
-            return
+            return  # small ints/strings are shared objects: identity means nothing
         with self._lock:
             self._items[id(value)] = (value, resource_id, scope)
             self._items.move_to_end(id(value))
             while len(self._items) > self.maxsize:
                 self._items.popitem(last=False)
 
-    def scalar(self, value: Any, scope: str) -> str | None:
-        """The resource id of a scalar output recorded here recently in ``scope``."""
-        if not self._scalars:
-            return None
-        return self._scalars.get((scope, type(value), value))
-
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
-            self._scalars.clear()
 
 
 produced = _Produced()
