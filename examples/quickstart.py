@@ -78,7 +78,7 @@ def main() -> None:
     )
     (model,) = trained.get_output_artifacts()
     print(f"\nLineage of the model {model.resource_id} (upstream, back to the raw data):\n")
-    from vertex_track.cli import app as cli
+    from vertex_track.cli.app import app as cli
 
     cli(
         args=["lineage", model.name, "--direction", "up", "--format", "tree"],

@@ -31,6 +31,12 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    if POSTGRES_URL:
+        return f"vertex_track store backends: sqlite, postgresql ({POSTGRES_URL})"
+    return f"vertex_track store backends: sqlite only ({NO_POSTGRES})"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test gets its own VERTEX_TRACK_HOME and forgets earlier vt.init calls."""
