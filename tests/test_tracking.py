@@ -459,3 +459,34 @@ def test_tracking_into_postgresql(prefect_harness: None, postgres_url: str, tmp_
     assert d1.name == d2.name
     assert inputs(by_task(second)["fit"])["data"] == d1
     assert vt.Execution.list(filter="metadata.lr.number_value = 0.5", order_by="create_time")
+
+
+SEEN_WHILE_RUNNING: list[str] = []
+
+
+@vt.track
+@task
+def introspect(x: int) -> int:
+    # another reader's view while this task runs: its own Execution is RUNNING
+    running = vt.Execution.list(filter='state = "RUNNING"')
+    SEEN_WHILE_RUNNING.extend(e.metadata["vertex_track"]["task_name"] for e in running)
+    return x
+
+
+def test_running_is_visible_while_the_task_body_runs(tracked: MetadataStore) -> None:
+    SEEN_WHILE_RUNNING.clear()
+
+    @vt.flow
+    def f() -> int:
+        return introspect(1)
+
+    assert f() == 1
+    assert SEEN_WHILE_RUNNING == ["introspect"]
+    (execution,) = vt.PipelineRun.list()[-1].get_executions()
+    assert execution.state == "COMPLETE"
+
+
+def test_load_of_a_hand_made_artifact_says_it_cannot_read_it(store: MetadataStore) -> None:
+    artifact = vt.Artifact.create("system.Dataset", uri="gs://bucket/data.csv")
+    with pytest.raises(vt.InvalidArgumentError, match="load\\(\\) cannot read it"):
+        artifact.load()
