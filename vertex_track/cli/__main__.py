@@ -1,0 +1,5 @@
+"""``python -m vertex_track.cli``: the same as the ``vertex-track`` command."""
+
+from . import main
+
+main()

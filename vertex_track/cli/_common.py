@@ -1,0 +1,277 @@
+"""What every command shares: exit codes, error reporting, name resolution.
+
+Exit codes (documented in ``docs/cli.md``; scripts may rely on them):
+
+====  ===============================================================
+0     success (a dry run that found nothing is a success too)
+1     not found: an unknown run, artifact, execution, context, experiment
+2     usage error: bad option, malformed filter (the message shows a caret
+      under the problem), invalid argument, a forced purge without ``--yes``
+      when stdin is not a terminal
+3     the metadata store is unavailable (cannot connect, no such SQLite file,
+      written by a newer vertex_track)
+4     any other failure (a concurrent change, declined confirmation, I/O)
+====  ===============================================================
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn, TypeVar
+
+import typer
+
+from ..exceptions import (
+    FilterError,
+    InvalidArgumentError,
+    NotFoundError,
+    StoreUnavailableError,
+    VertexTrackError,
+)
+from ._output import stderr
+
+EXIT_OK = 0
+EXIT_NOT_FOUND = 1
+EXIT_USAGE = 2
+EXIT_STORE_UNAVAILABLE = 3
+EXIT_FAILED = 4
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CliNotFound(NotFoundError):
+    """A name given on the command line matched nothing (message has the suggestions)."""
+
+
+def fail(message: str, code: int) -> NoReturn:
+    stderr(f"error: {message}", style="bold red")
+    raise typer.Exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn library errors into a one-line message on stderr and the documented exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except FilterError as exc:
+            fail(f"bad filter: {exc}", EXIT_USAGE)
+        except NotFoundError as exc:
+            fail(str(exc), EXIT_NOT_FOUND)
+        except InvalidArgumentError as exc:
+            fail(str(exc), EXIT_USAGE)
+        except StoreUnavailableError as exc:
+            fail(str(exc), EXIT_STORE_UNAVAILABLE)
+        except VertexTrackError as exc:
+            fail(str(exc), EXIT_FAILED)
+        except BrokenPipeError:
+            # `vertex-track ... | head`: the reader left; not an error for us.
+            _silence_stdout()
+            raise typer.Exit(EXIT_OK) from None
+        except KeyboardInterrupt:
+            stderr("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+# -- the store ------------------------------------------------------------------------
+
+_SQLITE_FILE = re.compile(r"^sqlite(?:\+\w+)?:///(?P<path>[^?]*)(?:\?.*)?$")
+
+
+def check_store() -> None:
+    """Refuse (exit 3) to open an SQLite store file that does not exist.
+
+    The library creates a missing SQLite file on first use, which is right for
+    tracking but wrong for inspection: a mistyped ``--store-uri`` would
+    silently show an empty, freshly created store.
+    """
+    from ..config import get_settings
+
+    uri = get_settings().store_uri
+    m = _SQLITE_FILE.match(uri)
+    if m is None:
+        return
+    path = m["path"]
+    if path in ("", ":memory:") or path.startswith("file:"):
+        return
+    if not os.path.exists(path):
+        fail(
+            f"no metadata store at {path}: nothing has been tracked there yet. "
+            "Run a tracked flow first, or point --store-uri (or VERTEX_TRACK_STORE_URI) "
+            "at an existing store",
+            EXIT_STORE_UNAVAILABLE,
+        )
+
+
+# -- filters ---------------------------------------------------------------------------
+
+
+def escape(value: str) -> str:
+    """``value`` for the inside of a quoted filter string, matched literally (``*`` escaped)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("*", "\\*")
+
+
+def quote(value: str) -> str:
+    """``value`` as a quoted filter string, matched literally."""
+    return f'"{escape(value)}"'
+
+
+def and_filter(base: str | None, extra: str | None) -> str | None:
+    """``base AND (extra)``; either may be empty."""
+    if base and extra:
+        return f"{base} AND ({extra})"
+    return base or extra or None
+
+
+# -- name resolution -------------------------------------------------------------------
+
+KIND_SINGULAR = {"artifacts": "artifact", "executions": "execution", "contexts": "context"}
+
+
+def suggestions(query: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    pool = list(dict.fromkeys(c for c in candidates if c))
+    return difflib.get_close_matches(query, pool, n=n, cutoff=0.5)
+
+
+def not_found(what: str, query: str, candidates: Iterable[str], hint: str = "") -> NoReturn:
+    close = suggestions(query, candidates)
+    message = f"no {what} named {query!r}"
+    if close:
+        message += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    if hint:
+        message += f" ({hint})"
+    raise CliNotFound(message)
+
+
+def candidate_names(cls: Any, base_filter: str | None = None, query: str = "") -> list[str]:
+    """Ids and display names to suggest from: the newest resources, and near-substring hits."""
+    out: list[str] = []
+    try:
+        for r in cls.list(base_filter, order_by="create_time desc", page_size=2000):
+            out += [r.resource_id, r.display_name]
+        if len(query) >= 3:
+            # Also look for names sharing a fragment with the query, anywhere in the store.
+            part = escape(query[: max(3, len(query) // 2)])
+            for field in ("display_name", "name"):
+                f = and_filter(base_filter, f'{field} = "*{part}*"')
+                for r in cls.list(f, page_size=200):
+                    out += [r.resource_id, r.display_name]
+    except VertexTrackError:
+        pass
+    return out
+
+
+def resolve(cls: Any, ref: str, *, base_filter: str | None = None, what: str | None = None) -> Any:
+    """The resource named ``ref``: a full name, a resource id, or a display name.
+
+    A display name shared by several resources picks the newest one and says so
+    on stderr. Unknown names raise :class:`CliNotFound` with suggestions.
+    """
+    what = what or KIND_SINGULAR[cls.kind]
+    ref = ref.strip().rstrip("…")  # a shortened id copied from a table
+    if "/" in ref:
+        return cls.get(ref)
+    try:
+        found = cls.get(ref)
+    except NotFoundError:
+        pass
+    except InvalidArgumentError:
+        pass
+    else:
+        if base_filter is None or _matches(cls, found, base_filter):
+            return found
+    hits = cls.list(
+        and_filter(base_filter, f"display_name = {quote(ref)}"),
+        order_by="create_time desc", page_size=3,
+    )
+    if hits:
+        if len(hits) > 1:
+            more = "+" if hits.next_page_token else ""
+            stderr(
+                f"note: {len(hits)}{more} {what}s are named {ref!r}; using the newest, "
+                f"{hits[0].resource_id} (pass an id to choose another)"
+            )
+        return hits[0]
+    by_prefix = id_prefix_matches(cls, ref, base_filter)
+    if len(by_prefix) == 1:
+        return by_prefix[0]
+    if len(by_prefix) > 1:
+        raise CliNotFound(
+            f"{ref!r} is the start of several {what} ids ("
+            + ", ".join(r.resource_id for r in by_prefix[:3])
+            + ", ...); give more of the id"
+        )
+    not_found(what, ref, candidate_names(cls, base_filter, ref))
+
+
+MIN_PREFIX = 6
+
+
+def id_prefix_matches(cls: Any, ref: str, base_filter: str | None = None) -> list[Any]:
+    """Up to 5 resources whose id starts with ``ref`` (ids shortened in tables end in "…")."""
+    if len(ref) < MIN_PREFIX or not re.fullmatch(r"[a-z0-9-]+", ref):
+        return []
+    from ..store import get_store
+
+    prefix = get_store().resource_name(cls.kind, ref)
+    return list(cls.list(and_filter(f'name = "{escape(prefix)}*"', base_filter), page_size=5))
+
+
+def _matches(cls: Any, resource: Any, base_filter: str) -> bool:
+    f = and_filter(f"name = {quote(resource.name)}", base_filter)
+    return bool(cls.list(f, page_size=1))
+
+
+def metadata_vt(resource: Any) -> dict[str, Any]:
+    """The plugin's bookkeeping (``metadata["vertex_track"]``), or ``{}``."""
+    value = resource.metadata.get("vertex_track") if resource is not None else None
+    return value if isinstance(value, dict) else {}
+
+
+def inline_value(artifact: Any) -> tuple[bool, Any]:
+    """``(True, value)`` for a small value tracking kept inline, else ``(False, None)``.
+
+    Tracking keeps it at ``metadata["value"]`` and marks the artifact with
+    ``metadata["vertex_track"]["inline"]``.
+    """
+    vt = metadata_vt(artifact)
+    if vt.get("inline") and "value" in artifact.metadata:
+        return True, artifact.metadata["value"]
+    if "value" in vt:
+        return True, vt["value"]
+    return False, None
+
+
+def user_metadata(resource: Any) -> dict[str, Any]:
+    """Metadata without the plugin's reserved ``vertex_track`` key."""
+    return {k: v for k, v in resource.metadata.items() if k != "vertex_track"}
+
+
+def init_settings(store_uri: str | None, artifact_root: str | None) -> None:
+    """Apply ``--store-uri``/``--artifact-root`` (unset ones keep the library's settings)."""
+    if store_uri is None and artifact_root is None:
+        return
+    from ..config import init
+
+    try:
+        init(store_uri=store_uri, artifact_root=artifact_root)
+    except InvalidArgumentError as exc:
+        fail(str(exc), EXIT_USAGE)

@@ -1,0 +1,42 @@
+"""The options every ``list`` command takes, and the paging they drive."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import typer
+
+from ._output import stderr
+
+DEFAULT_LIMIT = 50
+DEFAULT_ORDER = "create_time desc"
+
+FilterOpt = typer.Option(
+    None, "--filter", "-f",
+    help='Vertex filter, e.g. \'display_name = "*train*" AND create_time > "2024-01-01T00:00:00Z"\'.',
+)
+LimitOpt = typer.Option(
+    DEFAULT_LIMIT, "--limit", "-n", min=0, help="Show at most this many (0: all).",
+)
+OrderOpt = typer.Option(
+    DEFAULT_ORDER, "--order-by",
+    help='Sort order, "field \\[asc|desc], ..." (create_time, update_time, display_name, ...).',
+)
+JsonOpt = typer.Option(False, "--json", help="Print stable JSON for scripts (see docs/cli.md).")
+
+
+def fetch(
+    cls: Any, filter: Optional[str], limit: int, order_by: Optional[str]
+) -> tuple[list[Any], bool]:
+    """Up to ``limit`` matches (all for 0) and whether more exist."""
+    if limit == 0:
+        return list(cls.iter(filter, order_by, page_size=1000)), False
+    page = cls.list(filter, order_by, page_size=limit)
+    return list(page), page.next_page_token is not None
+
+
+def more_hint(shown: int, more: bool, json_mode: bool) -> None:
+    if more and not json_mode:
+        stderr(f"(showing the first {shown}; more match: use --limit 0 for all, or --filter)")
+    elif more:
+        stderr(f"(first {shown} only; more match: use --limit 0 for all)")

@@ -1,0 +1,382 @@
+"""``artifacts``, ``executions`` and ``contexts``: ``list`` and ``show``."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import typer
+
+from . import _listing as L
+from ._common import (
+    check_store,
+    handle_errors,
+    inline_value,
+    metadata_vt,
+    resolve,
+    user_metadata,
+)
+from ._output import (
+    Column,
+    Id,
+    Styled,
+    fmt_duration,
+    fmt_time,
+    fmt_value,
+    heading,
+    iso,
+    print_json,
+    print_kv,
+    print_table,
+    short_digest,
+    state_cell,
+)
+
+artifacts_app = typer.Typer(
+    help="List and inspect Artifacts (data that executions consumed or produced)."
+    "\n\n$ vertex-track artifacts list --limit 5\n$ vertex-track artifacts show model",
+    no_args_is_help=True,
+)
+executions_app = typer.Typer(
+    help="List and inspect Executions (one per tracked task run)."
+    "\n\n$ vertex-track executions list --filter 'state = FAILED'"
+    "\n$ vertex-track executions show EXECUTION_ID",
+    no_args_is_help=True
+)
+contexts_app = typer.Typer(
+    help="List and inspect Contexts (pipeline runs, experiments, experiment runs)."
+    "\n\n$ vertex-track contexts list\n$ vertex-track contexts show CONTEXT_ID",
+    no_args_is_help=True,
+)
+
+
+def _classes() -> tuple[Any, Any, Any]:
+    from ..resources import Artifact, Context, Execution
+
+    return Artifact, Execution, Context
+
+
+# -- rows ------------------------------------------------------------------------------
+
+ARTIFACT_COLUMNS = [
+    Column("id", style="cyan", min_width=21), Column("display_name", min_width=10, max_width=40),
+    Column("schema", min_width=12, drop=4), Column("state", min_width=4, drop=1),
+    Column("content", min_width=12, max_width=32, drop=3),
+    Column("created", min_width=16, drop=2), Column("uri", max_width=60, drop=0),
+]
+
+
+def artifact_value(a: Any, width: int = 28) -> str:
+    """The inline value of a small tracked artifact, else its short digest."""
+    has_value, value = inline_value(a)
+    if has_value:
+        return "= " + fmt_value(value, width)
+    return short_digest(metadata_vt(a).get("digest"))
+
+
+def artifact_row(a: Any) -> list[Any]:
+    return [
+        Id(a.resource_id), a.display_name, a.schema_title, state_cell(a.state), artifact_value(a),
+        fmt_time(a.create_time), a.uri,
+    ]
+
+
+EXECUTION_COLUMNS = [
+    Column("id", style="cyan", min_width=21), Column("display_name", min_width=10, max_width=40),
+    Column("schema", min_width=12, drop=1), Column("state", min_width=8),
+    Column("duration", justify="right", min_width=6, drop=3),
+    Column("created", min_width=16, drop=2),
+]
+
+
+def execution_row(e: Any) -> list[Any]:
+    return [
+        Id(e.resource_id), e.display_name, e.schema_title, state_cell(e.state),
+        fmt_duration(metadata_vt(e).get("duration_s")), fmt_time(e.create_time),
+    ]
+
+
+CONTEXT_COLUMNS = [
+    Column("id", style="cyan", min_width=21), Column("display_name", min_width=10, max_width=40),
+    Column("schema", min_width=12, drop=3), Column("parents", max_width=50, drop=1),
+    Column("created", min_width=16, drop=2),
+]
+
+
+def context_row(c: Any) -> list[Any]:
+    parents = ", ".join(p.rsplit("/", 1)[-1] for p in c.parent_contexts)
+    return [Id(c.resource_id), c.display_name, c.schema_title, parents, fmt_time(c.create_time)]
+
+
+def _list(cls: Any, columns: list[Column], row: Any, filter: Optional[str], limit: int,
+          order_by: Optional[str], json_mode: bool) -> None:
+    check_store()
+    items, more = L.fetch(cls, filter, limit, order_by)
+    if json_mode:
+        print_json([r.to_dict() for r in items])
+    else:
+        print_table(columns, (row(r) for r in items), empty=f"no {cls.kind} match")
+    L.more_hint(len(items), more, json_mode)
+
+
+def _common_pairs(r: Any) -> list[tuple[str, Any]]:
+    return [
+        ("name", r.name),
+        ("display_name", r.display_name),
+        ("schema", f"{r.schema_title} {r.schema_version}"),
+    ]
+
+
+def _tail_pairs(r: Any) -> list[tuple[str, Any]]:
+    pairs: list[tuple[str, Any]] = [
+        ("created", iso(r.create_time)),
+        ("updated", iso(r.update_time)),
+    ]
+    if r.description:
+        pairs.append(("description", r.description))
+    if r.labels:
+        pairs.append(("labels", r.labels))
+    pairs.append(("metadata", user_metadata(r)))
+    vt = metadata_vt(r)
+    if vt:
+        pairs.append(("vertex_track", vt))
+    return pairs
+
+
+# -- artifacts -------------------------------------------------------------------------
+
+
+@artifacts_app.command("list")
+@handle_errors
+def artifacts_list(
+    filter: Optional[str] = L.FilterOpt,
+    limit: int = L.LimitOpt,
+    order_by: str = L.OrderOpt,
+    json_mode: bool = L.JsonOpt,
+) -> None:
+    """List artifacts, newest first.
+
+    Example:
+
+    $ vertex-track artifacts list --filter 'schema_title = "system.Model"' --limit 10
+    """
+    artifact_cls, _, _ = _classes()
+    _list(artifact_cls, ARTIFACT_COLUMNS, artifact_row, filter, limit, order_by, json_mode)
+
+
+def _artifact_links(a: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    from ..query.lineage import lineage
+
+    graph = lineage(a, direction="both", max_hops=1)
+    executions = {e.name: e for e in graph.executions}
+    produced: list[dict[str, Any]] = []
+    consumed: list[dict[str, Any]] = []
+    for ev in graph.events:
+        if ev.artifact != a.name or ev.execution not in executions:
+            continue
+        e = executions[ev.execution]
+        item = {
+            "execution": e.name, "display_name": e.display_name, "state": str(e.state),
+            "label": ev.labels.get("name"), "event_time": iso(ev.event_time),
+        }
+        (produced if str(ev.type) == "OUTPUT" else consumed).append(item)
+    return produced, consumed
+
+
+@artifacts_app.command("show")
+@handle_errors
+def artifacts_show(
+    name: str = typer.Argument(..., help="Resource id, full resource name or display name."),
+    json_mode: bool = L.JsonOpt,
+) -> None:
+    """Show one artifact: its fields, metadata, and the executions that produced and consumed it.
+
+    Example:
+
+    $ vertex-track artifacts show model
+    """
+    check_store()
+    artifact_cls, _, _ = _classes()
+    a = resolve(artifact_cls, name)
+    produced, consumed = _artifact_links(a)
+    if json_mode:
+        print_json({**a.to_dict(), "produced_by": produced, "consumed_by": consumed})
+        return
+    pairs = [
+        *_common_pairs(a),
+        ("state", state_cell(a.state)),
+        ("uri", a.uri),
+        ("digest", metadata_vt(a).get("digest", "")),
+    ]
+    has_value, value = inline_value(a)
+    if has_value:
+        pairs.append(("value", fmt_value(value, 200)))
+    print_kv(f"Artifact {a.resource_id}", pairs + _tail_pairs(a))
+    for title, items in (("Produced by", produced), ("Consumed by", consumed)):
+        if items:
+            heading(title)
+            print_table(
+                [Column("execution", style="cyan"), Column("display_name"), Column("state"),
+                 Column("as")],
+                [[Id(i["execution"].rsplit("/", 1)[-1]), i["display_name"], state_cell(i["state"]),
+                  i["label"] or ""] for i in items],
+            )
+
+
+# -- executions ------------------------------------------------------------------------
+
+
+@executions_app.command("list")
+@handle_errors
+def executions_list(
+    filter: Optional[str] = L.FilterOpt,
+    limit: int = L.LimitOpt,
+    order_by: str = L.OrderOpt,
+    json_mode: bool = L.JsonOpt,
+) -> None:
+    """List executions, newest first.
+
+    Example:
+
+    $ vertex-track executions list --filter 'state = FAILED'
+    """
+    _, execution_cls, _ = _classes()
+    _list(execution_cls, EXECUTION_COLUMNS, execution_row, filter, limit, order_by, json_mode)
+
+
+def execution_io(e: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(inputs, outputs) of an execution: label, artifact name, display name, schema, digest."""
+    from ..query.lineage import query_execution_inputs_and_outputs
+
+    graph = query_execution_inputs_and_outputs(e)
+    artifacts = {a.name: a for a in graph.artifacts}
+    inputs: list[dict[str, Any]] = []
+    outputs: list[dict[str, Any]] = []
+    for ev in graph.events:
+        if ev.execution != e.name or ev.artifact not in artifacts:
+            continue
+        a = artifacts[ev.artifact]
+        item = {
+            "label": ev.labels.get("name"), "artifact": a.name, "display_name": a.display_name,
+            "schema_title": a.schema_title, "digest": metadata_vt(a).get("digest"),
+        }
+        has_value, value = inline_value(a)
+        if has_value:
+            item["value"] = value
+        (outputs if str(ev.type) == "OUTPUT" else inputs).append(item)
+    return inputs, outputs
+
+
+def io_table(items: list[dict[str, Any]]) -> None:
+    print_table(
+        [Column("as"), Column("artifact", style="cyan"), Column("display_name", max_width=40),
+         Column("schema"), Column("content", max_width=40)],
+        [[i["label"] or "", Id(i["artifact"].rsplit("/", 1)[-1]), i["display_name"],
+          i["schema_title"],
+          ("= " + fmt_value(i["value"], 36)) if "value" in i else short_digest(i["digest"])]
+         for i in items],
+    )
+
+
+@executions_app.command("show")
+@handle_errors
+def executions_show(
+    name: str = typer.Argument(..., help="Resource id, full resource name or display name."),
+    json_mode: bool = L.JsonOpt,
+) -> None:
+    """Show one execution: state, timings, parameters, input and output artifacts.
+
+    Example:
+
+    $ vertex-track executions show train-3f2a
+    """
+    check_store()
+    _, execution_cls, _ = _classes()
+    e = resolve(execution_cls, name)
+    inputs, outputs = execution_io(e)
+    if json_mode:
+        print_json({**e.to_dict(), "inputs": inputs, "outputs": outputs})
+        return
+    vt = metadata_vt(e)
+    pairs = [*_common_pairs(e), ("state", state_cell(e.state))]
+    if vt.get("start_time"):
+        pairs.append(("started", vt.get("start_time")))
+    if vt.get("duration_s") is not None:
+        pairs.append(("duration", fmt_duration(vt.get("duration_s"))))
+    if vt.get("error_type"):
+        pairs.append(("error", Styled(f"{vt.get('error_type')}: {vt.get('error_message', '')}",
+                                      "red")))
+    print_kv(f"Execution {e.resource_id}", pairs + _tail_pairs(e))
+    for title, items in (("Inputs", inputs), ("Outputs", outputs)):
+        if items:
+            heading(title)
+            io_table(items)
+
+
+# -- contexts --------------------------------------------------------------------------
+
+
+@contexts_app.command("list")
+@handle_errors
+def contexts_list(
+    filter: Optional[str] = L.FilterOpt,
+    limit: int = L.LimitOpt,
+    order_by: str = L.OrderOpt,
+    json_mode: bool = L.JsonOpt,
+) -> None:
+    """List contexts, newest first.
+
+    Example:
+
+    $ vertex-track contexts list --filter 'schema_title = "system.Experiment"'
+    """
+    _, _, context_cls = _classes()
+    _list(context_cls, CONTEXT_COLUMNS, context_row, filter, limit, order_by, json_mode)
+
+
+def count(cls: Any, filter: str) -> int:
+    """How many resources match (the store counts them, no rows are loaded)."""
+    from ..store import get_store
+
+    store = get_store()
+    counter = getattr(store, "count", None)
+    if counter is not None:
+        return int(counter(cls.kind, filter))
+    return sum(1 for _ in cls.iter(filter, page_size=1000))
+
+
+@contexts_app.command("show")
+@handle_errors
+def contexts_show(
+    name: str = typer.Argument(..., help="Resource id, full resource name or display name."),
+    json_mode: bool = L.JsonOpt,
+) -> None:
+    """Show one context: fields, metadata, parents, children and how much it holds.
+
+    Example:
+
+    $ vertex-track contexts show my-experiment
+    """
+    check_store()
+    artifact_cls, execution_cls, context_cls = _classes()
+    c = resolve(context_cls, name)
+    from ._common import quote
+
+    children = list(context_cls.iter(f"parent_contexts:{quote(c.name)}"))
+    in_ctx = f"in_context({quote(c.name)})"
+    n_exec, n_art = count(execution_cls, in_ctx), count(artifact_cls, in_ctx)
+    if json_mode:
+        print_json({
+            **c.to_dict(), "child_contexts": [x.name for x in children],
+            "execution_count": n_exec, "artifact_count": n_art,
+        })
+        return
+    pairs = [
+        *_common_pairs(c),
+        ("parents", ", ".join(c.parent_contexts) or "-"),
+        ("executions", n_exec),
+        ("artifacts", n_art),
+    ]
+    print_kv(f"Context {c.resource_id}", pairs + _tail_pairs(c))
+    if children:
+        heading("Child contexts")
+        print_table(CONTEXT_COLUMNS, [context_row(x) for x in children])
