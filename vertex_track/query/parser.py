@@ -163,6 +163,9 @@ _PARSER = Lark(
     transformer=_ToAst(),
     maybe_placeholders=True,
     propagate_positions=False,
+    # The grammar analysis costs ~80 ms per process; lark caches its result in
+    # the temp folder (keyed by grammar and options), which CLI startup feels.
+    cache=True,
 )
 
 _QUOTE_OR_PAREN = re.compile(r"""["'()]""")
