@@ -22,8 +22,14 @@ from sqlalchemy.engine import Engine
 T = TypeVar("T")
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """JSON text for a JSON column (one shared encoder: this runs per row)."""
+    if not value and type(value) is dict:
+        return "{}"
+    return _ENCODER.encode(value)
 
 
 class FastPath:
