@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -184,11 +184,3 @@ def on_change(callback: Any) -> None:
 def _notify(settings: Settings | None) -> None:
     for callback in list(_listeners):
         callback(settings)
-
-
-def settings_field_names() -> list[str]:
-    return [f.name for f in fields(Settings)]
-
-
-def with_overrides(settings: Settings, **changes: Any) -> Settings:
-    return replace(settings, **changes)

@@ -53,6 +53,7 @@ class MetadataStore(Protocol):
     """What every metadata backend provides."""
 
     prefix: str  # projects/{p}/locations/{l}/metadataStores/{s}
+    uri: str
 
     def resource_name(self, kind: str, resource_id: str) -> str: ...
 

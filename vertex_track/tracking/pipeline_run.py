@@ -145,7 +145,7 @@ class PipelineRun:
 
 
 # -- creation on first use (called by the tracking hot path) ---------------------------
-_ensured: dict[tuple[int, str], Context] = {}
+_ensured: dict[tuple[str, str, str], Context] = {}
 _ensured_lock = threading.Lock()
 
 
@@ -159,7 +159,7 @@ def ensure_context(
     parent_contexts: List[str],
 ) -> Context:
     """Get-or-create a context, once per process (cached afterwards)."""
-    key = (id(store), resource_id)
+    key = (store.uri, store.prefix, resource_id)
     hit = _ensured.get(key)
     if hit is not None:
         return hit
@@ -182,8 +182,3 @@ def ensure_context(
             for old in list(_ensured)[:2048]:
                 _ensured.pop(old, None)
         return ctx
-
-
-def forget_ensured() -> None:
-    with _ensured_lock:
-        _ensured.clear()

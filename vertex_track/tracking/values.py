@@ -80,14 +80,6 @@ class _Produced:
 produced = _Produced()
 
 
-def _mutable(value: Any) -> bool:
-    # Identity says nothing about content for values that can change in place.
-    module = type(value).__module__
-    if module.startswith("numpy"):
-        return bool(getattr(getattr(value, "flags", None), "writeable", True))
-    return isinstance(value, (list, dict, set, bytearray)) or module.startswith("pandas")
-
-
 def inline_resource_id(scope: str, digest: str) -> str:
     return "inline-" + hashlib.sha256(f"{scope}|{digest}".encode()).hexdigest()[:48]
 

@@ -117,15 +117,6 @@ def _engine_for(uri: str) -> tuple[Engine, Dialect]:
     return hit
 
 
-def dispose_engines() -> None:
-    """Close every pooled connection (tests and forked workers use this)."""
-    with _engines_lock:
-        for engine, _ in _engines.values():
-            engine.dispose()
-        _engines.clear()
-        _migrated.clear()
-
-
 def dispose_engine(uri: str) -> None:
     """Close the pooled connections of one store URI and forget its engine."""
     with _engines_lock:
