@@ -14,7 +14,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
 __all__ = ["JsonType", "PostgresOps", "SqlOps", "SqliteOps", "ops_for"]
@@ -237,6 +236,8 @@ class PostgresOps(SqlOps):
         )
 
     def json_nonempty_object(self, col: ColumnElement) -> ColumnElement[bool]:
+        from sqlalchemy.dialects.postgresql import JSONB
+
         return col != sa.cast(_bind("{}", sa.Text()), JSONB())
 
 

@@ -19,6 +19,7 @@ import os
 import random
 import threading
 import time
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -34,7 +35,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -45,7 +46,25 @@ NAMING = {
 
 metadata_obj = MetaData(naming_convention=NAMING)
 
-JsonType = JSON().with_variant(JSONB(), "postgresql")
+class JsonDocument(TypeDecorator):  # type: ignore[type-arg]
+    """JSON on SQLite, JSONB on PostgreSQL.
+
+    A decorator rather than ``JSON().with_variant(JSONB(), ...)`` so that
+    SQLite users (and every CLI start) do not import the PostgreSQL dialect.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
+
+
+JsonType = JsonDocument()
 
 
 def _fk(table: str, **kw: object) -> ForeignKey:
