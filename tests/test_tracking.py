@@ -490,3 +490,28 @@ def test_load_of_a_hand_made_artifact_says_it_cannot_read_it(store: MetadataStor
     artifact = vt.Artifact.create("system.Dataset", uri="gs://bucket/data.csv")
     with pytest.raises(vt.InvalidArgumentError, match="load\\(\\) cannot read it"):
         artifact.load()
+
+
+def test_generator_task_still_yields_and_records_what_it_yielded(tracked: MetadataStore) -> None:
+    @vt.track
+    @task
+    def count(n: int):  # type: ignore[no-untyped-def]
+        yield from range(n)
+
+    @vt.flow
+    def f() -> list[int]:
+        return list(count(3))
+
+    assert f() == [0, 1, 2]
+    (execution,) = vt.PipelineRun.list()[-1].get_executions()
+    assert execution.state == "COMPLETE"
+    assert outputs(execution)["output"].load() == [0, 1, 2]
+
+
+def test_vt_flow_keeps_prefects_version_of_the_users_file(tracked: MetadataStore) -> None:
+    from prefect import flow as prefect_flow
+
+    def body() -> int:
+        return 1
+
+    assert vt.flow(body).version == prefect_flow(body).version

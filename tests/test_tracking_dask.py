@@ -33,7 +33,10 @@ def stats(data: np.ndarray) -> dict:
 def dask_flow():  # built lazily: the runner starts a cluster when the flow runs
     @vt.flow(
         task_runner=prefect_dask.DaskTaskRunner(
-            cluster_kwargs={"n_workers": 2, "processes": True, "threads_per_worker": 1}
+            cluster_kwargs={
+                "n_workers": 2, "processes": True, "threads_per_worker": 1,
+                "dashboard_address": ":0",  # parallel test runs must not fight over :8787
+            }
         )
     )
     def distributed() -> list[dict]:

@@ -41,6 +41,42 @@ F = TypeVar("F")
 
 
 def _wrap(fn: Callable[..., Any], tracker: Tracker) -> Callable[..., Any]:
+    # The wrapper must be the same kind of function as the user's: Prefect
+    # decides from it whether the task is async and/or a generator.
+    if inspect.isasyncgenfunction(fn):
+
+        @functools.wraps(fn)
+        async def async_gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+            run = tracker.begin(args, kwargs)
+            items: list[Any] = []
+            try:
+                async for item in fn(*args, **kwargs):
+                    items.append(item)
+                    yield item
+            except BaseException as exc:
+                tracker.end_failed(run, exc)
+                raise
+            tracker.end_ok(run, items)
+
+        async_gen_wrapper.__vt_tracker__ = tracker  # type: ignore[attr-defined]
+        return async_gen_wrapper
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+            run = tracker.begin(args, kwargs)
+            items: list[Any] = []  # a generator's output is recorded as the list it yielded
+            try:
+                for item in fn(*args, **kwargs):
+                    items.append(item)
+                    yield item
+            except BaseException as exc:
+                tracker.end_failed(run, exc)
+                raise
+            tracker.end_ok(run, items)
+
+        gen_wrapper.__vt_tracker__ = tracker  # type: ignore[attr-defined]
+        return gen_wrapper
     if inspect.iscoroutinefunction(fn):
 
         @functools.wraps(fn)

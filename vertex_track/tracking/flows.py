@@ -147,9 +147,22 @@ def make_flow(fn: Any, flow_kwargs: dict[str, Any]) -> Any:
     from prefect.flows import Flow
 
     if isinstance(fn, Flow):
-        return prefect_flow(_wrap(fn.fn), **{**_flow_options(fn), **flow_kwargs})
+        flow_kwargs = {"name": fn.name, **flow_kwargs}
+        fn = fn.fn
+    if "version" not in flow_kwargs:
+        # Prefect versions a flow by hashing its function's file: the user's
+        # file, not this module (which the wrapper would otherwise point to).
+        version = _file_version(fn)
+        if version is not None:
+            flow_kwargs = {**flow_kwargs, "version": version}
     return prefect_flow(_wrap(fn), **flow_kwargs)
 
 
-def _flow_options(flow: Any) -> dict[str, Any]:
-    return {"name": flow.name}
+def _file_version(fn: Any) -> str | None:
+    try:
+        from prefect.utilities.hashing import file_hash
+
+        path = inspect.getsourcefile(fn)
+        return file_hash(path) if path else None
+    except (OSError, TypeError):
+        return None
