@@ -163,7 +163,7 @@ class Tracker:
                 if is_parameter(item):
                     params[label] = parameter_value(item)
                 else:
-                    self._input_links(inputs, label, item, scope, store)
+                    self._input_links(inputs, label, item, scope, store, start_time)
         execution = Execution.construct_fast(
             name=f"{store.prefix}/executions/{resource_id}",
             display_name=(display_name or "")[:128],
@@ -185,8 +185,8 @@ class Tracker:
         )
         # RUNNING (with the inputs on the first attempt) is queued now, so readers
         # see it while the body runs; the end record follows in queue order.
-        running = execution.model_copy(
-            update={"metadata": {**params, "vertex_track": dict(vt_meta)}}
+        running = Execution.construct_fast(
+            **{**execution.__dict__, "metadata": {**params, "vertex_track": dict(vt_meta)}}
         )
         get_writer().submit(Record(
             store, running, list(inputs) if attempt == 1 else [], contexts,
@@ -195,7 +195,8 @@ class Tracker:
         return run
 
     def _input_links(
-        self, out: list[ArtifactLink], label: str, value: Any, scope: str, store: Any
+        self, out: list[ArtifactLink], label: str, value: Any, scope: str, store: Any,
+        now: dt.datetime | None = None,
     ) -> None:
         known = produced.get(value, scope)
         if isinstance(known, str):  # this very object is an upstream output
@@ -203,7 +204,7 @@ class Tracker:
             return
         artifact = artifact_for(
             value, label=label, scope=scope, schema_title=self.arg_schema.get(label),
-            store_prefix=store.prefix,
+            store_prefix=store.prefix, now=now,
         )
         out.append(ArtifactLink(artifact, EventType.INPUT, label))
         # A dict/tuple an upstream task returned: each recorded element gets its
@@ -263,10 +264,11 @@ class Tracker:
             items = [("output", result, self.return_schema)]
         links = []
         task_name = run.vt_meta.get("task_name") or self.name
+        now = _now()
         for label, value, schema in items:
             artifact = artifact_for(
                 value, label=f"{task_name}.{label}", scope=run.scope, schema_title=schema,
-                store_prefix=run.store.prefix,
+                store_prefix=run.store.prefix, now=now,
             )
             produced.add(value, artifact.resource_id, run.scope)
             links.append(ArtifactLink(artifact, EventType.OUTPUT, label))

@@ -95,6 +95,7 @@ def artifact_for(
     scope: str,
     schema_title: str | None,
     store_prefix: str,
+    now: dt.datetime | None = None,
 ) -> Artifact:
     """The (unsaved) Artifact that stands for ``value``; bytes are written if needed.
 
@@ -105,7 +106,7 @@ def artifact_for(
         schema_title: from an annotation; else inferred.
         store_prefix: ``projects/.../metadataStores/...`` of the target store.
     """
-    now = dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.timezone.utc)
     inline = encode_inline(value)
     if inline is not None:
         digest, jsonable = inline
