@@ -61,6 +61,10 @@ ORDER_FIELDS = {
     "update_time": "update_time",
 }
 MAX_PAGE_SIZE = 10_000
+# Enum lookups by value without Enum.__call__ (hot when rows become models).
+_ARTIFACT_STATES = {m.value: m for m in ArtifactState}
+_EXECUTION_STATES = {m.value: m for m in ExecutionState}
+_EVENT_TYPES = {m.value: m for m in EventType}
 _EVENT_FIELDS = frozenset({"artifact", "execution", "event_time", "type", "labels"})
 UTC = dt.timezone.utc
 
@@ -78,6 +82,13 @@ def to_micros(value: dt.datetime) -> int:
 
 def from_micros(value: int) -> dt.datetime:
     return _EPOCH + dt.timedelta(microseconds=value)
+
+
+def _json(value: Any) -> Any:
+    """A JSON column's value: decoded already, or text (raw rows of the lineage query)."""
+    if type(value) is str:
+        return {} if value == "{}" else json.loads(value)
+    return {} if value is None else value
 
 
 def now_micros() -> int:
@@ -282,8 +293,8 @@ class SqlStore:
             "display_name": row["display_name"],
             "schema_title": row["schema_title"],
             "schema_version": row["schema_version"],
-            "metadata": row["metadata"],
-            "labels": row["labels"],
+            "metadata": _json(row["metadata"]),
+            "labels": _json(row["labels"]),
             "description": row["description"],
             "create_time": from_micros(row["create_time"]),
             "update_time": from_micros(row["update_time"]),
@@ -292,15 +303,15 @@ class SqlStore:
         obj: _Resource
         if kind == "artifacts":
             fields["uri"] = row["uri"]
-            fields["state"] = ArtifactState(row["state"])
+            fields["state"] = _ARTIFACT_STATES[row["state"]]
             obj = Artifact.construct_fast(**fields)
         elif kind == "executions":
-            fields["state"] = ExecutionState(row["state"])
+            fields["state"] = _EXECUTION_STATES[row["state"]]
             obj = Execution.construct_fast(**fields)
         else:
             fields["parent_contexts"] = parents or []
             obj = Context.construct_fast(**fields)
-        obj._bound = self
+        obj.__pydantic_private__["_bound"] = self  # type: ignore[index]  # skip pydantic's __setattr__
         return obj
 
     def row_to_event(self, row: RowMapping, artifact_name: str, execution_name: str) -> Event:
@@ -309,8 +320,8 @@ class SqlStore:
             "artifact": artifact_name,
             "execution": execution_name,
             "event_time": from_micros(row["event_time"]),
-            "type": EventType(row["type"]),
-            "labels": row["labels"] or {},
+            "type": _EVENT_TYPES[row["type"]],
+            "labels": _json(row["labels"]),
         })
         object.__setattr__(event, "__pydantic_fields_set__", _EVENT_FIELDS)
         object.__setattr__(event, "__pydantic_extra__", None)
