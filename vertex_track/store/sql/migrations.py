@@ -53,16 +53,18 @@ def _v2_sqlite_planner_statistics(conn: Connection) -> None:
     conn.exec_driver_sql("ANALYZE sqlite_schema")  # creates sqlite_stat1
     rows = []
     for table in (t.artifacts, t.executions, t.contexts):
-        for index in table.indexes:
-            columns = [c.name for c in index.columns]
-            if columns[0] != "store_id":
+        # Every index, including SQLite's own for UNIQUE constraints.
+        for index in conn.exec_driver_sql(f"PRAGMA index_list({table.name})").fetchall():
+            name = index[1]
+            columns = [
+                c[2] for c in conn.exec_driver_sql(f"PRAGMA index_info({name})").fetchall()
+            ]
+            if not columns or columns[0] != "store_id":
                 continue
-            second = {"schema_title": 100_000, "state": 300_000}.get(
-                columns[1] if len(columns) > 1 else "", 1
-            )
-            stat = " ".join(["1000000", "1000000", *[str(second)] * (len(columns) > 1),
-                             *["1"] * max(len(columns) - 2, 0)])
-            rows.append((table.name, index.name, stat))
+            stat = ["1000000", "1000000"]  # rows; rows per store_id: all of them
+            for column in columns[1:]:
+                stat.append(str({"schema_title": 100_000, "state": 300_000}.get(column, 1)))
+            rows.append((table.name, name, " ".join(stat)))
     conn.exec_driver_sql("DELETE FROM sqlite_stat1 WHERE tbl LIKE 'vt_%'")
     for row in rows:
         conn.exec_driver_sql("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (?, ?, ?)", row)

@@ -66,6 +66,10 @@ class JsonDocument(TypeDecorator):  # type: ignore[type-arg]
 
 JsonType = JsonDocument()
 
+# In SQLite only a column declared exactly "INTEGER PRIMARY KEY" becomes the
+# rowid; a BIGINT key would be a second b-tree beside the rowid's.
+IdType = BigInteger().with_variant(Integer(), "sqlite")
+
 
 def _fk(table: str, **kw: object) -> ForeignKey:
     return ForeignKey(f"{table}.id", ondelete="CASCADE", **kw)  # type: ignore[arg-type]
@@ -93,7 +97,7 @@ metadata_stores = Table(
 
 def _resource_columns() -> list[Column]:
     return [
-        Column("id", BigInteger, primary_key=True, autoincrement=False),
+        Column("id", IdType, primary_key=True, autoincrement=False),
         Column("store_id", Integer, _fk("vt_metadata_stores"), nullable=False),
         Column("resource_id", String(63), nullable=False),
         Column("display_name", String(128), nullable=False, server_default=""),
@@ -138,7 +142,7 @@ contexts = Table(
 events = Table(
     "vt_events",
     metadata_obj,
-    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", IdType, primary_key=True, autoincrement=False),
     Column("artifact_id", BigInteger, _fk("vt_artifacts"), nullable=False),
     Column("execution_id", BigInteger, _fk("vt_executions"), nullable=False),
     Column("type", String(8), nullable=False),  # INPUT | OUTPUT
@@ -170,7 +174,7 @@ parent_contexts = Table(  # child context -- parent context
 time_series = Table(  # experiment run time series metrics
     "vt_time_series",
     metadata_obj,
-    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", IdType, primary_key=True, autoincrement=False),
     Column("context_id", BigInteger, _fk("vt_contexts"), nullable=False),
     Column("metric", String(256), nullable=False),
     Column("step", BigInteger, nullable=False),
@@ -180,12 +184,14 @@ time_series = Table(  # experiment run time series metrics
 
 # Indexes: every foreign key, and every column filters and ordering use.
 for _t in (artifacts, executions, contexts):
-    Index(None, _t.c.store_id, _t.c.create_time, _t.c.id)
-    Index(None, _t.c.store_id, _t.c.schema_title, _t.c.create_time)
+    # The default order (create_time, then name) walks this index; with the
+    # rowid (id) as its implicit last column it also settles the keyset ties.
+    Index(None, _t.c.store_id, _t.c.create_time, _t.c.resource_id)
+    Index(None, _t.c.store_id, _t.c.schema_title, _t.c.create_time, _t.c.resource_id)
     Index(None, _t.c.store_id, _t.c.display_name)
     Index(None, _t.c.store_id, _t.c.update_time)
 for _t in (artifacts, executions):
-    Index(None, _t.c.store_id, _t.c.state, _t.c.create_time)
+    Index(None, _t.c.store_id, _t.c.state, _t.c.create_time, _t.c.resource_id)
 Index(None, artifacts.c.store_id, artifacts.c.uri)
 Index(None, artifacts.c.content_digest)
 Index(None, events.c.artifact_id, events.c.type)
