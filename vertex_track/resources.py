@@ -82,7 +82,9 @@ R = TypeVar("R", bound="_Resource")
 class _Resource(BaseModel):
     """Fields and methods shared by Artifact, Execution and Context."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    # defer_build: schemas are built on first validation or dump, not at import
+    # (~100 ms of every CLI start; rows become models without validation).
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, defer_build=True)
 
     kind: ClassVar[str]  # "artifacts" | "executions" | "contexts"
     _vt_defaults: ClassVar[Any] = None
@@ -662,7 +664,7 @@ class Event(BaseModel):
     (e.g. ``{"name": "data"}``, ``{"name": "output.0"}``); :attr:`label` reads it.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     artifact: str
     execution: str
