@@ -953,40 +953,35 @@ class SqlStore:
     def get_artifacts_by_execution(
         self, execution: Execution, type: EventType | None
     ) -> builtins.list[Artifact]:
-        ev, a, e = t.events, t.artifacts, t.executions
-        ex_id = select(e.c.id).where(
-            e.c.store_id == self.store_id, e.c.resource_id == execution.resource_id
-        ).scalar_subquery()
-        first = (
-            select(ev.c.artifact_id, func.min(ev.c.id).label("first_event"))
-            .where(ev.c.execution_id == ex_id)
-            .group_by(ev.c.artifact_id)
-        )
-        if type is not None:
-            first = first.where(ev.c.type == str(type))
-        sub = first.subquery()
-        q = select(a).join(sub, sub.c.artifact_id == a.c.id).order_by(sub.c.first_event)
-        with self.read() as conn:
-            return self._rows_to_resources(conn, "artifacts", conn.execute(q).all())
+        return self._linked(execution, "artifacts", type)
 
     def get_executions_by_artifact(
         self, artifact: Artifact, type: EventType | None
     ) -> builtins.list[Execution]:
-        ev, a, e = t.events, t.artifacts, t.executions
-        art_id = select(a.c.id).where(
-            a.c.store_id == self.store_id, a.c.resource_id == artifact.resource_id
+        return self._linked(artifact, "executions", type)
+
+    def _linked(self, start: _Resource, kind: str, type: EventType | None) -> Any:
+        """Resources of ``kind`` on the other end of ``start``'s events, in event order."""
+        ev = t.events
+        own, other = t.RESOURCE_TABLES[start.kind], t.RESOURCE_TABLES[kind]
+        own_col, other_col = (
+            (ev.c.execution_id, ev.c.artifact_id) if kind == "artifacts"
+            else (ev.c.artifact_id, ev.c.execution_id)
+        )
+        start_id = select(own.c.id).where(
+            own.c.store_id == self.store_id, own.c.resource_id == start.resource_id
         ).scalar_subquery()
         first = (
-            select(ev.c.execution_id, func.min(ev.c.id).label("first_event"))
-            .where(ev.c.artifact_id == art_id)
-            .group_by(ev.c.execution_id)
+            select(other_col.label("other_id"), func.min(ev.c.id).label("first_event"))
+            .where(own_col == start_id)
+            .group_by(other_col)
         )
         if type is not None:
             first = first.where(ev.c.type == str(type))
         sub = first.subquery()
-        q = select(e).join(sub, sub.c.execution_id == e.c.id).order_by(sub.c.first_event)
+        q = select(other).join(sub, sub.c.other_id == other.c.id).order_by(sub.c.first_event)
         with self.read() as conn:
-            return self._rows_to_resources(conn, "executions", conn.execute(q).all())
+            return self._rows_to_resources(conn, kind, conn.execute(q).all())
 
     def add_to_context(
         self, context: Context, *, artifacts: Sequence[str], executions: Sequence[str]
