@@ -515,3 +515,17 @@ def test_vt_flow_keeps_prefects_version_of_the_users_file(tracked: MetadataStore
         return 1
 
     assert vt.flow(body).version == prefect_flow(body).version
+
+
+def test_a_flow_returning_a_failed_state_is_recorded_failed(tracked: MetadataStore) -> None:
+    from prefect.states import Failed
+
+    @vt.flow
+    def gives_up() -> object:
+        return Failed(message="gave up on purpose")
+
+    state = gives_up(return_state=True)
+    assert state.is_failed()
+    run = vt.PipelineRun.list()[-1]
+    assert run.state == "FAILED"
+    assert run.metadata["error_message"] == "gave up on purpose"

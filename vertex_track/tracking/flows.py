@@ -112,6 +112,21 @@ def _experiment_run_context() -> Context | None:
     return _current_run_context()
 
 
+class FailedStateReturned(Exception):
+    """The flow returned a failed Prefect state instead of raising."""
+
+
+def _failed_state(result: Any) -> BaseException | None:
+    """A flow that *returns* a failed state ends FAILED in Prefect: record it so."""
+    from prefect.states import State
+
+    states = result if isinstance(result, (list, tuple)) else [result]
+    for state in states:
+        if isinstance(state, State) and (state.is_failed() or state.is_crashed()):
+            return FailedStateReturned(state.message or state.name or "failed state")
+    return None
+
+
 def _wrap(fn: Any) -> Any:
     if inspect.iscoroutinefunction(fn):
 
@@ -123,7 +138,7 @@ def _wrap(fn: Any) -> Any:
             except BaseException as exc:
                 _end(run, token, exc)
                 raise
-            _end(run, token, None)
+            _end(run, token, _failed_state(result))
             return result
 
         return async_wrapper
@@ -136,7 +151,7 @@ def _wrap(fn: Any) -> Any:
         except BaseException as exc:
             _end(run, token, exc)
             raise
-        _end(run, token, None)
+        _end(run, token, _failed_state(result))
         return result
 
     return wrapper
