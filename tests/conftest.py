@@ -49,6 +49,8 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     ):
         monkeypatch.delenv(var, raising=False)
     config.reset()
+    # A test that would write to the developer's real ~/.vertex_track is a bug.
+    assert config.get_settings().store_uri == f"sqlite:///{home / 'metadata.db'}"
     yield
     config.reset()
 

@@ -118,18 +118,52 @@ class Tracker:
             return None
 
     def _begin(self, settings: Settings, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Run:
-        store = get_store()
         bound = self.signature.bind(*args, **kwargs)
         bound.apply_defaults()
+        items: list[tuple[str, Any]] = []
+        for name, value in bound.arguments.items():
+            kind = self.signature.parameters[name].kind
+            if kind is inspect.Parameter.VAR_KEYWORD and isinstance(value, dict):
+                items.extend(value.items())
+            elif kind is inspect.Parameter.VAR_POSITIONAL:
+                items.extend((f"{name}.{i}", v) for i, v in enumerate(value))
+            else:
+                items.append((name, value))
         task_ctx, flow_ctx = _prefect_contexts()
+        run = self._start(
+            settings, task_ctx.task_run if task_ctx is not None else None,
+            task_ctx.task.name if task_ctx is not None else self.name, flow_ctx, items,
+            ExecutionState.RUNNING,
+        )
+        # RUNNING (with the inputs on the first attempt) is queued now, so readers
+        # see it while the body runs; the end record follows in queue order.
+        running = Execution.construct_fast(
+            **{**run.execution.__dict__,
+               "metadata": {**run.execution.metadata, "vertex_track": dict(run.vt_meta)}}
+        )
+        get_writer().submit(Record(
+            run.store, running, list(run.inputs) if run.attempt == 1 else [], run.contexts,
+            settings.on_tracking_error,
+        ))
+        return run
+
+    def _start(
+        self,
+        settings: Settings,
+        task_run: Any,
+        task_name: str,
+        flow_ctx: Any,
+        arguments: list[tuple[str, Any]],
+        state: ExecutionState,
+    ) -> Run:
+        """Describe one call: its Execution (not yet queued), contexts and input links."""
+        store = get_store()
         start_time = _now()
-        vt_meta: dict[str, Any] = {"task_name": self.name, "start_time": start_time.isoformat()}
+        vt_meta: dict[str, Any] = {"task_name": task_name, "start_time": start_time.isoformat()}
         contexts: list[Context] = []
         attempt = 1
-        if task_ctx is not None:
-            task_run = task_ctx.task_run
+        if task_run is not None:
             vt_meta.update(
-                task_name=task_ctx.task.name,
                 task_run_id=str(task_run.id),
                 flow_run_id=str(task_run.flow_run_id) if task_run.flow_run_id else None,
             )
@@ -149,21 +183,13 @@ class Tracker:
 
         params: dict[str, Any] = {}
         inputs: list[ArtifactLink] = []
-        for name, value in bound.arguments.items():
-            if name in self.options.ignore:
+        for label, value in arguments:
+            if label in self.options.ignore:
                 continue
-            kind = self.signature.parameters[name].kind
-            if kind is inspect.Parameter.VAR_KEYWORD and isinstance(value, dict):
-                items = list(value.items())
-            elif kind is inspect.Parameter.VAR_POSITIONAL:
-                items = [(f"{name}.{i}", v) for i, v in enumerate(value)]
+            if is_parameter(value):
+                params[label] = parameter_value(value)
             else:
-                items = [(name, value)]
-            for label, item in items:
-                if is_parameter(item):
-                    params[label] = parameter_value(item)
-                else:
-                    self._input_links(inputs, label, item, scope, store, start_time)
+                self._input_links(inputs, label, value, scope, store, start_time)
         execution = Execution.construct_fast(
             name=f"{store.prefix}/executions/{resource_id}",
             display_name=(display_name or "")[:128],
@@ -175,24 +201,14 @@ class Tracker:
             create_time=start_time,
             update_time=start_time,
             etag="",
-            state=ExecutionState.RUNNING,
+            state=state,
         )
-        run = Run(
+        return Run(
             store=store, settings=settings, execution=execution, contexts=contexts,
             inputs=inputs, scope=scope, started=time.perf_counter(), start_time=start_time,
-            attempt=attempt, in_flow_process=flow_ctx is not None or task_ctx is None,
+            attempt=attempt, in_flow_process=flow_ctx is not None or task_run is None,
             vt_meta=vt_meta,
         )
-        # RUNNING (with the inputs on the first attempt) is queued now, so readers
-        # see it while the body runs; the end record follows in queue order.
-        running = Execution.construct_fast(
-            **{**execution.__dict__, "metadata": {**params, "vertex_track": dict(vt_meta)}}
-        )
-        get_writer().submit(Record(
-            store, running, list(inputs) if attempt == 1 else [], contexts,
-            settings.on_tracking_error,
-        ))
-        return run
 
     def _input_links(
         self, out: list[ArtifactLink], label: str, value: Any, scope: str, store: Any,
@@ -277,7 +293,8 @@ class Tracker:
             produced.add(result, {k: link.artifact.resource_id for k, link in zip(keys, links)}, run.scope)  # type: ignore[union-attr]
         return links
 
-    def _finish(self, run: Run, state: ExecutionState, outputs: list[ArtifactLink]) -> None:
+    def _finish(self, run: Run, state: ExecutionState, links: list[ArtifactLink]) -> None:
+        """Queue the end record: final state, timings and ``links`` (the outputs)."""
         end = _now()
         run.vt_meta.update(
             end_time=end.isoformat(), duration_s=round(time.perf_counter() - run.started, 6)
@@ -286,7 +303,7 @@ class Tracker:
         execution.state = state
         execution.metadata = {**execution.metadata, "vertex_track": dict(run.vt_meta)}
         writer = get_writer()
-        writer.submit(Record(run.store, execution, outputs, run.contexts, run.settings.on_tracking_error))
+        writer.submit(Record(run.store, execution, links, run.contexts, run.settings.on_tracking_error))
         if not run.in_flow_process:
             # A worker process (Dask): nobody flushes for us before the flow returns.
             writer.flush()
@@ -297,59 +314,18 @@ class Tracker:
         settings = None
         try:
             settings = get_settings()
-            store = get_store()
-            args = parameters or {}
-            run = self._begin_cached(settings, store, task_run, args)
-            outputs = self._outputs(run, result)
+            _task_ctx, flow_ctx = _prefect_contexts()
+            task_name = _task_ctx.task.name if _task_ctx is not None else self.name
+            run = self._start(
+                settings, task_run, task_name, flow_ctx, list((parameters or {}).items()),
+                ExecutionState.CACHED,
+            )
             run.vt_meta["cached"] = True
-            end = _now()
-            run.vt_meta.update(end_time=end.isoformat(), duration_s=0.0)
-            execution = run.execution
-            execution.state = ExecutionState.CACHED
-            execution.metadata = {**execution.metadata, "vertex_track": dict(run.vt_meta)}
-            writer = get_writer()
-            writer.submit(Record(store, execution, [*run.inputs, *outputs], run.contexts, settings.on_tracking_error))
-            if not run.in_flow_process:
-                writer.flush()
+            self._finish(run, ExecutionState.CACHED, [*run.inputs, *self._outputs(run, result)])
         except TrackingError:
             raise
         except Exception as exc:
             self._handle(exc, f"the cached run of {self.name}", settings)
-
-    def _begin_cached(self, settings: Settings, store: Any, task_run: Any, arguments: dict[str, Any]) -> Run:
-        _task_ctx, flow_ctx = _prefect_contexts()
-        start_time = _now()
-        contexts = []
-        if task_run.flow_run_id is not None:
-            contexts.append(pipeline_context(store, task_run.flow_run_id, flow_ctx))
-        scope = contexts[0].resource_id if contexts else _SESSION
-        params: dict[str, Any] = {}
-        inputs: list[ArtifactLink] = []
-        for name, value in arguments.items():
-            if name in self.options.ignore:
-                continue
-            if is_parameter(value):
-                params[name] = parameter_value(value)
-            else:
-                self._input_links(inputs, name, value, scope, store)
-        vt_meta = {
-            "task_name": self.name, "task_run_id": str(task_run.id),
-            "flow_run_id": str(task_run.flow_run_id) if task_run.flow_run_id else None,
-            "start_time": start_time.isoformat(), "attempt": 1,
-        }
-        execution = Execution.construct_fast(
-            name=f"{store.prefix}/executions/taskrun-{task_run.id}",
-            display_name=(self.options.display_name or task_run.name or self.name)[:128],
-            schema_title=self.options.schema_title, schema_version="0.0.1",
-            metadata={**params, "vertex_track": vt_meta}, labels={}, description="",
-            create_time=start_time, update_time=start_time, etag="",
-            state=ExecutionState.CACHED,
-        )
-        return Run(
-            store=store, settings=settings, execution=execution, contexts=contexts,
-            inputs=inputs, scope=scope, started=time.perf_counter(), start_time=start_time,
-            attempt=1, in_flow_process=flow_ctx is not None, vt_meta=vt_meta,
-        )
 
 
 def _prefect_contexts() -> tuple[Any, Any]:

@@ -388,24 +388,9 @@ class SqlStore:
         self, tx: Tx, kind: str, rids: Sequence[str], *, required: bool = True
     ) -> dict[str, int]:
         """``resource_id -> pk`` for ``rids`` inside a fast-path transaction."""
-        table = t.RESOURCE_TABLES[kind]
-        out: dict[str, int] = {}
-        unique = list(dict.fromkeys(rids))
-        for chunk in _chunks(unique, 50):
-            n = len(chunk)
-            params: dict[str, Any] = {f"r{i}": rid for i, rid in enumerate(chunk)}
-            params["sid"] = self.store_id
-            rows = tx.fetchall(
-                ("ids", kind, n),
-                lambda n=n: select(table.c.resource_id, table.c.id).where(  # type: ignore[misc]
-                    table.c.store_id == bindparam("sid"),
-                    table.c.resource_id.in_([bindparam(f"r{i}") for i in range(n)]),
-                ),
-                params,
-            )
-            out.update({rid: pk for rid, pk in rows})
+        out = {rid: row[0] for rid, row in self._tx_rows(tx, kind, rids, "id").items()}
         if required:
-            missing = [rid for rid in unique if rid not in out]
+            missing = [rid for rid in rids if rid not in out]
             if missing:
                 raise NotFoundError(
                     f"{kind[:-1]} {self.resource_name(kind, missing[0])!r} does not exist"
@@ -768,9 +753,7 @@ class SqlStore:
         """
         ex_t, art_t = t.executions, t.artifacts
         ex_rids = [execution.resource_id for execution, _l, _a, _c in group]
-        found = self._tx_rows(
-            tx, "executions", ex_rids, lambda: (ex_t.c.resource_id, ex_t.c.id, ex_t.c.etag)
-        )
+        found = self._tx_rows(tx, "executions", ex_rids, "id", "etag")
         inserts, updates, ex_ids, etags = [], [], [], []
         for execution, _links, _artifacts, _contexts in group:
             values = self._row_values("executions", execution, 0, raw=True)
@@ -815,11 +798,7 @@ class SqlStore:
                     rids.append(a)
             record_rids.append(rids)
         all_rids = [rid for rids in record_rids for rid in rids]
-        art_ids = {
-            rid: row[0]
-            for rid, row in self._tx_rows(tx, "artifacts", all_rids, lambda: (
-                art_t.c.resource_id, art_t.c.id)).items()
-        }
+        art_ids = self._tx_ids(tx, "artifacts", all_rids, required=False)
         missing = [rid for rid in new_rows if rid not in art_ids]
         if missing:
             rows = []
@@ -830,18 +809,10 @@ class SqlStore:
                 ("insert_ignore", "artifacts"), lambda: self.dialect.insert_ignore(art_t), rows
             )
             if self.dialect_name != "sqlite":  # a concurrent writer may have won the race
-                art_ids.update({
-                    rid: row[0]
-                    for rid, row in self._tx_rows(tx, "artifacts", missing, lambda: (
-                        art_t.c.resource_id, art_t.c.id)).items()
-                })
+                art_ids.update(self._tx_ids(tx, "artifacts", missing, required=False))
 
         ctx_rids = [c.resource_id for _e, _l, _a, contexts in group for c in contexts]
-        ctx_ids = {
-            rid: row[0]
-            for rid, row in self._tx_rows(tx, "contexts", ctx_rids, lambda: (
-                t.contexts.c.resource_id, t.contexts.c.id)).items()
-        }
+        ctx_ids = self._tx_ids(tx, "contexts", ctx_rids, required=False)
         events: builtins.list[dict[str, Any]] = []
         associations: builtins.list[dict[str, Any]] = []
         attributions: builtins.list[dict[str, Any]] = []
@@ -873,9 +844,9 @@ class SqlStore:
         return etags
 
     def _tx_rows(
-        self, tx: Tx, kind: str, rids: Sequence[str], columns: Callable[[], tuple[Any, ...]]
+        self, tx: Tx, kind: str, rids: Sequence[str], *columns: str
     ) -> dict[str, tuple[Any, ...]]:
-        """``resource_id -> (other columns...)`` for ``rids``, 50 per query."""
+        """``resource_id -> (columns...)`` for ``rids``, 50 per query."""
         table = t.RESOURCE_TABLES[kind]
         out: dict[str, tuple[Any, ...]] = {}
         unique = builtins.list(dict.fromkeys(rids))
@@ -883,11 +854,11 @@ class SqlStore:
             n = len(chunk)
             params: dict[str, Any] = {f"r{i}": rid for i, rid in enumerate(chunk)}
             params["sid"] = self.store_id
-            cols = columns()
-            key = ("rows", kind, tuple(c.name for c in cols), n)
             rows = tx.fetchall(
-                key,
-                lambda n=n, cols=cols: select(*cols).where(  # type: ignore[misc]
+                ("rows", kind, columns, n),
+                lambda n=n: select(  # type: ignore[misc]
+                    table.c.resource_id, *(table.c[c] for c in columns)
+                ).where(
                     table.c.store_id == bindparam("sid"),
                     table.c.resource_id.in_([bindparam(f"r{i}") for i in range(n)]),
                 ),
