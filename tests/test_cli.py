@@ -563,6 +563,32 @@ def test_subprocess_json_plain_and_no_heavy_imports(demo: Demo, tmp_path: Path) 
     assert "HEAVY []" in probe_out.stderr, probe_out.stderr
 
 
+def test_process_exit_closes_the_sqlite_store(tmp_path: Path) -> None:
+    # The command skips the garbage collections of interpreter teardown
+    # (gc.freeze) but still closes its connections: SQLite removes the -wal and
+    # -shm files when the last connection to the file closes.
+    from vertex_track.store.sql.store import dispose_engine
+
+    db = tmp_path / "store" / "metadata.db"
+    uri = f"sqlite:///{db}"
+    vt.init(store_uri=uri)
+    vt.Context.create("system.PipelineRun", resource_id="pipelinerun-x", display_name="lone-run")
+    dispose_engine(uri)
+    leftovers = [db.with_name(db.name + suffix) for suffix in ("-wal", "-shm")]
+    assert not any(p.exists() for p in leftovers)
+
+    env = _env(uri, tmp_path / "home")
+    base = [sys.executable, "-m", "vertex_track.cli"]
+    out = subprocess.run([*base, "runs", "list", "--json"], env=env, capture_output=True,
+                         text=True, timeout=120, check=True)
+    assert [r["display_name"] for r in json.loads(out.stdout)] == ["lone-run"]
+    assert not any(p.exists() for p in leftovers)
+    missing = subprocess.run([*base, "runs", "show", "no-such-run"], env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1 and "no pipeline run" in missing.stderr
+    assert not any(p.exists() for p in leftovers)
+
+
 def test_console_script_is_installed() -> None:
     script = Path(sys.executable).with_name("vertex-track")
     if not script.exists():
