@@ -87,3 +87,6 @@ def test_sqlite_runs_in_wal_mode(tmp_path) -> None:  # type: ignore[no-untyped-d
         assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
         assert conn.execute(text("PRAGMA busy_timeout")).scalar_one() >= 1000
         assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
+        assert conn.execute(text("PRAGMA synchronous")).scalar_one() == 1  # NORMAL
+        assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar_one() == 10_000
+        assert conn.execute(text("PRAGMA journal_size_limit")).scalar_one() == 64 * 2**20

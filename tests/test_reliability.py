@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 import signal
@@ -9,12 +10,16 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+import traceback
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import vertex_track as vt
+from vertex_track.store import get_store, open_store
 
 WORKER = textwrap.dedent("""
     import sys, vertex_track as vt
@@ -149,3 +154,109 @@ def test_sqlite_concurrent_creates_never_hit_database_locked(tmp_path: Path, pro
         assert p.exitcode == 0
     assert len(vt.Artifact.list()) == processes * 150
     assert os.path.getsize(tmp_path / "hammer.db") > 0
+
+
+# -- SQLite write connections: one per thread, closed with the engine, not shared by fork --
+def _writers(store: object) -> Any:
+    return store.fast._writers  # type: ignore[attr-defined]
+
+
+def test_sqlite_threads_write_on_their_own_connections(tmp_path: Path) -> None:
+    vt.init(store_uri=f"sqlite:///{tmp_path / 'threads.db'}")
+    ctx = vt.Context.create("system.PipelineRun")
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for i in range(40):
+                with vt.start_execution(display_name=f"t{k}-{i}") as e:
+                    a = vt.Artifact.create("system.Dataset", display_name=f"t{k}-{i}")
+                    e.assign_input_artifacts([a])
+                ctx.add_artifacts_and_executions([a.name], [e.name])
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    assert len(ctx.get_executions()) == len(ctx.get_artifacts()) == 6 * 40
+    assert all(e.state == "COMPLETE" for e in vt.Execution.list())
+    gc.collect()
+    assert len(_writers(get_store()).conns) <= 1  # ended threads closed theirs
+
+
+def test_sqlite_dispose_closes_write_connections_and_writing_reopens(tmp_path: Path) -> None:
+    from vertex_track.store.sql.store import dispose_engine
+
+    uri = f"sqlite:///{tmp_path / 'dispose.db'}"
+    store = open_store(uri)
+    vt.Artifact.create("system.Dataset", resource_id="before", store=store)
+    idle = threading.Thread(
+        target=lambda: vt.Artifact.create("system.Dataset", resource_id="idle", store=store)
+    )
+    idle.start()
+    idle.join()
+    conns = list(_writers(store).conns)
+    dispose_engine(uri)
+    assert all(c.closed for c in conns)
+    vt.Artifact.create("system.Dataset", resource_id="after", store=store)  # a new connection
+    fresh = open_store(uri)
+    assert {a.resource_id for a in vt.Artifact.list(store=fresh)} == {"before", "idle", "after"}
+
+
+def test_sqlite_a_thread_keeps_few_write_connections(tmp_path: Path) -> None:
+    from vertex_track.store.sql import fast
+
+    stores = [open_store(f"sqlite:///{tmp_path / f'db{k}.db'}") for k in range(fast._MAX_PER_THREAD + 3)]
+    for round_ in range(2):  # the second round reopens the ones closed to make room
+        for store in stores:
+            vt.Artifact.create("system.Dataset", display_name=f"r{round_}", store=store)
+    live = [c for store in stores for c in _writers(store).conns if not c.closed]
+    assert len(live) == fast._MAX_PER_THREAD
+    assert all(len(vt.Artifact.list(store=store)) == 2 for store in stores)
+
+
+def _write_in_forked_child(store: Any, tag: str, report: str) -> None:
+    try:
+        for i in range(20):
+            vt.Artifact.create("system.Dataset", display_name=f"{tag}-{i}", store=store)
+    except BaseException:
+        Path(report).write_text(traceback.format_exc())
+        os._exit(1)
+    # Skip multiprocessing's exit handlers: in a long test session they run
+    # finalizers inherited from earlier tests, which can fail in a fork.
+    os._exit(0)
+
+
+def test_sqlite_a_forked_child_writes_on_its_own_connection(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'fork.db'}")
+    vt.Artifact.create("system.Dataset", display_name="parent-0", store=store)
+    parent_conn = _writers(store).local.conn
+    ctx = mp.get_context("fork")
+    reports = [tmp_path / f"child{k}.txt" for k in range(2)]
+    procs = [
+        ctx.Process(target=_write_in_forked_child, args=(store, f"c{k}", str(reports[k])))
+        for k in range(2)
+    ]
+    for p in procs:
+        p.start()
+    for i in range(1, 21):  # the parent keeps writing meanwhile, on the same connection
+        vt.Artifact.create("system.Dataset", display_name=f"parent-{i}", store=store)
+    for p, report in zip(procs, reports):
+        p.join(timeout=120)
+        assert p.exitcode == 0, report.read_text() if report.exists() else p.exitcode
+    assert _writers(store).local.conn is parent_conn and not parent_conn.closed
+    assert len(vt.Artifact.list(store=store)) == 21 + 2 * 20
+    with sqlite3.connect(tmp_path / "fork.db") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_sqlite_in_memory_store_writes_through_its_one_connection() -> None:
+    store = open_store("sqlite:///:memory:")
+    a = vt.Artifact.create("system.Dataset", store=store)
+    with vt.start_execution(store=store) as e:
+        e.assign_output_artifacts([a])
+    assert [x.name for x in vt.Execution.get(e.name, store=store).get_output_artifacts()] == [a.name]

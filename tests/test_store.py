@@ -406,3 +406,78 @@ def test_stores_in_one_database_are_separate(store: MetadataStore, store_uri: st
     assert b.name == "projects/local/locations/local/metadataStores/other/artifacts/shared-id"
     vt.init(metadata_store="default")
     assert [a.resource_id for a in vt.Artifact.list()] == ["shared-id"]
+
+
+# -- writes by known primary keys ----------------------------------------------------
+# A store remembers the keys of what it created or read, and links those without
+# looking them up. These pin that the shortcut never changes an outcome when
+# someone else (here: a second store object, which shares no keys) changed the rows.
+def _elsewhere(store_uri: str) -> MetadataStore:
+    from vertex_track.store.sql.store import SqlStore
+
+    return SqlStore(store_uri)
+
+
+def test_linking_an_artifact_deleted_elsewhere_raises_not_found(
+    store: MetadataStore, store_uri: str
+) -> None:
+    ctx = vt.Context.create("system.PipelineRun")
+    kept, gone = vt.Artifact.create("system.Dataset"), vt.Artifact.create("system.Dataset")
+    exe = vt.Execution.create("system.ContainerExecution")
+    _elsewhere(store_uri).delete("artifacts", [gone.resource_id])
+    with pytest.raises(vt.NotFoundError, match=gone.resource_id):
+        ctx.add_artifacts_and_executions([kept.name, gone.name], [exe.name])
+    assert ctx.get_artifacts() == [] and ctx.get_executions() == []  # all or nothing
+    ctx.add_artifacts_and_executions([kept.name], [exe.name])
+    assert [a.name for a in ctx.get_artifacts()] == [kept.name]
+
+
+def test_links_follow_a_resource_recreated_elsewhere(store: MetadataStore, store_uri: str) -> None:
+    ctx = vt.Context.create("system.PipelineRun")
+    old = vt.Artifact.create("system.Dataset", resource_id="again")
+    other = _elsewhere(store_uri)
+    other.delete("artifacts", ["again"])
+    vt.Artifact.create("system.Model", resource_id="again", store=other)
+    ctx.add_artifacts_and_executions([old.name])
+    assert [a.schema_title for a in ctx.get_artifacts()] == ["system.Model"]
+    e = vt.Execution.create("system.ContainerExecution")
+    e.assign_input_artifacts([old.name])
+    assert [a.schema_title for a in vt.Execution.get(e.name).get_input_artifacts()] == [
+        "system.Model"
+    ]
+
+
+def test_start_execution_after_rows_changed_elsewhere(store: MetadataStore, store_uri: str) -> None:
+    # As put_execution: an assigned artifact object that is gone is inserted again,
+    # a deleted execution is recorded again, and the block's fields overwrite.
+    other = _elsewhere(store_uri)
+    data = vt.Artifact.create("system.Dataset", resource_id="data")
+    with vt.start_execution(display_name="mine", resource_id="job") as e:
+        e.assign_input_artifacts([data])
+        other.delete("artifacts", ["data"])
+        vt.Execution.get("job", store=other).update(display_name="theirs", labels={"k": "v"})
+    stored = vt.Execution.get("job")
+    assert (stored.state, stored.display_name, stored.labels) == ("COMPLETE", "mine", {})
+    assert stored.etag == e.etag == "3" and stored.update_time == e.update_time
+    assert [a.name for a in stored.get_input_artifacts()] == [data.name]
+    with vt.start_execution(resource_id="job2") as e2:
+        e2.display_name = "renamed in the block"
+        other.delete("executions", ["job2"])
+    stored = vt.Execution.get("job2")
+    assert (stored.state, stored.display_name) == ("COMPLETE", "renamed in the block")
+
+
+def test_start_execution_in_an_experiment_run_is_one_transaction(store: MetadataStore) -> None:
+    vt.init(experiment="exp")
+    vt.Execution.create("system.ContainerExecution", resource_id="taken")
+    with vt.start_run("run") as run:
+        with pytest.raises(vt.AlreadyExistsError, match="taken"), vt.start_execution(
+            resource_id="taken"
+        ):
+            pass  # pragma: no cover - the block never runs
+        with vt.start_execution(resource_id="fresh", display_name="train") as e:
+            assert [x.name for x in run.get_executions()] == [e.name]  # associated on entry
+            model = vt.Artifact.create("system.Model")
+            e.assign_output_artifacts([model])
+    assert [x.resource_id for x in run.get_executions()] == ["fresh"]
+    assert model.name in {a.name for a in run.get_artifacts()}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -50,9 +50,11 @@ def start_execution(
         NotFoundError: ``resume=True`` and the execution does not exist.
         InvalidArgumentError: a field breaks its rule.
     """
-    from .store import get_store
+    if store is None:
+        from .store import get_store
 
-    s = store or get_store()
+        store = get_store()
+    s = store
     contexts = _active_contexts()
     if resume:
         if resource_id is None:
@@ -65,14 +67,19 @@ def start_execution(
         execution.state = ExecutionState.RUNNING
         execution, _ = s.put_execution(execution, (), contexts)
     else:
-        execution = Execution.create(
+        new = Execution._new(
             schema_title=schema_title, state=ExecutionState.RUNNING, resource_id=resource_id,
             display_name=display_name, schema_version=schema_version, metadata=metadata,
             labels=labels, description=description, store=s,
         )
-        if contexts:
-            execution, _ = s.put_execution(execution, (), contexts)
-    execution._pending = []
+        create_in = getattr(s, "create_in_contexts", None)
+        if create_in is not None:  # created and associated in one transaction
+            execution = create_in(new, contexts)
+        else:
+            execution = s.create(new)  # type: ignore[assignment]
+            if contexts:
+                execution, _ = s.put_execution(execution, (), contexts)
+    execution.__pydantic_private__["_pending"] = []  # type: ignore[index]  # skip __setattr__
     try:
         yield execution
     except BaseException as exc:
@@ -83,24 +90,38 @@ def start_execution(
         _finish(s, execution, contexts)
         raise
     else:
-        execution.state = ExecutionState.COMPLETE
+        execution.__dict__["state"] = ExecutionState.COMPLETE  # a set field: no __setattr__
         _finish(s, execution, contexts)
 
 
 def _finish(store: MetadataStore, execution: Execution, contexts: list[Any]) -> None:
-    links = execution._pending or []
-    execution._pending = None
+    private = execution.__pydantic_private__
+    assert private is not None
+    links = private["_pending"] or []
+    private["_pending"] = None
     # Artifacts assigned in the block are attributed to the active experiment run too.
-    stored, _ = store.put_execution(execution, links, contexts)
-    execution.etag = stored.etag
-    execution.update_time = stored.update_time or dt.datetime.now(dt.timezone.utc)
+    finish = getattr(store, "finish_execution", None)
+    if finish is not None:  # put_execution, by primary key when the store knows them
+        etag, update_time = finish(execution, links, contexts)
+    else:
+        stored, _ = store.put_execution(execution, links, contexts)
+        etag, update_time = stored.etag, stored.update_time
+    # Plain field writes (no validation on assignment; both already set, so fields_set holds).
+    execution.__dict__["etag"] = etag
+    execution.__dict__["update_time"] = update_time or dt.datetime.now(dt.timezone.utc)
+
+
+_run_context: Callable[[], Any] | None = None  # experiments._current_run_context, once imported
 
 
 def _active_contexts() -> list[Any]:
     """Contexts a hand-made execution joins: the active experiment run, if any."""
-    try:
-        from .experiments import _current_run_context
-    except ImportError:
-        return []
-    ctx = _current_run_context()
+    global _run_context
+    if _run_context is None:
+        try:
+            from .experiments import _current_run_context
+        except ImportError:
+            return []
+        _run_context = _current_run_context
+    ctx = _run_context()
     return [ctx] if ctx is not None else []

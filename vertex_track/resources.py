@@ -138,6 +138,19 @@ class _Resource(BaseModel):
         object.__setattr__(obj, "__pydantic_private__", dict(cls._vt_private))  # type: ignore[attr-defined]
         return obj
 
+    @classmethod
+    def _from_fields(cls: type[R], data: dict[str, Any]) -> R:
+        """:meth:`construct_fast` for ``data`` holding every field, in field order (creates)."""
+        private = cls.__dict__.get("_vt_private")
+        if private is None:  # first use of the class: construct_fast prepares it
+            return cls.construct_fast(**data)
+        obj = cls.__new__(cls)
+        object.__setattr__(obj, "__dict__", data)
+        object.__setattr__(obj, "__pydantic_fields_set__", set(data))
+        object.__setattr__(obj, "__pydantic_extra__", None)
+        object.__setattr__(obj, "__pydantic_private__", dict(private))
+        return obj
+
     # -- identity -----------------------------------------------------------
     @property
     def resource_id(self) -> str:
@@ -175,7 +188,9 @@ class _Resource(BaseModel):
         return get_store()
 
     def _own_store(self) -> MetadataStore:
-        return self._bound if self._bound is not None else self._store()
+        # __pydantic_private__ directly: the attribute goes through BaseModel.__getattr__.
+        bound = (self.__pydantic_private__ or {}).get("_bound")
+        return bound if bound is not None else self._store()
 
     @classmethod
     def get(cls: type[R], resource_id_or_name: str, *, store: MetadataStore | None = None) -> R:
@@ -326,20 +341,31 @@ def _create_common(
     labels: dict[str, str] | None,
     store: MetadataStore,
 ) -> dict[str, Any]:
+    # Each given value is checked once; omitted ones take defaults that pass.
     schema_title = cls.default_schema_title if schema_title is None else schema_title
     v.check_schema_title(schema_title)
-    schema_version = "0.0.1" if schema_version is None else schema_version
-    v.check_schema_version(schema_version)
+    if schema_version is None:
+        schema_version = "0.0.1"
+    else:
+        v.check_schema_version(schema_version)
     if resource_id is not None:
         v.check_resource_id(resource_id)
-    display_name = "" if display_name is None else display_name
-    v.check_display_name(display_name)
-    description = "" if description is None else description
-    v.check_description(description)
-    metadata = {} if metadata is None else metadata
-    v.check_metadata(metadata)
-    labels = {} if labels is None else labels
-    v.check_labels(labels)
+    if display_name is None:
+        display_name = ""
+    else:
+        v.check_display_name(display_name)
+    if description is None:
+        description = ""
+    else:
+        v.check_description(description)
+    if metadata is None:
+        metadata = {}
+    else:
+        v.check_metadata(metadata)
+    if labels is None:
+        labels = {}
+    else:
+        v.check_labels(labels)
     rid = resource_id or v.generate_resource_id()
     now = _now()
     return {
@@ -352,7 +378,8 @@ def _create_common(
         "description": description,
         "create_time": now,
         "update_time": now,
-    }
+        "etag": "",
+    }  # every _Resource field, in field order; the create methods add their own
 
 
 class Artifact(_Resource):
@@ -404,10 +431,9 @@ class Artifact(_Resource):
         )
         if uri is not None and not isinstance(uri, str):
             raise InvalidArgumentError(f"uri must be a string, got {type(uri).__name__}")
-        artifact = cls.construct_fast(
-            **fields, uri=uri or "", state=_coerce_state(ArtifactState, state)
-        )
-        return s.create(artifact)  # type: ignore[return-value]
+        fields["uri"] = uri or ""
+        fields["state"] = _coerce_state(ArtifactState, state)
+        return s.create(cls._from_fields(fields))  # type: ignore[return-value]
 
     def update(
         self,
@@ -484,13 +510,34 @@ class Execution(_Resource):
             AlreadyExistsError: ``resource_id`` is taken.
         """
         s = cls._store(store)
+        return s.create(cls._new(  # type: ignore[return-value]
+            schema_title, state=state, resource_id=resource_id, display_name=display_name,
+            schema_version=schema_version, metadata=metadata, labels=labels,
+            description=description, store=s,
+        ))
+
+    @classmethod
+    def _new(
+        cls,
+        schema_title: str | None = None,
+        *,
+        state: ExecutionState | str,
+        resource_id: str | None,
+        display_name: str | None,
+        schema_version: str | None,
+        metadata: dict[str, Any] | None,
+        labels: dict[str, str] | None,
+        description: str | None,
+        store: MetadataStore,
+    ) -> Execution:
+        """A validated Execution for :meth:`create`, not yet stored."""
         fields = _create_common(
             cls, schema_title=schema_title, resource_id=resource_id, display_name=display_name,
             schema_version=schema_version, description=description, metadata=metadata,
-            labels=labels, store=s,
+            labels=labels, store=store,
         )
-        execution = cls.construct_fast(**fields, state=_coerce_state(ExecutionState, state))
-        return s.create(execution)  # type: ignore[return-value]
+        fields["state"] = _coerce_state(ExecutionState, state)
+        return cls._from_fields(fields)
 
     def update(
         self,
@@ -519,8 +566,6 @@ class Execution(_Resource):
         self._assign(artifacts, EventType.OUTPUT)
 
     def _assign(self, artifacts: Sequence[Artifact | str], event_type: EventType) -> None:
-        from .store.base import ArtifactLink
-
         if isinstance(artifacts, (str, Artifact)):
             raise InvalidArgumentError(
                 "artifacts must be a list of Artifacts or resource names, "
@@ -531,8 +576,11 @@ class Execution(_Resource):
                 raise InvalidArgumentError(
                     f"artifacts must be Artifacts or resource names, got {a!r}"
                 )
-        if self._pending is not None:
-            self._pending.extend(ArtifactLink(a, event_type) for a in artifacts)  # type: ignore[arg-type]
+        pending = (self.__pydantic_private__ or {}).get("_pending")
+        if pending is not None:
+            from .store.base import ArtifactLink
+
+            pending.extend([ArtifactLink(a, event_type) for a in artifacts])
         else:
             self._own_store().add_events(self, artifacts, event_type)
 
@@ -601,7 +649,8 @@ class Context(_Resource):
         )
         parents = [s.name_of("contexts", p) for p in (parent_contexts or [])]
         v.check_parent_contexts(parents)
-        context = cls.construct_fast(**fields, parent_contexts=parents)
+        fields["parent_contexts"] = parents
+        context = cls._from_fields(fields)
         return s.create(context)  # type: ignore[return-value]
 
     def update(

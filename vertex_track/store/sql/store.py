@@ -14,7 +14,16 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, and_, bindparam, create_engine, func, or_, select
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    create_engine,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -43,6 +52,7 @@ from .fast import FastPath, Tx, dumps
 from .migrations import ensure_schema
 
 T = TypeVar("T")
+R = TypeVar("R", bound=_Resource)
 KINDS = ("artifacts", "executions", "contexts")
 MODELS: dict[str, type[_Resource]] = {
     "artifacts": Artifact,
@@ -61,6 +71,20 @@ ORDER_FIELDS = {
     "update_time": "update_time",
 }
 MAX_PAGE_SIZE = 10_000
+_MAX_KNOWN_PKS = 100_000  # per kind and store object: a few MB at most
+_RESOURCE_ORDER = (
+    "id", "store_id", "resource_id", "display_name", "schema_title", "schema_version",
+    "description", "metadata", "labels", "etag", "create_time", "update_time",
+)
+_EVENT_ORDER = ("id", "artifact_id", "execution_id", "type", "event_time", "labels")
+_FINISH_ORDER = (  # parameters of SqlStore._finish_known's UPDATE
+    "v_description", "v_metadata", "v_labels", "v_update_time", "v_state", "pk", "sid", "rid",
+)
+_INSERT_ORDER = {  # column order of SqlStore._insert_row's rows
+    "artifacts": (*_RESOURCE_ORDER, "uri", "state", "content_digest"),
+    "executions": (*_RESOURCE_ORDER, "state"),
+    "contexts": _RESOURCE_ORDER,
+}
 # Enum lookups by value without Enum.__call__ (hot when rows become models).
 _ARTIFACT_STATES = {m.value: m for m in ArtifactState}
 _EXECUTION_STATES = {m.value: m for m in ExecutionState}
@@ -93,6 +117,24 @@ def _json(value: Any) -> Any:
 
 def now_micros() -> int:
     return time.time_ns() // 1000
+
+
+_LABEL_JSON: dict[str, str] = {}
+
+
+def _label_json(label: str) -> str:
+    """The labels document of an event, ``{"name": label}`` (memoized: labels repeat)."""
+    text = _LABEL_JSON.get(label)
+    if text is None:
+        text = dumps({"name": label})
+        if len(_LABEL_JSON) < 4096:
+            _LABEL_JSON[label] = text
+    return text
+
+
+def _state_text(state: Any) -> str:
+    """A state enum's value (or a plain string state) without Enum.__str__."""
+    return state if type(state) is str else state._value_
 
 
 # -- engines: one per (process, uri) ------------------------------------------------
@@ -172,6 +214,9 @@ class SqlStore:
         self.engine, self.dialect = _engine_for(uri)
         self.dialect_name = self.dialect.name
         self.fast = FastPath(self.engine, self.dialect_name)
+        # resource_id -> primary key of resources created or read through this
+        # object, so writes that link them skip the lookups (see _known_pks).
+        self._pks: dict[str, dict[str, int]] = {kind: {} for kind in KINDS}
         self.project, self.location, self.metadata_store = project, location, metadata_store
         self.prefix = (
             f"projects/{project}/locations/{location}/metadataStores/{metadata_store}"
@@ -233,6 +278,50 @@ class SqlStore:
             raise StoreUnavailableError(
                 f"metadata store {_redact(self.uri)} is unavailable: {exc}"
             ) from exc
+
+    def fast_write_one(self, sql: str, params: Any) -> int:
+        """One statement as its own write transaction (see :meth:`.FastPath.write_one`)."""
+        try:
+            return self.fast.write_one(sql, params)
+        except self.fast.integrity_error:
+            raise
+        except self.fast.operational_error as exc:
+            raise StoreUnavailableError(
+                f"metadata store {_redact(self.uri)} is unavailable: {exc}"
+            ) from exc
+
+    # -- primary keys of known resources ------------------------------------------
+    def _remember(self, kind: str, resource_id: str, pk: int) -> None:
+        known = self._pks[kind]
+        if len(known) >= _MAX_KNOWN_PKS:
+            known.clear()  # bounded memory; entries are only a shortcut
+        known[resource_id] = pk
+
+    def _forget(self, kind: str, resource_ids: Sequence[str] | None = None) -> None:
+        known = self._pks[kind]
+        if resource_ids is None:
+            known.clear()
+        else:
+            for rid in resource_ids:
+                known.pop(rid, None)
+
+    def _known_pks(self, kind: str, resource_ids: Sequence[str]) -> builtins.list[int] | None:
+        """Primary keys of ``resource_ids`` if all are known to this object, else None.
+
+        A known key may be stale (the row deleted since, by anyone). Writes
+        that use them only insert link rows, whose foreign keys then fail
+        (IntegrityError), or update by key and see no row; either way the
+        caller retries the write with lookups. Keys are never reused, so a
+        key that still exists is still the same resource.
+        """
+        known = self._pks[kind]
+        out = []
+        for rid in resource_ids:
+            pk = known.get(rid)
+            if pk is None:
+                return None
+            out.append(pk)
+        return out
 
     def _ensure_store_row(self) -> int:
         ms = t.metadata_stores
@@ -420,34 +509,119 @@ class SqlStore:
 
     # -- create / get -------------------------------------------------------------
     def create(self, resource: _Resource) -> _Resource:
+        return self.create_in_contexts(resource, ())
+
+    def create_in_contexts(self, resource: _Resource, contexts: Sequence[Context]) -> _Resource:
+        """:meth:`create`, and link the new resource to existing ``contexts``, atomically.
+
+        An execution is associated with each context, an artifact attributed
+        to it. Returns a copy of ``resource`` bound to this store, etag ``"1"``.
+
+        Raises:
+            AlreadyExistsError: the resource id is taken.
+            NotFoundError: a parent context or one of ``contexts`` does not exist.
+        """
         kind = resource.kind
-        table = t.RESOURCE_TABLES[kind]
         pk = t.new_id()
-        values = self._row_values(kind, resource, pk, raw=True)
-        parents = [
-            self.resource_id_from("contexts", p)
-            for p in getattr(resource, "parent_contexts", None) or []
-        ]
-
-        def tx(tx: Tx) -> None:
-            parent_ids = self._tx_ids(tx, "contexts", parents) if parents else {}
-            tx.execute(("insert", kind), table.insert, values)
-            if parent_ids:
-                tx.executemany(
-                    ("insert", "parent_contexts"), t.parent_contexts.insert,
-                    [{"child_id": pk, "parent_id": p} for p in parent_ids.values()],
-                )
-
+        sql, row = self._insert_row(kind, resource, pk)
+        parents = resource.parent_contexts if isinstance(resource, Context) else None
         try:
-            self.fast_write(tx)
+            if parents or contexts:
+                self._create_linked(resource, pk, sql, row, parents or [], contexts)
+            else:  # the common case: one INSERT, a transaction of its own
+                self.fast_write_one(sql, row)
         except self.fast.integrity_error as exc:
             raise AlreadyExistsError(
                 f"{kind[:-1]} {resource.name!r} already exists; choose another resource_id "
                 "or get() the existing one"
             ) from exc
-        out = resource.model_copy()
-        out.etag = "1"
-        out._bound = self
+        self._remember(kind, row[2], pk)
+        return self._stored_copy(resource, "1")
+
+    def _insert_row(self, kind: str, r: _Resource, pk: int) -> tuple[str, tuple[Any, ...]]:
+        """The INSERT of a new resource: driver SQL and its positional row.
+
+        The values of :meth:`_row_values`, built straight into a tuple (this
+        runs for every created resource).
+        """
+        sql, order = self.fast.positional(("insert_row", kind), t.RESOURCE_TABLES[kind].insert)
+        if order != _INSERT_ORDER[kind]:  # the row below is built in this order
+            raise AssertionError(f"unexpected column order for {kind}: {order}")
+        d = r.__dict__
+        name = d["name"]
+        metadata = d["metadata"]
+        common = (
+            pk, self.store_id, name[name.rfind("/") + 1 :], d["display_name"] or "",
+            d["schema_title"], d["schema_version"], d["description"] or "", dumps(metadata),
+            dumps(d["labels"]), 1, to_micros(d["create_time"]), to_micros(d["update_time"]),
+        )
+        if kind == "artifacts":
+            vt_meta = metadata.get("vertex_track")
+            digest = vt_meta.get("digest") if isinstance(vt_meta, dict) else None
+            return sql, (*common, d["uri"] or "", _state_text(d["state"]), digest)
+        if kind == "executions":
+            return sql, (*common, _state_text(d["state"]))
+        return sql, common
+
+    def _create_linked(
+        self,
+        resource: _Resource,
+        pk: int,
+        sql: str,
+        row: tuple[Any, ...],
+        parents: Sequence[str],
+        contexts: Sequence[Context],
+    ) -> None:
+        """The insert of :meth:`create_in_contexts` with parent links or context links."""
+        kind = resource.kind
+        if contexts and kind == "contexts":
+            raise InvalidArgumentError("a context is linked to contexts by parent_contexts")
+        parent_rids = [self.resource_id_from("contexts", p) for p in parents]
+        ctx_rids = [c.resource_id for c in contexts]
+        link, link_col = (
+            (t.associations, "execution_id") if kind == "executions"
+            else (t.attributions, "artifact_id")
+        )
+
+        def tx(tx: Tx, known: builtins.list[int] | None) -> None:
+            parent_ids = self._tx_ids(tx, "contexts", parent_rids) if parent_rids else {}
+            ctx_ids = known if known is not None else builtins.list(
+                self._tx_ids(tx, "contexts", ctx_rids).values()
+            )
+            tx.cur.execute(sql, row)
+            if parent_ids:
+                tx.executemany(
+                    ("insert", "parent_contexts"), t.parent_contexts.insert,
+                    [{"child_id": pk, "parent_id": p} for p in parent_ids.values()],
+                )
+            self._tx_link(tx, link, [{"context_id": c, link_col: pk} for c in ctx_ids])
+
+        known = self._known_pks("contexts", ctx_rids) if ctx_rids else None
+        if known is not None:
+            try:
+                self.fast_write(lambda t_: tx(t_, known))
+                return
+            except self.fast.integrity_error:
+                # A taken resource id, or a stale context key: tell them apart
+                # by doing it again with the contexts looked up.
+                self._forget("contexts", ctx_rids)
+        self.fast_write(lambda t_: tx(t_, None))
+
+    def _stored_copy(self, resource: R, etag: str) -> R:
+        """A shallow copy of ``resource`` with ``etag``, bound to this store.
+
+        What ``model_copy`` does, without its generic machinery (this runs
+        for every created resource).
+        """
+        out = resource.__class__.__new__(resource.__class__)
+        data = dict(resource.__dict__)
+        data["etag"] = etag
+        object.__setattr__(out, "__dict__", data)
+        object.__setattr__(out, "__pydantic_fields_set__", {*resource.__pydantic_fields_set__, "etag"})
+        object.__setattr__(out, "__pydantic_extra__", None)
+        private = dict(resource.__pydantic_private__ or ())
+        private["_bound"] = self
+        object.__setattr__(out, "__pydantic_private__", private)
         return out
 
     def get(self, kind: str, resource_id: str) -> _Resource:
@@ -462,6 +636,7 @@ class SqlStore:
                 raise NotFoundError(
                     f"{kind[:-1]} {self.resource_name(kind, resource_id)!r} does not exist"
                 )
+            self._remember(kind, resource_id, rows[0]._mapping["id"])
             return self._rows_to_resources(conn, kind, rows)[0]
 
     # -- list ---------------------------------------------------------------------
@@ -631,6 +806,7 @@ class SqlStore:
                 )
             return deleted
 
+        self._forget(kind, rids)
         return self.write(tx)
 
     def purge(self, kind: str, filter: str, *, force: bool = False) -> PurgeResult:
@@ -668,6 +844,7 @@ class SqlStore:
             conn.execute(table.delete().where(table.c.id.in_(matched.scalar_subquery())))
             return result
 
+        self._forget(kind)
         return self.write(tx)
 
     def _downstream_query(self, kind: str, matched: Any) -> Any:
@@ -700,6 +877,126 @@ class SqlStore:
         contexts: Sequence[Context] = (),
     ) -> tuple[Execution, builtins.list[Artifact]]:
         return self.put_executions([(execution, links, contexts)])[0]
+
+    def finish_execution(
+        self,
+        execution: Execution,
+        links: Sequence[ArtifactLink] = (),
+        contexts: Sequence[Context] = (),
+    ) -> tuple[str, dt.datetime]:
+        """:meth:`put_execution` for an execution this object created or read.
+
+        Same contract, but it returns only the stored execution's new etag and
+        update time. When the execution, every linked artifact and every
+        context are known to this object (created or read through it), the
+        record is written by primary key: one UPDATE and the event and link
+        inserts, no lookups. Otherwise, or when a known key turned out stale,
+        it is :meth:`put_execution`.
+        """
+        ex_rid = execution.resource_id
+        art_rids = [
+            a.resource_id if isinstance(a, Artifact) else self.resource_id_from("artifacts", a)
+            for a in [link.artifact for link in links]
+        ]
+        ctx_rids = [c.resource_id for c in contexts]
+        ex_known = self._known_pks("executions", [ex_rid])
+        art_known = self._known_pks("artifacts", art_rids)
+        ctx_known = self._known_pks("contexts", ctx_rids) if ctx_rids else []
+        if ex_known is not None and art_known is not None and ctx_known is not None:
+            now = now_micros()
+            etag = self._finish_known(execution, ex_known[0], links, art_known, ctx_known, now)
+            if etag is not None:
+                for link in links:
+                    if isinstance(link.artifact, Artifact):
+                        link.artifact.__pydantic_private__["_bound"] = self  # type: ignore[index]
+                return str(etag), from_micros(now)
+            self._forget("executions", [ex_rid])
+            self._forget("artifacts", art_rids)
+            self._forget("contexts", ctx_rids)
+        stored, _ = self.put_execution(execution, links, contexts)
+        return stored.etag, stored.update_time
+
+    def _finish_known(
+        self,
+        execution: Execution,
+        ex_id: int,
+        links: Sequence[ArtifactLink],
+        art_ids: Sequence[int],
+        ctx_ids: Sequence[int],
+        now: int,
+    ) -> int | None:
+        """:meth:`finish_execution` by primary keys; None if a key is stale (nothing written)."""
+        fast = self.fast
+        ex = t.executions
+        # display_name is indexed: set it only when it differs from the stored
+        # one (RETURNED by the update), which spares rewriting that index.
+        update_sql, update_order = fast.positional(
+            ("finish_execution",),
+            lambda: ex.update()
+            .where(
+                ex.c.id == bindparam("pk"), ex.c.store_id == bindparam("sid"),
+                ex.c.resource_id == bindparam("rid"),
+            )
+            .values(
+                state=bindparam("v_state"), metadata=bindparam("v_metadata"),
+                labels=bindparam("v_labels"), description=bindparam("v_description"),
+                update_time=bindparam("v_update_time"), etag=ex.c.etag + literal_column("1"),
+            )
+            .returning(ex.c.etag, ex.c.display_name),
+        )
+        rename_sql, rename_order = fast.positional(
+            ("finish_execution_name",),
+            lambda: ex.update().where(ex.c.id == bindparam("pk"))
+            .values(display_name=bindparam("v_display_name")),
+        )
+        event_sql, event_order = fast.positional(("insert_row", "events"), t.events.insert)
+        if update_order != _FINISH_ORDER or event_order != _EVENT_ORDER:
+            raise AssertionError(f"unexpected parameter order: {update_order}, {event_order}")
+        d = execution.__dict__
+        update = (
+            d["description"] or "", dumps(d["metadata"]), dumps(d["labels"]), now,
+            _state_text(d["state"]), ex_id, self.store_id, execution.resource_id,
+        )
+        display_name = d["display_name"] or ""
+        events = [
+            (
+                event_id, art_id, ex_id, _state_text(link.type), now,
+                _label_json(link.label) if link.label else "{}",
+            )
+            for event_id, link, art_id in zip(t.new_ids(len(links)), links, art_ids)
+        ]
+        linked = builtins.list(dict.fromkeys(art_ids))
+
+        def tx(tx: Tx) -> int | None:
+            cur = tx.cur
+            cur.execute(update_sql, update)
+            rows = cur.fetchall()
+            if not rows:
+                return None  # deleted since (maybe re-created): the general path
+            if rows[0][1] != display_name:
+                rename = {"pk": ex_id, "v_display_name": display_name}
+                cur.execute(rename_sql, tuple(rename[k] for k in rename_order))
+            if events:
+                cur.executemany(event_sql, events)
+            if ctx_ids:
+                self._link_rows(tx, t.associations, [(c, ex_id) for c in ctx_ids])
+                self._link_rows(tx, t.attributions, [(c, a) for c in ctx_ids for a in linked])
+            return int(rows[0][0])
+
+        try:
+            return self.fast_write(tx)
+        except self.fast.integrity_error:  # a known artifact or context key is stale
+            return None
+
+    def _link_rows(self, tx: Tx, link: Table, rows: builtins.list[tuple[int, int]]) -> None:
+        """Insert-or-ignore ``(context_id, other_id)`` rows into ``link``."""
+        if rows:
+            sql, order = self.fast.positional(
+                ("link_rows", link.name), lambda: self.dialect.insert_ignore(link)
+            )
+            if order[0] != "context_id":
+                raise AssertionError(f"unexpected column order for {link.name}: {order}")
+            tx.cur.executemany(sql, rows)
 
     def put_executions(
         self,
@@ -877,22 +1174,40 @@ class SqlStore:
         if not rids:
             return
         now = now_micros()
+        ex_rid = execution.resource_id
+
+        def rows(ex_id: int, art_ids: Sequence[int]) -> builtins.list[dict[str, Any]]:
+            return [
+                {
+                    "id": t.new_id(), "artifact_id": art_id, "execution_id": ex_id,
+                    "type": str(type), "event_time": now, "labels": "{}",
+                }
+                for art_id in art_ids
+            ]
+
+        known_ex = self._known_pks("executions", [ex_rid])
+        known_arts = self._known_pks("artifacts", rids)
+        if known_ex is not None and known_arts is not None:
+            try:
+                self.fast_write(
+                    lambda tx: tx.executemany(
+                        ("insert", "events"), t.events.insert, rows(known_ex[0], known_arts)
+                    )
+                )
+                return
+            except self.fast.integrity_error:  # a known key is stale: look them up
+                self._forget("executions", [ex_rid])
+                self._forget("artifacts", rids)
 
         def tx(tx: Tx) -> None:
-            ex_id = self._tx_ids(tx, "executions", [execution.resource_id])[
-                execution.resource_id
-            ]
+            ex_id = self._tx_ids(tx, "executions", [ex_rid])[ex_rid]
             art_ids = self._tx_ids(tx, "artifacts", rids)
             tx.executemany(
-                ("insert", "events"), t.events.insert,
-                [
-                    {
-                        "id": t.new_id(), "artifact_id": art_ids[rid], "execution_id": ex_id,
-                        "type": str(type), "event_time": now, "labels": "{}",
-                    }
-                    for rid in rids
-                ],
+                ("insert", "events"), t.events.insert, rows(ex_id, [art_ids[r] for r in rids])
             )
+            self._remember("executions", ex_rid, ex_id)
+            for rid, pk in art_ids.items():
+                self._remember("artifacts", rid, pk)
 
         self.fast_write(tx)
 
@@ -959,21 +1274,36 @@ class SqlStore:
     ) -> None:
         a_rids = [self.resource_id_from("artifacts", n) for n in artifacts]
         e_rids = [self.resource_id_from("executions", n) for n in executions]
+        c_rid = context.resource_id
+
+        def link(tx: Tx, ctx_id: int, art_ids: Sequence[int], ex_ids: Sequence[int]) -> None:
+            self._link_rows(tx, t.attributions, [(ctx_id, i) for i in art_ids])
+            self._link_rows(tx, t.associations, [(ctx_id, i) for i in ex_ids])
+
+        # Everything known to this object (the usual case: just created here):
+        # no lookups, only the link inserts, whose foreign keys check the keys.
+        ctx_known = self._known_pks("contexts", [c_rid])
+        a_known = self._known_pks("artifacts", a_rids)
+        e_known = self._known_pks("executions", e_rids)
+        if (a_rids or e_rids) and None not in (ctx_known, a_known, e_known):
+            assert ctx_known is not None and a_known is not None and e_known is not None
+            try:
+                self.fast_write(lambda tx: link(tx, ctx_known[0], a_known, e_known))
+                return
+            except self.fast.integrity_error:  # a known key is stale: look them up
+                self._forget("contexts", [c_rid])
+                self._forget("artifacts", a_rids)
+                self._forget("executions", e_rids)
 
         def tx(tx: Tx) -> None:
-            ctx_id = self._tx_ids(tx, "contexts", [context.resource_id])[context.resource_id]
-            if a_rids:
-                ids = self._tx_ids(tx, "artifacts", a_rids)
-                self._tx_link(
-                    tx, t.attributions,
-                    [{"context_id": ctx_id, "artifact_id": i} for i in ids.values()],
-                )
-            if e_rids:
-                ids = self._tx_ids(tx, "executions", e_rids)
-                self._tx_link(
-                    tx, t.associations,
-                    [{"context_id": ctx_id, "execution_id": i} for i in ids.values()],
-                )
+            ctx_id = self._tx_ids(tx, "contexts", [c_rid])[c_rid]
+            a_ids = self._tx_ids(tx, "artifacts", a_rids) if a_rids else {}
+            e_ids = self._tx_ids(tx, "executions", e_rids) if e_rids else {}
+            link(tx, ctx_id, builtins.list(a_ids.values()), builtins.list(e_ids.values()))
+            self._remember("contexts", c_rid, ctx_id)
+            for kind, ids in (("artifacts", a_ids), ("executions", e_ids)):
+                for rid, pk in ids.items():
+                    self._remember(kind, rid, pk)
 
         self.fast_write(tx)
 
