@@ -31,6 +31,7 @@ __all__ = [
     "HashingWriter",
     "canonical_json",
     "encode_inline",
+    "encode_inline_text",
     "hash_stream",
     "is_jsonable",
     "tree_manifest",
@@ -268,9 +269,14 @@ def _walk(value: Any, active: set[int], budget: list[int] | None) -> None:
             for k, item in value.items():
                 if type(k) is not str:
                     raise _NotJson
+                ti = type(item)
                 if budget is not None:
                     budget[0] -= len(k) + 3
-                _walk(item, active, budget)
+                if ti is int or ti is bool or item is None or (ti is float and math.isfinite(item)):  # the common leaves, inline
+                    if budget is not None:
+                        budget[0] -= 1
+                else:
+                    _walk(item, active, budget)
         else:
             for item in value:
                 ti = type(item)
@@ -316,39 +322,48 @@ def encode_inline(value: Any) -> tuple[str, Any] | None:
     :data:`INLINE_MAX_BYTES` bytes. The digest is ``"sha256:<hex>"`` of that
     encoding, the same digest the value has once written to the artifact store
     by the ``json`` materializer. The value is returned as given, not copied.
+    """
+    encoded = encode_inline_text(value)
+    return None if encoded is None else (encoded[0], value)
 
-    This runs on every task argument, so scalars take a short path that never
-    builds an encoder.
+
+def encode_inline_text(value: Any) -> tuple[str, str] | None:
+    """Like :func:`encode_inline`, returning ``(digest, canonical JSON text)``.
+
+    This runs on every tracked value, so scalars take a short path that never
+    builds an encoder, and the text is returned so the caller need not encode
+    the value a second time.
     """
     t = type(value)
     try:
         if t is str:
             if len(value) > INLINE_MAX_BYTES:  # UTF-8 never has fewer bytes than chars
                 return None
-            data = _encode_str(value).encode("utf-8")
+            text = _encode_str(value)
         elif t is bool:
-            data = b"true" if value else b"false"
+            text = "true" if value else "false"
         elif value is None:
-            data = b"null"
+            text = "null"
         elif t is int:
-            data = int.__repr__(value).encode()
+            text = int.__repr__(value)
         elif t is float:
             if not math.isfinite(value):
                 return None
-            data = float.__repr__(value).encode()
+            text = float.__repr__(value)
         elif t is dict or t is list:
             try:
                 _walk(value, set(), [INLINE_MAX_BYTES])
             except (_NotJson, _TooBig):
                 return None
-            data = canonical_json(value)
+            text = _ENCODER.encode(value)
         else:
             return None
+        data = text.encode("utf-8")
     except _NOT_JSON_ERRORS:  # huge ints, lone surrogates, deep nesting
         return None
     if len(data) > INLINE_MAX_BYTES:
         return None
-    return DIGEST_PREFIX + hashlib.sha256(data).hexdigest(), value
+    return DIGEST_PREFIX + hashlib.sha256(data).hexdigest(), text
 
 
 # -- folders ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from ..resources import Artifact, Context, Event, EventType, Execution, _Resource
@@ -47,6 +47,41 @@ class ArtifactLink:
     # Record the event only if the artifact already exists (never create it):
     # elements of a container argument that an upstream task recorded.
     only_existing: bool = False
+
+
+# Tracking writes thousands of records a second, so it describes them as plain
+# tuples of strings and numbers rather than validated resource models: cheap to
+# build, and (exact tuples only, not even NamedTuples) untracked by the garbage
+# collector once it has seen them, which matters when thousands are queued.
+
+#: A new artifact, trusted values, metadata already JSON text:
+#: ``(resource_id, display_name, schema_title, metadata_json, uri, content_digest,
+#: create_us)`` (times in microseconds since the Unix epoch, UTC).
+ArtifactRow = tuple[str, str, str, str, str, str | None, int]
+
+#: One state of a tracked execution:
+#: ``(resource_id, display_name, schema_title, state, metadata_json, create_us, update_us)``.
+ExecutionRow = tuple[str, str, str, str, str, int, int]
+
+#: One event: ``(type, label, artifact)`` with type ``"INPUT"``/``"OUTPUT"`` and
+#: artifact a new :data:`ArtifactRow` (inserted unless its resource id exists:
+#: content addressing) or the resource id of an artifact recorded earlier (the
+#: event is skipped if that artifact is gone).
+LinkRow = tuple[str, str, ArtifactRow | str]
+
+
+class TrackedRecord(NamedTuple):
+    """What the tracking writer hands to :meth:`MetadataStore.put_tracked`.
+
+    ``fresh`` says the execution was not written before by this process
+    (its first record), so it is inserted optimistically; otherwise it is
+    looked up and updated (its etag goes up by one).
+    """
+
+    execution: ExecutionRow
+    links: Sequence[LinkRow]
+    contexts: Sequence[str]  # resource ids of existing contexts
+    fresh: bool
 
 
 class MetadataStore(Protocol):
@@ -113,6 +148,16 @@ class MetadataStore(Protocol):
         Events are added for every link; the execution and all artifacts are
         associated/attributed to every context. Returns the stored execution
         and artifacts (in ``links`` order)."""
+        ...
+
+    def put_tracked(self, records: Sequence[TrackedRecord]) -> None:
+        """Write a batch of tracking records in ONE transaction, in order.
+
+        Same semantics as :meth:`put_execution` per record (insert or
+        overwrite the execution, insert-or-reuse artifacts, events, context
+        links), for rows tracking built from trusted values. A context that
+        does not exist raises NotFoundError and writes nothing.
+        """
         ...
 
     def add_events(

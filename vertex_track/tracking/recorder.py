@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import inspect
+import itertools
+import json
 import logging
 import time
 import typing
@@ -20,13 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Settings, get_settings
-from ..resources import Context, EventType, Execution, ExecutionState
+from ..resources import Context, ExecutionState
 from ..store import get_store
-from ..store.base import ArtifactLink
+from ..store.base import ExecutionRow, LinkRow
 from ..validation import generate_resource_id
 from .markers import schema_from_annotation
 from .pipeline_run import SCHEMA, context_id_for, ensure_context
-from .values import artifact_for, is_parameter, parameter_value, produced
+from .values import artifact_row, is_parameter, parameter_value, produced
 from .writer import Record, TrackingError, TrackingWarning, get_writer
 
 logger = logging.getLogger("vertex_track.tracking")
@@ -40,8 +42,13 @@ current_pipeline: contextvars.ContextVar[Context | None] = contextvars.ContextVa
 )
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+def _iso(micros: int) -> str:
+    """RFC 3339 text of a time in microseconds since the epoch (UTC)."""
+    return (_EPOCH + dt.timedelta(microseconds=micros)).isoformat()
 
 
 @dataclass
@@ -57,15 +64,20 @@ class Run:
 
     store: Any
     settings: Settings
-    execution: Execution
+    resource_id: str
+    display_name: str
+    params: dict[str, Any]
     contexts: list[Context]
-    inputs: list[ArtifactLink]
+    inputs: list[LinkRow]
     scope: str
     started: float
-    start_time: dt.datetime
+    start_us: int
     attempt: int
     in_flow_process: bool
     vt_meta: dict[str, Any] = field(default_factory=dict)
+    # The RUNNING record while it is queued: the end record is merged into it
+    # if the writer has not taken it yet (one row written instead of two).
+    queued: Record | None = None
 
 
 class Tracker:
@@ -88,6 +100,12 @@ class Tracker:
         if typing.get_origin(ret) is tuple:
             self.return_element_schemas = [schema_from_annotation(a) for a in typing.get_args(ret)]
         self.name = getattr(fn, "__name__", "function")
+        # Plain signatures (positional-or-keyword parameters only) are bound
+        # without inspect on the hot path when every argument is positional.
+        params = list(self.signature.parameters.values())
+        self._plain_names: tuple[str, ...] | None = None
+        if all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params):
+            self._plain_names = tuple(p.name for p in params)
 
     # -- policy -----------------------------------------------------------------------
     @staticmethod
@@ -118,6 +136,33 @@ class Tracker:
             return None
 
     def _begin(self, settings: Settings, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Run:
+        names = self._plain_names
+        items: list[tuple[str, Any]] | None = None
+        if names is not None and len(args) + len(kwargs) == len(names):
+            try:  # every parameter given, positionally or by name (as Prefect calls)
+                items = [*zip(names, args), *((n, kwargs[n]) for n in names[len(args):])]
+            except KeyError:
+                items = None
+        if items is None:
+            items = self._bind(args, kwargs)
+        task_ctx, flow_ctx = _prefect_contexts()
+        run = self._start(
+            settings, task_ctx.task_run if task_ctx is not None else None,
+            task_ctx.task.name if task_ctx is not None else self.name, flow_ctx, items,
+        )
+        # RUNNING (with the inputs on the first attempt) is queued now, so readers
+        # see it while the body runs; the end record follows in queue order.
+        run.queued = Record(
+            run.store, self._row(run, ExecutionState.RUNNING, run.start_us),
+            tuple(run.inputs) if run.attempt == 1 else (),
+            tuple(c.resource_id for c in run.contexts), settings.on_tracking_error,
+            fresh=run.attempt == 1,
+        )
+        get_writer().submit(run.queued)
+        return run
+
+    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
+        """``(label, value)`` of every argument, defaults applied, ``*args``/``**kw`` spread."""
         bound = self.signature.bind(*args, **kwargs)
         bound.apply_defaults()
         items: list[tuple[str, Any]] = []
@@ -129,23 +174,7 @@ class Tracker:
                 items.extend((f"{name}.{i}", v) for i, v in enumerate(value))
             else:
                 items.append((name, value))
-        task_ctx, flow_ctx = _prefect_contexts()
-        run = self._start(
-            settings, task_ctx.task_run if task_ctx is not None else None,
-            task_ctx.task.name if task_ctx is not None else self.name, flow_ctx, items,
-            ExecutionState.RUNNING,
-        )
-        # RUNNING (with the inputs on the first attempt) is queued now, so readers
-        # see it while the body runs; the end record follows in queue order.
-        running = Execution.construct_fast(
-            **{**run.execution.__dict__,
-               "metadata": {**run.execution.metadata, "vertex_track": dict(run.vt_meta)}}
-        )
-        get_writer().submit(Record(
-            run.store, running, list(run.inputs) if run.attempt == 1 else [], run.contexts,
-            settings.on_tracking_error,
-        ))
-        return run
+        return items
 
     def _start(
         self,
@@ -154,12 +183,11 @@ class Tracker:
         task_name: str,
         flow_ctx: Any,
         arguments: list[tuple[str, Any]],
-        state: ExecutionState,
     ) -> Run:
-        """Describe one call: its Execution (not yet queued), contexts and input links."""
+        """Describe one call: its execution fields (not yet queued), contexts and inputs."""
         store = get_store()
-        start_time = _now()
-        vt_meta: dict[str, Any] = {"task_name": task_name, "start_time": start_time.isoformat()}
+        start_us = time.time_ns() // 1000
+        vt_meta: dict[str, Any] = {"task_name": task_name, "start_time": _iso(start_us)}
         contexts: list[Context] = []
         attempt = 1
         if task_run is not None:
@@ -182,65 +210,62 @@ class Tracker:
         scope = contexts[0].resource_id if contexts else _SESSION
 
         params: dict[str, Any] = {}
-        inputs: list[ArtifactLink] = []
+        inputs: list[LinkRow] = []
         for label, value in arguments:
             if label in self.options.ignore:
                 continue
             if is_parameter(value):
                 params[label] = parameter_value(value)
             else:
-                self._input_links(inputs, label, value, scope, store, start_time)
-        execution = Execution.construct_fast(
-            name=f"{store.prefix}/executions/{resource_id}",
-            display_name=(display_name or "")[:128],
-            schema_title=self.options.schema_title,
-            schema_version="0.0.1",
-            metadata={**params, "vertex_track": vt_meta},
-            labels={},
-            description="",
-            create_time=start_time,
-            update_time=start_time,
-            etag="",
-            state=state,
-        )
+                self._input_links(inputs, label, value, scope, start_us)
         return Run(
-            store=store, settings=settings, execution=execution, contexts=contexts,
-            inputs=inputs, scope=scope, started=time.perf_counter(), start_time=start_time,
+            store=store, settings=settings, resource_id=resource_id,
+            display_name=(display_name or "")[:128], params=params, contexts=contexts,
+            inputs=inputs, scope=scope, started=time.perf_counter(), start_us=start_us,
             attempt=attempt, in_flow_process=flow_ctx is not None or task_run is None,
             vt_meta=vt_meta,
         )
 
+    def _row(self, run: Run, state: ExecutionState, update_us: int) -> ExecutionRow:
+        """The execution as it stands now (metadata: parameters + timings, as JSON text).
+
+        Rows hold only strings and numbers: a queued row is then invisible to
+        the garbage collector, which matters when thousands are queued.
+        """
+        return (
+            run.resource_id, run.display_name, self.options.schema_title, state.value,
+            _dumps({**run.params, "vertex_track": run.vt_meta}), run.start_us, update_us,
+        )
+
     def _input_links(
-        self, out: list[ArtifactLink], label: str, value: Any, scope: str, store: Any,
-        now: dt.datetime | None = None,
+        self, out: list[LinkRow], label: str, value: Any, scope: str, now_us: int
     ) -> None:
         known = produced.get(value, scope)
         if isinstance(known, str):  # this very object is an upstream output
-            out.append(ArtifactLink(known, EventType.INPUT, label, only_existing=True))
+            out.append(("INPUT", label, known))
             return
-        artifact = artifact_for(
+        out.append(("INPUT", label, artifact_row(
             value, label=label, scope=scope, schema_title=self.arg_schema.get(label),
-            store_prefix=store.prefix, now=now,
-        )
-        out.append(ArtifactLink(artifact, EventType.INPUT, label))
+            now_us=now_us,
+        )))
         # A dict/tuple an upstream task returned: each recorded element gets its
         # own edge (identity only: equal scalars of unrelated origin never link).
         if isinstance(known, dict):
             for key, rid in known.items():
-                out.append(
-                    ArtifactLink(rid, EventType.INPUT, f"{label}.{key}", only_existing=True)
-                )
+                out.append(("INPUT", f"{label}.{key}", rid))
             return
         if isinstance(value, dict):
-            elements = [(f"{label}.{k}", v) for k, v in value.items() if isinstance(k, str)]
+            elements: Any = ((k, v) for k, v in value.items() if isinstance(k, str))
         elif isinstance(value, (tuple, list)):
-            elements = [(f"{label}.{i}", v) for i, v in enumerate(value)]
+            elements = enumerate(value)
         else:
             return
-        for elabel, element in elements[:256]:
+        for key, element in itertools.islice(elements, 256):
+            if is_parameter(element):
+                continue  # scalars are never recorded by identity
             rid = produced.get(element, scope)
             if isinstance(rid, str):
-                out.append(ArtifactLink(rid, EventType.INPUT, elabel, only_existing=True))
+                out.append(("INPUT", f"{label}.{key}", rid))
 
     # -- end -----------------------------------------------------------------------------
     def end_ok(self, run: Run | None, result: Any, state: ExecutionState = ExecutionState.COMPLETE) -> None:
@@ -252,7 +277,7 @@ class Tracker:
         except TrackingError:
             raise
         except Exception as exc:
-            self._handle(exc, f"the outputs of {run.execution.display_name}", run.settings)
+            self._handle(exc, f"the outputs of {run.display_name}", run.settings)
 
     def end_failed(self, run: Run | None, exc: BaseException) -> None:
         if run is None:
@@ -263,9 +288,9 @@ class Tracker:
         except TrackingError:
             raise
         except Exception as err:
-            self._handle(err, f"the failure of {run.execution.display_name}", run.settings)
+            self._handle(err, f"the failure of {run.display_name}", run.settings)
 
-    def _outputs(self, run: Run, result: Any) -> list[ArtifactLink]:
+    def _outputs(self, run: Run, result: Any) -> list[LinkRow]:
         if result is None:
             return []  # nothing to record: a task that returns nothing has no output
         if isinstance(result, tuple):
@@ -278,32 +303,39 @@ class Tracker:
             items = [(k, v, self.return_schema) for k, v in result.items()]
         else:
             items = [("output", result, self.return_schema)]
-        links = []
+        links: list[LinkRow] = []
         task_name = run.vt_meta.get("task_name") or self.name
-        now = _now()
+        now_us = time.time_ns() // 1000
         for label, value, schema in items:
-            artifact = artifact_for(
+            row = artifact_row(
                 value, label=f"{task_name}.{label}", scope=run.scope, schema_title=schema,
-                store_prefix=run.store.prefix, now=now,
+                now_us=now_us,
             )
-            produced.add(value, artifact.resource_id, run.scope)
-            links.append(ArtifactLink(artifact, EventType.OUTPUT, label))
+            produced.add(value, row[0], run.scope)
+            links.append(("OUTPUT", label, row))
         if len(items) > 1 or items[0][0] != "output":  # a tuple or dict return
             keys = [label.removeprefix("output.") for label, _v, _s in items]
-            produced.add(result, {k: link.artifact.resource_id for k, link in zip(keys, links)}, run.scope)  # type: ignore[union-attr]
+            produced.add(
+                result,
+                {k: link[2][0] for k, link in zip(keys, links)},
+                run.scope,
+            )
         return links
 
-    def _finish(self, run: Run, state: ExecutionState, links: list[ArtifactLink]) -> None:
+    def _finish(self, run: Run, state: ExecutionState, links: list[LinkRow]) -> None:
         """Queue the end record: final state, timings and ``links`` (the outputs)."""
-        end = _now()
+        end_us = time.time_ns() // 1000
         run.vt_meta.update(
-            end_time=end.isoformat(), duration_s=round(time.perf_counter() - run.started, 6)
+            end_time=_iso(end_us), duration_s=round(time.perf_counter() - run.started, 6)
         )
-        execution = run.execution
-        execution.state = state
-        execution.metadata = {**execution.metadata, "vertex_track": dict(run.vt_meta)}
+        row = self._row(run, state, end_us)
         writer = get_writer()
-        writer.submit(Record(run.store, execution, links, run.contexts, run.settings.on_tracking_error))
+        if run.queued is None or not writer.merge(run.queued, row, tuple(links)):
+            writer.submit(Record(
+                run.store, row, tuple(links), tuple(c.resource_id for c in run.contexts),
+                run.settings.on_tracking_error, fresh=run.queued is None,
+            ))
+        run.queued = None
         if not run.in_flow_process:
             # A worker process (Dask): nobody flushes for us before the flow returns.
             writer.flush()
@@ -317,8 +349,7 @@ class Tracker:
             _task_ctx, flow_ctx = _prefect_contexts()
             task_name = _task_ctx.task.name if _task_ctx is not None else self.name
             run = self._start(
-                settings, task_run, task_name, flow_ctx, list((parameters or {}).items()),
-                ExecutionState.CACHED,
+                settings, task_run, task_name, flow_ctx, list((parameters or {}).items())
             )
             run.vt_meta["cached"] = True
             self._finish(run, ExecutionState.CACHED, [*run.inputs, *self._outputs(run, result)])
@@ -328,12 +359,19 @@ class Tracker:
             self._handle(exc, f"the cached run of {self.name}", settings)
 
 
+_context_vars: tuple[Any, Any] | None = None
+
+
 def _prefect_contexts() -> tuple[Any, Any]:
-    try:
-        from prefect.context import FlowRunContext, TaskRunContext
-    except ImportError:  # tracking a plain function without Prefect installed
-        return None, None
-    return TaskRunContext.get(), FlowRunContext.get()
+    """Prefect's current task run and flow run contexts (None outside them)."""
+    global _context_vars
+    if _context_vars is None:
+        try:
+            from prefect.context import FlowRunContext, TaskRunContext
+        except ImportError:  # tracking a plain function without Prefect installed
+            return None, None
+        _context_vars = (TaskRunContext, FlowRunContext)
+    return _context_vars[0].get(), _context_vars[1].get()
 
 
 def pipeline_context(store: Any, flow_run_id: Any, flow_ctx: Any) -> Context:
@@ -348,7 +386,7 @@ def pipeline_context(store: Any, flow_run_id: Any, flow_ctx: Any) -> Context:
         metadata.update(
             flow_name=flow_ctx.flow.name, flow_run_name=flow_ctx.flow_run.name,
             parameters=jsonable_parameters(flow_ctx.parameters),
-            start_time=_now().isoformat(),
+            start_time=dt.datetime.now(dt.timezone.utc).isoformat(),
         )
         display_name = flow_ctx.flow_run.name or display_name
     return ensure_context(

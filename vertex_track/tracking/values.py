@@ -10,16 +10,19 @@ Identity (SPEC section 11):
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
+import json
+import math
 import threading
 from collections import OrderedDict
 from typing import Any
 
-from ..artifacts import ArtifactStore, encode_inline
+from ..artifacts import ArtifactStore
+from ..artifacts.hashing import encode_inline_text
 from ..config import get_settings
 from ..exceptions import InvalidArgumentError
-from ..resources import Artifact, ArtifactState
+from ..resources import Artifact
+from ..store.base import ArtifactRow
 
 SCALAR_TYPES = (bool, int, float, type(None))
 MAX_PARAM_STR = 256
@@ -35,7 +38,7 @@ def is_parameter(value: Any) -> bool:
 
 
 def parameter_value(value: Any) -> Any:
-    if type(value) is float and value != value:  # NaN is not JSON
+    if type(value) is float and not math.isfinite(value):  # NaN and infinities are not JSON
         return None
     return value
 
@@ -88,67 +91,67 @@ def stored_resource_id(digest: str) -> str:
     return "sha256-" + digest.split(":", 1)[-1][:56]
 
 
-def artifact_for(
+def artifact_row(
     value: Any,
     *,
     label: str,
     scope: str,
     schema_title: str | None,
-    store_prefix: str,
-    now: dt.datetime | None = None,
-) -> Artifact:
-    """The (unsaved) Artifact that stands for ``value``; bytes are written if needed.
+    now_us: int,
+) -> ArtifactRow:
+    """The (unsaved) artifact row that stands for ``value``; bytes are written if needed.
 
     Args:
         value: the Python value.
         label: argument name or output key (the Artifact's display name when new).
         scope: the PipelineRun context id (or the process session) scoping inline values.
         schema_title: from an annotation; else inferred.
-        store_prefix: ``projects/.../metadataStores/...`` of the target store.
+        now_us: the creation time, in microseconds since the epoch.
     """
-    now = now or dt.datetime.now(dt.timezone.utc)
-    inline = encode_inline(value)
+    inline = encode_inline_text(value)
     if inline is not None:
-        digest, jsonable = inline
-        rid = inline_resource_id(scope, digest)
-        metadata: dict[str, Any] = {
-            "value": jsonable,
-            "vertex_track": {
-                "digest": digest, "inline": True, "python_type": _type_name(value),
-            },
-        }
-        uri = ""
-        title = schema_title or INLINE_SCHEMA
-    else:
-        stored = ArtifactStore.for_root(get_settings().artifact_root).put(value)
-        rid = stored_resource_id(stored.digest)
-        from ..artifacts import get_materializer
+        digest, text = inline
+        # {"value": <the canonical JSON already made for the digest>, "vertex_track": {...}}
+        metadata_json = (
+            '{"value":' + text + ',"vertex_track":{"digest":"' + digest
+            + '","inline":true,"python_type":' + _type_json(type(value)) + "}}"
+        )
+        return (
+            inline_resource_id(scope, digest), label[:128], schema_title or INLINE_SCHEMA,
+            metadata_json, "", digest, now_us,
+        )
+    stored = ArtifactStore.for_root(get_settings().artifact_root).put(value)
+    from ..artifacts import get_materializer
 
-        metadata = {
-            "vertex_track": {
-                "digest": stored.digest,
-                "materializer": stored.materializer,
-                "materializer_version": stored.materializer_version,
-                "size": stored.size,
-                "python_type": _type_name(value),
-            }
+    metadata = {
+        "vertex_track": {
+            "digest": stored.digest,
+            "materializer": stored.materializer,
+            "materializer_version": stored.materializer_version,
+            "size": stored.size,
+            "python_type": _type_name(value),
         }
-        uri = stored.uri
-        title = schema_title or get_materializer(stored.materializer).schema_title
-    return Artifact.construct_fast(
-        name=f"{store_prefix}/artifacts/{rid}",
-        display_name=label[:128],
-        schema_title=title,
-        schema_version="0.0.1",
-        metadata=metadata,
-        labels={},
-        description="",
-        create_time=now,
-        update_time=now,
-        etag="",
-        uri=uri,
-        state=ArtifactState.LIVE,
+    }
+    return (
+        stored_resource_id(stored.digest), label[:128],
+        schema_title or get_materializer(stored.materializer).schema_title,
+        json.dumps(metadata, ensure_ascii=False, separators=(",", ":")), stored.uri,
+        stored.digest, now_us,
     )
+
+
+_type_json_cache: dict[type, str] = {}
+
+
+def _type_json(t: type) -> str:
+    text = _type_json_cache.get(t)
+    if text is None:
+        module = t.__module__
+        name = t.__qualname__ if module == "builtins" else f"{module}.{t.__qualname__}"
+        text = json.dumps(name, ensure_ascii=False)
+        if len(_type_json_cache) < 1024:
+            _type_json_cache[t] = text
+    return text
 
 
 def _type_name(value: Any) -> str:

@@ -1,12 +1,16 @@
 """The tracking writer: one background thread per process that commits records in batches.
 
 Why a background writer: a tracked task must not wait for the database. The
-task thread only queues its record (microseconds); the writer drains the
-queue and commits everything queued so far in ONE transaction, so under load
-many task runs share a commit (SQLite's per-commit cost dominates otherwise).
+task thread only queues its record (plain row tuples, microseconds); the
+writer waits up to :data:`LINGER_S` for a batch to fill (at most
+:data:`MAX_BATCH` records), then commits it in ONE transaction, so many task
+runs share a commit (SQLite's per-commit cost dominates otherwise). A task's
+end record is merged into its RUNNING record while that is still queued, so a
+short task is one row written, not an insert and an update.
 
 Nothing is lost:
-- :func:`flush` waits until everything queued before it is committed. The
+- :func:`flush` waits until everything queued before it is committed (the
+  writer stops lingering for it). The
   tracked flow wrapper flushes before the flow call returns, a task running in
   a process without its flow (a Dask worker) flushes before the task returns,
   every store read in this process flushes first (read-your-writes), and an
@@ -22,17 +26,20 @@ import atexit
 import logging
 import os
 import threading
+import time
 import warnings
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..exceptions import VertexTrackError
 from ..store import barrier
+from ..store.base import ExecutionRow, LinkRow, TrackedRecord
 
 logger = logging.getLogger("vertex_track.tracking")
 
 MAX_BATCH = 256
+#: How long the writer waits for a batch to fill before committing what it has.
+LINGER_S = 0.01
 
 
 class TrackingError(VertexTrackError):
@@ -43,13 +50,35 @@ class TrackingWarning(UserWarning):
     """A tracking record was lost under ``on_tracking_error="warn"``; the task is unaffected."""
 
 
-@dataclass
 class Record:
-    store: Any
-    execution: Any
-    links: list[Any] = field(default_factory=list)
-    contexts: list[Any] = field(default_factory=list)
-    policy: str = "raise"
+    """One queued write: an execution's state, its new links and its contexts (rows)."""
+
+    __slots__ = ("contexts", "execution", "fresh", "links", "policy", "store", "taken")
+
+    def __init__(
+        self,
+        store: Any,
+        execution: ExecutionRow,
+        links: tuple[LinkRow, ...],
+        contexts: tuple[str, ...] = (),
+        policy: str = "raise",
+        *,
+        fresh: bool = False,
+    ) -> None:
+        self.store = store
+        self.execution = execution
+        self.links = links
+        self.contexts = contexts  # resource ids
+        self.policy = policy
+        self.fresh = fresh  # the execution's first record: inserted, not looked up
+        self.taken = False  # set by the writer thread when it takes the record
+
+    @property
+    def name(self) -> str:
+        return str(self.store.resource_name("executions", self.execution[0]))
+
+    def tracked(self) -> TrackedRecord:
+        return TrackedRecord(self.execution, self.links, self.contexts, self.fresh)
 
 
 class Writer:
@@ -63,6 +92,7 @@ class Writer:
         self._thread: threading.Thread | None = None
         self._errors: list[tuple[Record, BaseException]] = []
         self._closed = False
+        self._urgent = 0  # threads waiting in flush()
 
     # -- producer side ------------------------------------------------------------
     def submit(self, record: Record) -> None:
@@ -74,7 +104,23 @@ class Writer:
                     target=self._run, name="vertex-track-writer", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify_all()
+            queued = len(self._queue)
+            if queued == 1 or queued == MAX_BATCH:  # wake the writer: a first record, a full batch
+                self._cond.notify_all()
+
+    def merge(self, record: Record, execution: ExecutionRow, links: tuple[LinkRow, ...]) -> bool:
+        """Fold a later state of ``record``'s execution into it, if still queued.
+
+        Returns False (nothing changed) once the writer has taken ``record``:
+        the caller then submits a record of its own.
+        """
+        with self._cond:
+            if record.taken:
+                return False
+            record.execution = execution
+            if links:
+                record.links = (*record.links, *links)
+            return True
 
     @property
     def pending(self) -> int:
@@ -91,7 +137,13 @@ class Writer:
         if self._submitted != self._done:
             with self._cond:
                 target = self._submitted
-                if not self._cond.wait_for(lambda: self._done >= target, timeout=timeout):
+                self._urgent += 1  # the writer stops lingering
+                self._cond.notify_all()
+                try:
+                    written = self._cond.wait_for(lambda: self._done >= target, timeout=timeout)
+                finally:
+                    self._urgent -= 1
+                if not written:
                     raise TrackingError(
                         f"tracking records were not written within {timeout} s "
                         f"({self._submitted - self._done} still queued)"
@@ -104,7 +156,7 @@ class Writer:
             errors, self._errors = self._errors, []
         to_raise: list[tuple[Record, BaseException]] = []
         for record, exc in errors:
-            what = f"execution {record.execution.name}"
+            what = f"execution {record.name}"
             if record.policy == "warn":
                 message = f"vertex_track lost the tracking record of {what}: {exc!r}"
                 warnings.warn(message, TrackingWarning, stacklevel=3)
@@ -115,7 +167,7 @@ class Writer:
             record, exc = to_raise[0]
             more = f" (and {len(to_raise) - 1} more)" if len(to_raise) > 1 else ""
             raise TrackingError(
-                f"vertex_track could not record execution {record.execution.name}{more}: {exc}"
+                f"vertex_track could not record execution {record.name}{more}: {exc}"
             ) from exc
 
     # -- consumer side ------------------------------------------------------------
@@ -123,9 +175,20 @@ class Writer:
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: bool(self._queue))
+                # Linger a moment for a fuller batch (one commit for many task
+                # runs, and a short task's RUNNING and end records merge),
+                # unless somebody waits for the records (flush).
+                deadline = time.monotonic() + LINGER_S
+                while len(self._queue) < MAX_BATCH and not self._urgent:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
                 batch: list[Record] = []
                 while self._queue and len(batch) < MAX_BATCH:
-                    batch.append(self._queue.popleft())
+                    record = self._queue.popleft()
+                    record.taken = True
+                    batch.append(record)
             self._write(batch)
             with self._cond:
                 self._done += len(batch)
@@ -138,9 +201,7 @@ class Writer:
         for records in by_store.values():
             store = records[0].store
             try:
-                store.put_executions(
-                    [(r.execution, r.links, r.contexts) for r in records], results=False
-                )
+                store.put_tracked([r.tracked() for r in records])
                 continue
             except BaseException as exc:
                 if len(records) == 1:
@@ -148,9 +209,7 @@ class Writer:
                     continue
             for record in records:  # isolate the bad record(s)
                 try:
-                    store.put_executions(
-                        [(record.execution, record.links, record.contexts)], results=False
-                    )
+                    store.put_tracked([record.tracked()])
                 except BaseException as exc:
                     self._failed(record, exc)
 
@@ -163,26 +222,29 @@ class Writer:
 def _coalesce(batch: list[Record]) -> list[Record]:
     """Merge records of one execution that sit in the same batch into the last one.
 
-    A task shorter than a commit has its RUNNING and end records queued
-    together; writing only the end record (with the links of both) halves the
-    work and commits the same final state.
+    Records of one execution that were submitted separately (a retry's
+    RUNNING after the previous attempt's end, say) are written as one row
+    with the links of all; the final state is the same.
     """
     last: dict[tuple[int, str], int] = {}
     for i, record in enumerate(batch):
-        last[(id(record.store), record.execution.name)] = i
+        last[(id(record.store), record.execution[0])] = i
     if len(last) == len(batch):
         return batch
     merged: dict[int, list[Any]] = {}
+    fresh: set[int] = set()
     out = []
     for i, record in enumerate(batch):
-        j = last[(id(record.store), record.execution.name)]
+        j = last[(id(record.store), record.execution[0])]
         if j != i:
             merged.setdefault(j, []).extend(record.links)
+            if record.fresh:
+                fresh.add(j)
             continue
         if i in merged:
             record = Record(
-                record.store, record.execution, [*merged[i], *record.links],
-                record.contexts, record.policy,
+                record.store, record.execution, (*merged[i], *record.links),
+                record.contexts, record.policy, fresh=record.fresh or i in fresh,
             )
         out.append(record)
     return out

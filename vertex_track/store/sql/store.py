@@ -45,7 +45,7 @@ from ...resources import (
     _Resource,
 )
 from ..barrier import wait_for_pending_writes
-from ..base import ArtifactLink, PurgeResult
+from ..base import ArtifactLink, PurgeResult, TrackedRecord
 from . import tables as t
 from .dialects import Dialect, dialect_for, retry_transient
 from .fast import FastPath, Tx, dumps
@@ -1001,13 +1001,8 @@ class SqlStore:
     def put_executions(
         self,
         records: Sequence[tuple[Execution, Sequence[ArtifactLink], Sequence[Context]]],
-        *,
-        results: bool = True,
     ) -> builtins.list[tuple[Execution, builtins.list[Artifact]]]:
-        """Several :meth:`put_execution` records in ONE transaction (the tracking writer's batch).
-
-        With ``results=False`` nothing is returned (the writer does not need copies).
-        """
+        """Several :meth:`put_execution` records in ONE transaction, in order."""
         now = now_micros()
         prepared = []
         for execution, links, contexts in records:
@@ -1029,8 +1024,6 @@ class SqlStore:
 
         etags = self.fast_write(tx)
         out: builtins.list[tuple[Execution, builtins.list[Artifact]]] = []
-        if not results:
-            return out
         for (execution, _links, artifacts, _contexts), etag in zip(prepared, etags):
             stored = execution.model_copy()
             stored._bound = self
@@ -1042,6 +1035,12 @@ class SqlStore:
                 a._bound = self
             out.append((stored, objects))
         return out
+
+    def put_tracked(self, records: Sequence[TrackedRecord]) -> None:
+        """Tracking's batch of row records in one transaction (see :mod:`.batch`)."""
+        from .batch import put_tracked
+
+        put_tracked(self, records, now_micros())
 
     def _put_batch_tx(self, tx: Tx, group: builtins.list[Any], now: int) -> builtins.list[int]:
         """Write records with distinct executions, set-wise: a few statements per batch.
