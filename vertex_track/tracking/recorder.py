@@ -101,7 +101,7 @@ class Tracker:
             self.return_element_schemas = [schema_from_annotation(a) for a in typing.get_args(ret)]
         self.name = getattr(fn, "__name__", "function")
         # Plain signatures (positional-or-keyword parameters only) are bound
-        # without inspect on the hot path when every argument is positional.
+        # without inspect on the hot path when every parameter is given.
         params = list(self.signature.parameters.values())
         self._plain_names: tuple[str, ...] | None = None
         if all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params):
