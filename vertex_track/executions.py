@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .resources import Execution, ExecutionState
 
@@ -72,13 +72,7 @@ def start_execution(
             display_name=display_name, schema_version=schema_version, metadata=metadata,
             labels=labels, description=description, store=s,
         )
-        create_in = getattr(s, "create_in_contexts", None)
-        if create_in is not None:  # created and associated in one transaction
-            execution = create_in(new, contexts)
-        else:
-            execution = s.create(new)  # type: ignore[assignment]
-            if contexts:
-                execution, _ = s.put_execution(execution, (), contexts)
+        execution = cast(Execution, s.create_in_contexts(new, contexts))  # one transaction
     execution.__pydantic_private__["_pending"] = []  # type: ignore[index]  # skip __setattr__
     try:
         yield execution
@@ -100,12 +94,7 @@ def _finish(store: MetadataStore, execution: Execution, contexts: list[Any]) -> 
     links = private["_pending"] or []
     private["_pending"] = None
     # Artifacts assigned in the block are attributed to the active experiment run too.
-    finish = getattr(store, "finish_execution", None)
-    if finish is not None:  # put_execution, by primary key when the store knows them
-        etag, update_time = finish(execution, links, contexts)
-    else:
-        stored, _ = store.put_execution(execution, links, contexts)
-        etag, update_time = stored.etag, stored.update_time
+    etag, update_time = store.finish_execution(execution, links, contexts)
     # Plain field writes (no validation on assignment; both already set, so fields_set holds).
     execution.__dict__["etag"] = etag
     execution.__dict__["update_time"] = update_time or dt.datetime.now(dt.timezone.utc)
