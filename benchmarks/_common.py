@@ -3,10 +3,33 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
+
+#: The columns every resource table starts with (for the raw-sqlite3 ceilings).
+RESOURCE_COLUMNS = (
+    "id, store_id, resource_id, display_name, schema_title, schema_version, "
+    "description, metadata, labels, etag, create_time, update_time"
+)
+
+
+def raw_sqlite(path: Path) -> tuple[sqlite3.Connection, int]:
+    """A plain ``sqlite3`` connection to a new store at ``path`` (our schema and indexes,
+    our connections' PRAGMAs) and the store's id: what the raw ceilings write with."""
+    from vertex_track.store import open_store
+    from vertex_track.store.sql.dialects import WAL_AUTOCHECKPOINT_PAGES
+
+    open_store(f"sqlite:///{path}")
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn, conn.execute("SELECT id FROM vt_metadata_stores").fetchone()[0]
 
 
 def median_of(fn: Callable[[], float], repeats: int) -> tuple[float, list[float]]:

@@ -27,12 +27,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import report
+from _common import RESOURCE_COLUMNS, raw_sqlite, report
 
 import vertex_track as vt
 from vertex_track.store import open_store
 from vertex_track.store.sql import tables as t
-from vertex_track.store.sql.dialects import WAL_AUTOCHECKPOINT_PAGES
 from vertex_track.store.sql.store import now_micros
 
 
@@ -86,28 +85,24 @@ def run_put(path: Path, n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
+def _raw_with_context(path: Path) -> tuple[sqlite3.Connection, int, int]:
+    """A raw connection (see ``_common.raw_sqlite``), its store id and a new context's id."""
+    conn, store_id = raw_sqlite(path)
+    ctx_id, now = t.new_id(), now_micros()
+    conn.execute(
+        f"INSERT INTO vt_contexts ({RESOURCE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (ctx_id, store_id, "ctx", "bench", "system.PipelineRun", "0.0.1", "", "{}", "{}", 1,
+         now, now),
+    )
+    return conn, store_id, ctx_id
+
+
 def run_raw_calls(path: Path, n: int) -> float:
     """Plain ``sqlite3``, one transaction per call of ``run_vt`` (a single INSERT autocommits)."""
     from vertex_track.validation import generate_resource_id
 
-    open_store(f"sqlite:///{path}")  # same schema and indexes
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")  # as our connections
-    conn.execute("PRAGMA foreign_keys=ON")
-    store_id = conn.execute("SELECT id FROM vt_metadata_stores").fetchone()[0]
-    ctx_id = t.new_id()
-    now = now_micros()
-    res_cols = (
-        "id, store_id, resource_id, display_name, schema_title, schema_version, "
-        "description, metadata, labels, etag, create_time, update_time"
-    )
-    conn.execute(
-        f"INSERT INTO vt_contexts ({res_cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (ctx_id, store_id, "ctx", "bench", "system.PipelineRun", "0.0.1", "", "{}", "{}", 1,
-         now, now),
-    )
+    conn, store_id, ctx_id = _raw_with_context(path)
+    res_cols = RESOURCE_COLUMNS
     start = time.perf_counter()
     for i in range(n):
         now = now_micros()
@@ -157,23 +152,8 @@ def run_raw_calls(path: Path, n: int) -> float:
 
 
 def run_raw(path: Path, n: int) -> float:
-    open_store(f"sqlite:///{path}")  # same schema and indexes
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")  # as our connections
-    store_id = conn.execute("SELECT id FROM vt_metadata_stores").fetchone()[0]
-    ctx_id = t.new_id()
-    now = now_micros()
-    res_cols = (
-        "id, store_id, resource_id, display_name, schema_title, schema_version, "
-        "description, metadata, labels, etag, create_time, update_time"
-    )
-    conn.execute(
-        f"INSERT INTO vt_contexts ({res_cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (ctx_id, store_id, "ctx", "bench", "system.PipelineRun", "0.0.1", "", "{}", "{}", 1,
-         now, now),
-    )
+    conn, store_id, ctx_id = _raw_with_context(path)
+    res_cols = RESOURCE_COLUMNS
     start = time.perf_counter()
     for i in range(n):
         now = now_micros()

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import report
+from _common import RESOURCE_COLUMNS, raw_sqlite, report
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -37,9 +37,8 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 import numpy as np
 
 import vertex_track as vt
-from vertex_track.store import get_store, open_store
+from vertex_track.store import get_store
 from vertex_track.store.sql import tables as t
-from vertex_track.store.sql.dialects import WAL_AUTOCHECKPOINT_PAGES
 from vertex_track.store.sql.store import now_micros
 from vertex_track.tracking import flush
 from vertex_track.tracking.writer import MAX_BATCH
@@ -104,7 +103,6 @@ def bench_raw(path: Path, template: Path, n: int) -> float:
     """Exactly the rows our tracked calls stored (read back from ``template``), written
     with plain sqlite3 into the same schema, MAX_BATCH executions per transaction,
     JSON serialized and ids made in the loop as any writer must."""
-    open_store(f"sqlite:///{path}")  # same schema and indexes
     src = sqlite3.connect(template)
     executions = src.execute(
         "SELECT id, resource_id, display_name, schema_title, metadata, create_time, update_time, "
@@ -136,15 +134,8 @@ def bench_raw(path: Path, template: Path, n: int) -> float:
     ]
     assert len(records) == n, "the template holds fewer executions than asked for"
 
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")  # as our connections
-    store_id = conn.execute("SELECT id FROM vt_metadata_stores").fetchone()[0]
-    cols = (
-        "id, store_id, resource_id, display_name, schema_title, schema_version, "
-        "description, metadata, labels, etag, create_time, update_time"
-    )
+    conn, store_id = raw_sqlite(path)  # same schema, indexes and PRAGMAs
+    cols = RESOURCE_COLUMNS
     ex_sql = f"INSERT INTO vt_executions ({cols}, state) VALUES ({','.join('?' * 13)})"
     art_sql = f"INSERT INTO vt_artifacts ({cols}, uri, state, content_digest) VALUES ({','.join('?' * 15)})"
     ev_sql = (

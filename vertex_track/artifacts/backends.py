@@ -212,6 +212,17 @@ class Backend:
 # -- the local disk ------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _hashing(raw: Any) -> Iterator[HashingWriter]:
+    """A :class:`HashingWriter` over ``raw`` that is aborted if the block raises."""
+    writer = HashingWriter(raw)
+    try:
+        yield writer
+    except BaseException:
+        writer.abort()
+        raise
+
+
 def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -264,13 +275,8 @@ class _LocalTree(TreeWriter):
             while parent not in self.dirs:
                 self.dirs.add(parent)
                 parent = os.path.dirname(parent)
-        with open(path, "wb", buffering=0) as raw:
-            writer = HashingWriter(raw)
-            try:
-                yield writer
-            except BaseException:
-                writer.abort()
-                raise
+        with open(path, "wb", buffering=0) as raw, _hashing(raw) as writer:
+            yield writer
             hexdigest, size = writer.finish()
             os.fsync(raw.fileno())
         _make_read_only(path)
@@ -480,13 +486,8 @@ class _FsspecTree(TreeWriter):
         check_relpath(relpath)
         if relpath in self.entries:
             raise InvalidArgumentError(f"file {relpath!r} written twice to a stored folder")
-        with self.fs.open(f"{self.folder}/{relpath}", "wb") as raw:
-            writer = HashingWriter(raw)
-            try:
-                yield writer
-            except BaseException:
-                writer.abort()
-                raise
+        with self.fs.open(f"{self.folder}/{relpath}", "wb") as raw, _hashing(raw) as writer:
+            yield writer
             hexdigest, size = writer.finish()
         self.entries[relpath] = (hexdigest, size)
 

@@ -12,7 +12,6 @@ import contextvars
 import datetime as dt
 import inspect
 import itertools
-import json
 import logging
 import time
 import typing
@@ -28,7 +27,7 @@ from ..store.base import ExecutionRow, LinkRow
 from ..validation import generate_resource_id
 from .markers import schema_from_annotation
 from .pipeline_run import SCHEMA, context_id_for, ensure_context
-from .values import artifact_row, is_parameter, parameter_value, produced
+from .values import artifact_row, dumps, is_parameter, parameter_value, produced
 from .writer import Record, TrackingError, TrackingWarning, get_writer
 
 logger = logging.getLogger("vertex_track.tracking")
@@ -43,7 +42,6 @@ current_pipeline: contextvars.ContextVar[Context | None] = contextvars.ContextVa
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
 def _iso(micros: int) -> str:
@@ -67,7 +65,7 @@ class Run:
     resource_id: str
     display_name: str
     params: dict[str, Any]
-    contexts: list[Context]
+    context_ids: tuple[str, ...]  # the PipelineRun it runs in, if any
     inputs: list[LinkRow]
     scope: str
     started: float
@@ -155,7 +153,7 @@ class Tracker:
         run.queued = Record(
             run.store, self._row(run, ExecutionState.RUNNING, run.start_us),
             tuple(run.inputs) if run.attempt == 1 else (),
-            tuple(c.resource_id for c in run.contexts), settings.on_tracking_error,
+            run.context_ids, settings.on_tracking_error,
             fresh=run.attempt == 1,
         )
         get_writer().submit(run.queued)
@@ -220,7 +218,8 @@ class Tracker:
                 self._input_links(inputs, label, value, scope, start_us)
         return Run(
             store=store, settings=settings, resource_id=resource_id,
-            display_name=(display_name or "")[:128], params=params, contexts=contexts,
+            display_name=(display_name or "")[:128], params=params,
+            context_ids=tuple(c.resource_id for c in contexts),
             inputs=inputs, scope=scope, started=time.perf_counter(), start_us=start_us,
             attempt=attempt, in_flow_process=flow_ctx is not None or task_run is None,
             vt_meta=vt_meta,
@@ -234,7 +233,7 @@ class Tracker:
         """
         return (
             run.resource_id, run.display_name, self.options.schema_title, state.value,
-            _dumps({**run.params, "vertex_track": run.vt_meta}), run.start_us, update_us,
+            dumps({**run.params, "vertex_track": run.vt_meta}), run.start_us, update_us,
         )
 
     def _input_links(
@@ -332,7 +331,7 @@ class Tracker:
         writer = get_writer()
         if run.queued is None or not writer.merge(run.queued, row, tuple(links)):
             writer.submit(Record(
-                run.store, row, tuple(links), tuple(c.resource_id for c in run.contexts),
+                run.store, row, tuple(links), run.context_ids,
                 run.settings.on_tracking_error, fresh=run.queued is None,
             ))
         run.queued = None

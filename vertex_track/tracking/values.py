@@ -135,27 +135,32 @@ def artifact_row(
     return (
         stored_resource_id(stored.digest), label[:128],
         schema_title or get_materializer(stored.materializer).schema_title,
-        json.dumps(metadata, ensure_ascii=False, separators=(",", ":")), stored.uri,
+        dumps(metadata), stored.uri,
         stored.digest, now_us,
     )
 
+
+#: Compact JSON of metadata documents (finite numbers only: JSONB refuses NaN).
+dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 _type_json_cache: dict[type, str] = {}
 
 
 def _type_json(t: type) -> str:
+    """``_type_name`` of a value of type ``t`` as a JSON string (memoized per type)."""
     text = _type_json_cache.get(t)
     if text is None:
-        module = t.__module__
-        name = t.__qualname__ if module == "builtins" else f"{module}.{t.__qualname__}"
-        text = json.dumps(name, ensure_ascii=False)
+        text = dumps(_type_name_of(t))
         if len(_type_json_cache) < 1024:
             _type_json_cache[t] = text
     return text
 
 
 def _type_name(value: Any) -> str:
-    t = type(value)
+    return _type_name_of(type(value))
+
+
+def _type_name_of(t: type) -> str:
     return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 

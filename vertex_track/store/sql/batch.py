@@ -23,94 +23,57 @@ from sqlalchemy import Table, bindparam
 from ...exceptions import NotFoundError
 from ..base import ArtifactRow, TrackedRecord
 from . import tables as t
-from .store import _label_json
+from .store import _label_json, _unique_groups
 
 if TYPE_CHECKING:
     from .fast import Tx
     from .store import SqlStore
 
 
-class _Statements:
-    """The batch's statements for one store, compiled once with positional parameters."""
+def _insert(store: SqlStore, table: Table, *, ignore: bool = False) -> str:
+    """Driver SQL of an insert of every column of ``table`` (rows are built in column
+    order), ``ON CONFLICT DO NOTHING`` with ``ignore``; compiled once per store."""
+    build = (lambda: store.dialect.insert_ignore(table)) if ignore else table.insert
+    sql, order = store.fast.positional(("batch_insert", table.name, ignore), build)
+    if order != tuple(c.name for c in table.columns):
+        raise AssertionError(f"unexpected parameter order for {table.name}: {order}")
+    return sql
 
-    def __init__(self, store: SqlStore) -> None:
-        if store.dialect_name == "sqlite":
-            from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
-            self._dialect: Any = SQLiteDialect_pysqlite(paramstyle="qmark")
-        else:
-            self._dialect = type(store.engine.dialect)(paramstyle="format")  # type: ignore[call-arg]
-        ignore = store.dialect.insert_ignore
-        self.insert_execution = self._insert(ignore(t.executions), t.executions)
-        self.insert_artifact = self._insert(ignore(t.artifacts), t.artifacts)
-        self.insert_event = self._insert(t.events.insert(), t.events)
-        self.insert_association = self._insert(ignore(t.associations), t.associations)
-        self.insert_attribution = self._insert(ignore(t.attributions), t.attributions)
-        ex = t.executions
-        update = ex.update().where(ex.c.id == bindparam("pk")).values(
+def _insert_rows(store: SqlStore, tx: Tx, table: Table, rows: list[Any], ignore: bool) -> int:
+    """Insert ``rows`` into ``table``; returns how many were inserted (not ignored)."""
+    tx.cur.executemany(_insert(store, table, ignore=ignore), rows)
+    return int(tx.cur.rowcount)
+
+
+def _update_execution(store: SqlStore) -> tuple[str, tuple[str, ...]]:
+    ex = t.executions
+    return store.fast.positional(
+        ("batch_update_execution",),
+        lambda: ex.update().where(ex.c.id == bindparam("pk")).values(
             state=bindparam("v_state"), metadata=bindparam("v_metadata"),
             display_name=bindparam("v_display_name"), update_time=bindparam("v_update_time"),
             etag=bindparam("v_etag"),
-        )
-        compiled = update.compile(dialect=self._dialect)
-        self.update_execution = str(compiled)
-        self.update_order: tuple[str, ...] = tuple(compiled.positiontup or ())
-
-    def _insert(self, stmt: Any, table: Table) -> str:
-        """SQL of an insert of every column of ``table``, parameters in column order."""
-        compiled = stmt.compile(dialect=self._dialect)
-        columns = tuple(c.name for c in table.columns)
-        if tuple(compiled.positiontup or ()) != columns:  # rows below are built in this order
-            raise AssertionError(f"unexpected parameter order for {table.name}")
-        return str(compiled)
-
-
-    @staticmethod
-    def insert(cur: Any, sql: str, rows: list[tuple[Any, ...]]) -> int:
-        """Insert ``rows`` with ``sql``; returns how many rows were inserted."""
-        cur.executemany(sql, rows)
-        return int(cur.rowcount)
-
-
-def _statements(store: SqlStore) -> _Statements:
-    st = store.__dict__.get("_batch_statements")
-    if st is None:
-        st = store.__dict__["_batch_statements"] = _Statements(store)
-    return st
+        ),
+    )
 
 
 def put_tracked(store: SqlStore, records: Sequence[TrackedRecord], now: int) -> None:
     """Write ``records`` in one transaction (see :meth:`MetadataStore.put_tracked`)."""
     if not records:
         return
-    st = _statements(store)
 
     def tx(tx: Tx) -> None:
         rids = list(dict.fromkeys(rid for record in records for rid in record.contexts))
         ctx_ids = store._tx_ids(tx, "contexts", rids, required=False) if rids else {}
-        for group in _unique_executions(records):
-            _write_group(store, st, tx, group, ctx_ids, now)
+        for group in _unique_groups(records, lambda r: r.execution[0]):
+            _write_group(store, tx, group, ctx_ids, now)
 
     store.fast_write(tx)
 
 
-def _unique_executions(records: Sequence[TrackedRecord]) -> list[list[TrackedRecord]]:
-    """Split records, in order, into runs where no execution appears twice."""
-    groups: list[list[TrackedRecord]] = [[]]
-    seen: set[str] = set()
-    for record in records:
-        rid = record.execution[0]
-        if rid in seen:
-            groups.append([])
-            seen = set()
-        groups[-1].append(record)
-        seen.add(rid)
-    return groups
-
-
 def _write_group(
-    store: SqlStore, st: _Statements, tx: Tx, group: list[TrackedRecord],
-    ctx_ids: dict[str, int], now: int,
+    store: SqlStore, tx: Tx, group: list[TrackedRecord], ctx_ids: dict[str, int], now: int
 ) -> None:
     cur, sid = tx.cur, store.store_id
 
@@ -136,7 +99,7 @@ def _write_group(
                 (ex_ids[i], sid, rid, name, title, "0.0.1", "", meta, "{}", 1, created, updated,
                  state)
             )
-        if st.insert(cur, st.insert_execution, rows) != len(rows):
+        if _insert_rows(store, tx, t.executions, rows, ignore=True) != len(rows):
             # Some were recorded already (by another process): update those.
             stored = store._tx_rows(
                 tx, "executions", [group[i].execution[0] for i in inserts], "id", "etag"
@@ -147,6 +110,7 @@ def _write_group(
                     ex_ids[i] = pk
                     updates.append((i, etag + 1))
     if updates:
+        update_sql, update_order = _update_execution(store)
         rows = []
         for i, etag in updates:
             _rid, name, _title, state, meta, _created, _updated = group[i].execution
@@ -154,8 +118,8 @@ def _write_group(
                 "pk": ex_ids[i], "v_state": state, "v_metadata": meta, "v_display_name": name,
                 "v_update_time": now, "v_etag": etag,
             }
-            rows.append(tuple(values[k] for k in st.update_order))
-        cur.executemany(st.update_execution, rows)
+            rows.append(tuple(values[k] for k in update_order))
+        cur.executemany(update_sql, rows)
 
     # -- artifacts: insert the new ones; look up the ones seen before -------------
     new: dict[str, ArtifactRow] = {}
@@ -177,7 +141,7 @@ def _write_group(
                 pk, sid, rid, name, title, "0.0.1", "", meta, "{}", 1, created, created, uri,
                 "LIVE", digest,
             ))
-        if st.insert(cur, st.insert_artifact, rows) != len(rows):
+        if _insert_rows(store, tx, t.artifacts, rows, ignore=True) != len(rows):
             # Content recorded before: link the stored artifacts.
             art_ids.update(store._tx_ids(tx, "artifacts", list(new), required=False))
     known = [rid for rid in dict.fromkeys(known) if rid not in art_ids]
@@ -208,8 +172,8 @@ def _write_group(
             associations.append((ctx_id, ex_id))
             attributions.extend((ctx_id, art_id) for art_id in linked)
     if events:
-        st.insert(cur, st.insert_event, events)
+        _insert_rows(store, tx, t.events, events, ignore=False)
     if associations:
-        st.insert(cur, st.insert_association, associations)
+        _insert_rows(store, tx, t.associations, associations, ignore=True)
     if attributions:
-        st.insert(cur, st.insert_attribution, attributions)
+        _insert_rows(store, tx, t.attributions, attributions, ignore=True)

@@ -270,19 +270,17 @@ class SqlStore:
 
     def fast_write(self, fn: Callable[[Tx], T]) -> T:
         """Run ``fn(tx)`` in one write transaction on the fast path (see :mod:`.fast`)."""
-        try:
-            return self.fast.write(fn)
-        except self.fast.integrity_error:
-            raise
-        except self.fast.operational_error as exc:
-            raise StoreUnavailableError(
-                f"metadata store {_redact(self.uri)} is unavailable: {exc}"
-            ) from exc
+        return self._unavailable_as_error(self.fast.write, fn)
 
     def fast_write_one(self, sql: str, params: Any) -> int:
         """One statement as its own write transaction (see :meth:`.FastPath.write_one`)."""
+        return self._unavailable_as_error(self.fast.write_one, sql, params)
+
+    def _unavailable_as_error(self, write: Callable[..., T], *args: Any) -> T:
+        """``write(*args)``; the driver's operational errors become StoreUnavailableError
+        (integrity errors pass through for the caller to interpret)."""
         try:
-            return self.fast.write_one(sql, params)
+            return write(*args)
         except self.fast.integrity_error:
             raise
         except self.fast.operational_error as exc:
@@ -479,12 +477,16 @@ class SqlStore:
         """``resource_id -> pk`` for ``rids`` inside a fast-path transaction."""
         out = {rid: row[0] for rid, row in self._tx_rows(tx, kind, rids, "id").items()}
         if required:
-            missing = [rid for rid in rids if rid not in out]
-            if missing:
-                raise NotFoundError(
-                    f"{kind[:-1]} {self.resource_name(kind, missing[0])!r} does not exist"
-                )
+            self._require_all(kind, rids, out)
         return out
+
+    def _require_all(self, kind: str, rids: Sequence[str], found: dict[str, int]) -> None:
+        """Raise NotFoundError for the first of ``rids`` missing from ``found``."""
+        for rid in rids:
+            if rid not in found:
+                raise NotFoundError(
+                    f"{kind[:-1]} {self.resource_name(kind, rid)!r} does not exist"
+                )
 
     def _tx_link(self, tx: Tx, link: Table, rows: builtins.list[dict[str, Any]]) -> None:
         tx.executemany(("link", link.name), lambda: self.dialect.insert_ignore(link), rows)
@@ -500,11 +502,7 @@ class SqlStore:
             )
             out.update({rid: pk for rid, pk in conn.execute(q)})
         if required:
-            missing = [rid for rid in rids if rid not in out]
-            if missing:
-                raise NotFoundError(
-                    f"{kind[:-1]} {self.resource_name(kind, missing[0])!r} does not exist"
-                )
+            self._require_all(kind, rids, out)
         return out
 
     # -- create / get -------------------------------------------------------------
@@ -1018,7 +1016,7 @@ class SqlStore:
 
         def tx(tx: Tx) -> builtins.list[int]:
             etags: builtins.list[int] = []
-            for group in _unique_groups(prepared):
+            for group in _unique_groups(prepared, lambda r: r[0].resource_id):
                 etags.extend(self._put_batch_tx(tx, group, now))
             return etags
 
@@ -1362,12 +1360,14 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[i : i + size]
 
 
-def _unique_groups(prepared: builtins.list[Any]) -> Iterator[builtins.list[Any]]:
+def _unique_groups(
+    records: Sequence[T], execution_id: Callable[[T], str]
+) -> Iterator[builtins.list[T]]:
     """Split records, in order, into runs where no execution appears twice."""
-    group: builtins.list[Any] = []
+    group: builtins.list[T] = []
     seen: set[str] = set()
-    for record in prepared:
-        rid = record[0].resource_id
+    for record in records:
+        rid = execution_id(record)
         if rid in seen:
             yield group
             group, seen = [], set()
