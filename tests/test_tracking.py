@@ -355,15 +355,19 @@ def test_plain_function_tracking(tmp_path: Path) -> None:
 
 
 # -- tracking-store failures under both policies -------------------------------------
-def test_store_failure_raise_policy_fails_the_call(tmp_path: Path) -> None:
+def test_store_failure_raise_policy_keeps_the_result_and_raises_at_flush(
+    tmp_path: Path,
+) -> None:
     vt.init(store_uri="postgresql://nobody@127.0.0.1:1/none", artifact_root=str(tmp_path))
 
     @vt.track
     def f(x: int) -> int:
-        return x
+        return x + 1
 
-    with pytest.raises(TrackingError, match="could not record"):
-        f(1)
+    assert f(1) == 2  # tracking never costs the caller the function's result
+    with pytest.raises(TrackingError, match="could not record") as info:
+        flush()
+    assert "on_tracking_error" in str(info.value)  # says how to go on
 
 
 def test_store_failure_warn_policy_keeps_the_result(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar, overload
 
 from ..exceptions import InvalidArgumentError
 from ..validation import check_schema_title
+from .frames import drop_own_frame
 from .markers import ArtifactType, Dataset, Metrics, Model
 from .recorder import DEFAULT_EXECUTION_SCHEMA, Options, Tracker
 from .writer import TrackingError, TrackingWarning, flush
@@ -55,6 +56,7 @@ def _wrap(fn: Callable[..., Any], tracker: Tracker) -> Callable[..., Any]:
                     yield item
             except BaseException as exc:
                 tracker.end_failed(run, exc)
+                drop_own_frame(exc, async_gen_wrapper)
                 raise
             tracker.end_ok(run, items)
 
@@ -72,6 +74,7 @@ def _wrap(fn: Callable[..., Any], tracker: Tracker) -> Callable[..., Any]:
                     yield item
             except BaseException as exc:
                 tracker.end_failed(run, exc)
+                drop_own_frame(exc, gen_wrapper)
                 raise
             tracker.end_ok(run, items)
 
@@ -86,6 +89,7 @@ def _wrap(fn: Callable[..., Any], tracker: Tracker) -> Callable[..., Any]:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
                 tracker.end_failed(run, exc)
+                drop_own_frame(exc, async_wrapper)
                 raise
             tracker.end_ok(run, result)
             return result
@@ -100,6 +104,7 @@ def _wrap(fn: Callable[..., Any], tracker: Tracker) -> Callable[..., Any]:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
                 tracker.end_failed(run, exc)
+                drop_own_frame(exc, sync_wrapper)
                 raise
             tracker.end_ok(run, result)
             return result
@@ -195,13 +200,39 @@ def _on_completion(task: Any, task_run: Any, state: Any) -> None:
     tracker.record_cached(task_run, parameters or {}, state.result())
 
 
+def _serving_from_cache() -> bool:
+    """Is the task run Prefect is finishing right now a cache hit?"""
+    from prefect.context import TaskRunContext
+
+    ctx = TaskRunContext.get()
+    task_run = ctx.task_run if ctx is not None else None
+    return task_run is not None and task_run.state_name == "Cached"
+
+
 def _tracked_task_class() -> type:
     from prefect.tasks import Task
 
     class TrackedTask(Task):  # type: ignore[misc]
-        """A Prefect Task whose runs are tracked; ``with_options`` keeps tracking."""
+        """A Prefect Task whose runs are tracked; ``with_options`` keeps tracking.
+
+        Cache hits never call the task's function, so a completion hook
+        records them. Prefect logs two INFO lines for every hook it runs, so
+        the hook is handed to Prefect only when the run being finished is a
+        cache hit: a tracked task logs what an untracked one logs.
+        """
 
         _vt_task_key: str
+
+        @property
+        def on_completion_hooks(self) -> list[Any]:
+            hooks = self.__dict__.setdefault("_vt_completion_hooks", [])
+            if _serving_from_cache():
+                return [*hooks, _on_completion]
+            return hooks
+
+        @on_completion_hooks.setter
+        def on_completion_hooks(self, hooks: list[Any]) -> None:
+            self.__dict__["_vt_completion_hooks"] = [h for h in hooks if h is not _on_completion]
 
         def with_options(self, *args: Any, **kwargs: Any) -> Any:
             return _finish_task(super().with_options(*args, **kwargs), self._vt_task_key)
@@ -216,11 +247,13 @@ def _finish_task(task: Any, task_key: str) -> Any:
     global _TRACKED_TASK
     if _TRACKED_TASK is None:
         _TRACKED_TASK = _tracked_task_class()
+    hooks = task.__dict__.pop("on_completion_hooks", None)
+    if hooks is None:
+        hooks = list(task.__dict__.get("_vt_completion_hooks", []))
     task.__class__ = _TRACKED_TASK
+    task.on_completion_hooks = hooks
     task._vt_task_key = task_key
     task.task_key = task_key  # Prefect derives it from fn; keep the untracked one
-    if _on_completion not in task.on_completion_hooks:
-        task.on_completion_hooks = [*task.on_completion_hooks, _on_completion]
     return task
 
 
@@ -251,13 +284,17 @@ def task(
         @vt.task(retries=2, schema_title="system.ContainerExecution")
         def train(data, lr: float = 0.1): ...
     """
-    from prefect import task as prefect_task
+    # Prefect's Task class, not the `prefect.task` attribute: a code base that
+    # replaced `prefect.task` by `vt.task` must not recurse into us.
+    from prefect.tasks import Task
 
     display_name = task_kwargs.pop("display_name", None)
     options = _options(schema_title, display_name, ignore)
 
     def decorate(fn: Any) -> Any:
-        return _track_task(prefect_task(fn, **task_kwargs), options)
+        if isinstance(fn, Task):
+            return _track_task(fn, options)
+        return _track_task(Task(fn, **task_kwargs), options)
 
     return decorate(__fn) if __fn is not None else decorate
 

@@ -3,7 +3,15 @@
 The flow function is wrapped (not hooked): the wrapper runs inside the flow
 run, before and after the body, in the caller's process, so the records are
 committed by the time the flow call returns — Prefect's own hooks may run
-after that point and its local-mode records can be lost at exit.
+after that point and its local-mode records can be lost at exit. The wrapper
+is the same kind of function as the user's (sync, async, generator, async
+generator), so Prefect runs it exactly as it would run the user's function;
+``classmethod`` and ``staticmethod`` flows keep their descriptor.
+
+The run's recorded state is the one Prefect gives the flow run: the wrapper
+applies Prefect's rule for return values (a returned state, or a list, tuple
+or set made only of states, decides the final state; any other value,
+including a tuple that merely contains a state, means COMPLETED).
 """
 
 from __future__ import annotations
@@ -18,18 +26,33 @@ from ..config import get_settings
 from ..exceptions import ConflictError
 from ..resources import Context
 from ..store import get_store
+from .frames import drop_own_frame
 from .pipeline_run import SCHEMA, context_id_for, ensure_context
+from .provenance import flow_inputs, param_provenance, record_flow_result, scope_chain
 from .recorder import Tracker, current_pipeline, jsonable_parameters
-from .writer import flush
+from .writer import TrackingError, flush
 
 
 class _FlowRun:
-    def __init__(self, context: Context, started: float) -> None:
+    def __init__(self, context: Context, started: float, flow_run_id: str) -> None:
         self.context = context
         self.started = started
+        self.flow_run_id = flow_run_id
 
 
-def _begin() -> tuple[_FlowRun | None, Any]:
+class _Tokens:
+    def __init__(self, pipeline: Any, inputs: Any, scopes: Any) -> None:
+        self.pipeline = pipeline
+        self.inputs = inputs
+        self.scopes = scopes
+
+    def reset(self) -> None:
+        current_pipeline.reset(self.pipeline)
+        flow_inputs.reset(self.inputs)
+        scope_chain.reset(self.scopes)
+
+
+def _begin() -> tuple[_FlowRun | None, _Tokens | None]:
     from prefect.context import FlowRunContext
 
     settings = None
@@ -66,7 +89,14 @@ def _begin() -> tuple[_FlowRun | None, Any]:
             "flow_name"
         ) is None:
             context = _update(context, metadata)
-        return _FlowRun(context, time.perf_counter()), current_pipeline.set(context)
+        # Where the flow's parameters came from (a subflow's inputs), before the
+        # body's tasks need it.
+        provenance = param_provenance(flow_run, frc.parameters or {})
+        tokens = _Tokens(
+            current_pipeline.set(context), flow_inputs.set(provenance),
+            scope_chain.set((context.resource_id, *scope_chain.get())),
+        )
+        return _FlowRun(context, time.perf_counter(), str(flow_run.id)), tokens
     except Exception as exc:
         Tracker._handle(exc, "the start of the flow run", settings)
         return None, None
@@ -81,27 +111,109 @@ def _update(context: Context, metadata: dict[str, Any]) -> Context:
     return context.update(metadata=metadata)
 
 
-def _end(run: _FlowRun | None, token: Any, error: BaseException | None) -> None:
-    if token is not None:
-        current_pipeline.reset(token)
+_NO_RESULT = object()
+
+
+def _end(
+    run: _FlowRun | None,
+    tokens: _Tokens | None,
+    error: BaseException | None,
+    result: Any = _NO_RESULT,
+) -> None:
+    """Commit the run's records and its final state.
+
+    Raises:
+        TrackingError: under ``on_tracking_error="raise"``, something of the
+            run could not be recorded (the flow run then fails, as Prefect
+            records it too).
+    """
     settings = None
+    unrecorded: TrackingError | None = None
     try:
         settings = get_settings()
-        flush()  # every task record of the run is committed before the flow returns
+        if run is not None and result is not _NO_RESULT:
+            record_flow_result(run.flow_run_id, result)
+        if tokens is not None:
+            tokens.reset()
+        try:
+            flush()  # every task record of the run is committed before the flow returns
+        except TrackingError as exc:
+            unrecorded = exc
         if run is None:
             return
         end = dt.datetime.now(dt.timezone.utc)
+        if error is not None:
+            state, reason = _state_of_exception(error), error
+        else:
+            state, reason = _state_of_return(result)
+        if unrecorded is not None and state == "COMPLETE":
+            state, reason = "FAILED", unrecorded
         metadata: dict[str, Any] = {
-            "state": "FAILED" if error is not None else "COMPLETE",
+            "state": state,
             "end_time": end.isoformat(),
             "duration_s": round(time.perf_counter() - run.started, 6),
         }
-        if error is not None:
-            metadata["error_type"] = type(error).__name__
-            metadata["error_message"] = str(error)[:2000]
+        if reason is not None:
+            metadata["error_type"] = type(reason).__name__ if isinstance(
+                reason, BaseException
+            ) else "State"
+            metadata["error_message"] = str(reason)[:2000]
         run.context = _update(run.context, metadata)
     except Exception as exc:
         Tracker._handle(exc, "the end of the flow run", settings)
+        try:
+            flush()  # under "raise", reports what _handle deferred
+        except TrackingError as deferred:
+            unrecorded = unrecorded or deferred
+    if unrecorded is not None and error is None:
+        raise unrecorded
+
+
+def _state_of_exception(error: BaseException) -> str:
+    try:
+        from prefect.exceptions import CancelledRun, TerminationSignal
+    except ImportError:  # pragma: no cover - Prefect always has them
+        return "FAILED"
+    if isinstance(error, CancelledRun):
+        return "CANCELLED"
+    if isinstance(error, TerminationSignal):
+        return "FAILED"  # Prefect: CRASHED
+    return "FAILED"
+
+
+def _state_of_return(result: Any) -> tuple[str, Any]:
+    """Prefect's final state for a flow that returned ``result`` (its aggregate rule)."""
+    if result is _NO_RESULT or result is None:
+        return "COMPLETE", None
+    from prefect.futures import PrefectFuture, resolve_futures_to_states
+    from prefect.states import State, is_state_iterable
+
+    def has_futures(value: Any) -> bool:
+        if isinstance(value, PrefectFuture):
+            return True
+        if isinstance(value, (list, tuple, set)):
+            return any(isinstance(v, (PrefectFuture, State)) for v in value)
+        return isinstance(value, State)
+
+    if not has_futures(result):
+        return "COMPLETE", None  # plain data: Prefect completes the run
+    resolved = resolve_futures_to_states(result)
+    if isinstance(resolved, State):
+        states = [resolved]
+    elif is_state_iterable(resolved):
+        states = list(resolved)
+    else:
+        return "COMPLETE", None
+    if all(s.is_completed() for s in states):
+        return "COMPLETE", None
+    if any(s.is_cancelled() for s in states):
+        return "CANCELLED", None
+    failed = [s for s in states if not s.is_completed()]
+    return "FAILED", _StateMessage(failed[0].message or failed[0].name or "failed state")
+
+
+class _StateMessage(str):
+    """The message of the failed state a flow returned (recorded as ``error_message``)."""
 
 
 def _experiment_run_context() -> Context | None:
@@ -112,72 +224,119 @@ def _experiment_run_context() -> Context | None:
     return _current_run_context()
 
 
-class FailedStateReturned(Exception):
-    """The flow returned a failed Prefect state instead of raising."""
-
-
-def _failed_state(result: Any) -> BaseException | None:
-    """A flow that *returns* a failed state ends FAILED in Prefect: record it so."""
-    from prefect.states import State
-
-    states = result if isinstance(result, (list, tuple)) else [result]
-    for state in states:
-        if isinstance(state, State) and (state.is_failed() or state.is_crashed()):
-            return FailedStateReturned(state.message or state.name or "failed state")
-    return None
-
-
 def _wrap(fn: Any) -> Any:
+    # The wrapper must be the same kind of function as the user's: Prefect
+    # decides from it how to run the flow (sync, async, generator).
+    if inspect.isasyncgenfunction(fn):
+
+        @functools.wraps(fn)
+        async def async_gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+            run, tokens = _begin()
+            try:
+                async for item in fn(*args, **kwargs):
+                    yield item
+            except GeneratorExit:
+                _end(run, tokens, None)
+                raise
+            except BaseException as exc:
+                _end(run, tokens, exc)
+                drop_own_frame(exc, async_gen_wrapper)
+                raise
+            _end(run, tokens, None)
+
+        return async_gen_wrapper
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+            run, tokens = _begin()
+            try:
+                result = yield from fn(*args, **kwargs)
+            except GeneratorExit:
+                _end(run, tokens, None)
+                raise
+            except BaseException as exc:
+                _end(run, tokens, exc)
+                drop_own_frame(exc, gen_wrapper)
+                raise
+            _end(run, tokens, None)
+            return result
+
+        return gen_wrapper
     if inspect.iscoroutinefunction(fn):
 
         @functools.wraps(fn)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            run, token = _begin()
+            run, tokens = _begin()
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
-                _end(run, token, exc)
+                _end(run, tokens, exc)
+                drop_own_frame(exc, async_wrapper)
                 raise
-            _end(run, token, _failed_state(result))
+            _end(run, tokens, None, result)
             return result
 
         return async_wrapper
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        run, token = _begin()
+        run, tokens = _begin()
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            _end(run, token, exc)
+            _end(run, tokens, exc)
+            drop_own_frame(exc, wrapper)
             raise
-        _end(run, token, _failed_state(result))
+        _end(run, tokens, None, result)
         return result
 
     return wrapper
 
 
+def is_tracked_flow_fn(fn: Any) -> bool:
+    return getattr(fn, "__vt_flow__", False)
+
+
+def wrap_flow_fn(fn: Any) -> Any:
+    """``fn`` wrapped for tracking; a ``classmethod``/``staticmethod`` stays one."""
+    descriptor = type(fn) if isinstance(fn, (classmethod, staticmethod)) else None
+    inner = fn.__func__ if descriptor is not None else fn
+    if is_tracked_flow_fn(inner):
+        return fn
+    wrapped = _wrap(inner)
+    wrapped.__vt_flow__ = True
+    return descriptor(wrapped) if descriptor is not None else wrapped
+
+
 def make_flow(fn: Any, flow_kwargs: dict[str, Any]) -> Any:
-    from prefect import flow as prefect_flow
+    # Prefect's Flow class, not the `prefect.flow` attribute: a code base that
+    # replaced `prefect.flow` by `vt.flow` must not recurse into us.
     from prefect.flows import Flow
 
     if isinstance(fn, Flow):
         flow_kwargs = {"name": fn.name, **flow_kwargs}
         fn = fn.fn
+        if getattr(fn, "__vt_flow__", False):
+            return Flow(fn, **flow_kwargs)
     if "version" not in flow_kwargs:
         # Prefect versions a flow by hashing its function's file: the user's
         # file, not this module (which the wrapper would otherwise point to).
         version = _file_version(fn)
         if version is not None:
             flow_kwargs = {**flow_kwargs, "version": version}
-    return prefect_flow(_wrap(fn), **flow_kwargs)
+    return Flow(wrap_flow_fn(fn), **flow_kwargs)
 
 
 def _file_version(fn: Any) -> str | None:
     try:
         from prefect.utilities.hashing import file_hash
 
-        path = inspect.getsourcefile(fn)
+        inner = fn.__func__ if isinstance(fn, (classmethod, staticmethod)) else fn
+        path = inspect.getsourcefile(inner)
         return file_hash(path) if path else None
     except (OSError, TypeError):
         return None
+
+
+

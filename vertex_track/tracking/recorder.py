@@ -27,12 +27,26 @@ from ..store.base import ExecutionRow, LinkRow
 from ..validation import generate_resource_id
 from .markers import schema_from_annotation
 from .pipeline_run import SCHEMA, context_id_for, ensure_context
-from .values import artifact_row, dumps, is_parameter, parameter_value, produced
+from .provenance import from_flow_inputs, links_for, producers, remember_outputs, scope_chain
+from .values import (
+    artifact_row,
+    dumps,
+    is_parameter,
+    is_unstorable,
+    parameter_value,
+    placeholder,
+    produced,
+)
 from .writer import Record, TrackingError, TrackingWarning, get_writer
 
 logger = logging.getLogger("vertex_track.tracking")
 
 DEFAULT_EXECUTION_SCHEMA = "system.ContainerExecution"
+FIX_HINT = (
+    "To go on: leave the value out with vt.track(ignore=[...]) / vt.task(ignore=[...]), "
+    "register a materializer for its type (vt.register_materializer), or set "
+    'on_tracking_error="warn" (vt.init or VERTEX_TRACK_ON_TRACKING_ERROR)'
+)
 _SESSION = f"session-{uuid.uuid4().hex[:16]}"  # scope of inline values outside flows
 
 # The PipelineRun context of the vt.flow being run (set by the flow wrapper).
@@ -68,6 +82,7 @@ class Run:
     context_ids: tuple[str, ...]  # the PipelineRun it runs in, if any
     inputs: list[LinkRow]
     scope: str
+    scopes: tuple[str, ...]  # scope and the runs containing it (identity lookups)
     started: float
     start_us: int
     attempt: int
@@ -101,6 +116,10 @@ class Tracker:
         # Plain signatures (positional-or-keyword parameters only) are bound
         # without inspect on the hot path when every parameter is given.
         params = list(self.signature.parameters.values())
+        # Prefect keys task_inputs by parameter; ``**kwargs`` items are spread here.
+        self._var_keyword = next(
+            (p.name for p in params if p.kind is inspect.Parameter.VAR_KEYWORD), None
+        )
         self._plain_names: tuple[str, ...] | None = None
         if all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params):
             self._plain_names = tuple(p.name for p in params)
@@ -108,9 +127,17 @@ class Tracker:
     # -- policy -----------------------------------------------------------------------
     @staticmethod
     def _handle(exc: BaseException, what: str, settings: Settings | None) -> None:
+        """Report a tracking failure without touching the user's task.
+
+        ``warn``: one warning now (Python warning + Prefect's run logger).
+        ``raise``: a :class:`TrackingError` raised where tracking next
+        flushes — the end of the ``vt.flow`` run — after the tasks themselves
+        ran and returned their values.
+        """
         policy = settings.on_tracking_error if settings is not None else "raise"
+        message = f"vertex_track could not record {what}: {exc!r}. {FIX_HINT}"
         if policy == "warn":
-            message = f"vertex_track could not record {what}; the task itself is unaffected: {exc!r}"
+            message += " (The task itself is unaffected.)"
             warnings.warn(message, TrackingWarning, stacklevel=4)
             try:
                 from prefect.logging import get_run_logger
@@ -119,7 +146,9 @@ class Tracker:
             except Exception:
                 logger.warning(message)
             return
-        raise TrackingError(f"vertex_track could not record {what}: {exc}") from exc
+        error = TrackingError(message)
+        error.__cause__ = exc
+        get_writer().defer_error(error)
 
     # -- begin ---------------------------------------------------------------------------
     def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Run | None:
@@ -127,8 +156,6 @@ class Tracker:
         try:
             settings = get_settings()
             return self._begin(settings, args, kwargs)
-        except TrackingError:
-            raise
         except Exception as exc:
             self._handle(exc, f"the start of {self.name}", settings)
             return None
@@ -206,6 +233,13 @@ class Tracker:
                 contexts.append(pipeline)
         vt_meta["attempt"] = attempt
         scope = contexts[0].resource_id if contexts else _SESSION
+        chain = scope_chain.get()
+        scopes = (scope, *chain) if chain else (scope,)
+        task_inputs = getattr(task_run, "task_inputs", None) if task_run is not None else None
+        if task_inputs:
+            waits = task_inputs.get("wait_for")
+            if waits:  # an ordering dependency, not data: no event
+                vt_meta["wait_for"] = [str(getattr(w, "id", w)) for w in waits]
 
         params: dict[str, Any] = {}
         inputs: list[LinkRow] = []
@@ -214,13 +248,28 @@ class Tracker:
                 continue
             if is_parameter(value):
                 params[label] = parameter_value(value)
+            elif is_unstorable(value):
+                params[label] = placeholder(value)  # never read, pickled or stored
             else:
-                self._input_links(inputs, label, value, scope, start_us)
+                try:
+                    self._input_links(inputs, label, value, scope, scopes, start_us)
+                except Exception as exc:  # this argument only; the call is still tracked
+                    params[label] = placeholder(value, exc)
+                    self._handle(exc, f"argument {label!r} of {self.name}", settings)
+            # Where the value came from, by Prefect's graph (any type, any size).
+            targets = producers(task_inputs.get(label) or (
+                task_inputs.get(self._var_keyword) if self._var_keyword else None
+            )) if task_inputs else []
+            if not targets:  # a subflow's parameter, handed on to this task
+                targets = from_flow_inputs(value)
+            if targets:
+                links_for(inputs, label, value, targets, scopes)
         return Run(
             store=store, settings=settings, resource_id=resource_id,
             display_name=(display_name or "")[:128], params=params,
             context_ids=tuple(c.resource_id for c in contexts),
-            inputs=inputs, scope=scope, started=time.perf_counter(), start_us=start_us,
+            inputs=inputs, scope=scope, scopes=scopes, started=time.perf_counter(),
+            start_us=start_us,
             attempt=attempt, in_flow_process=flow_ctx is not None or task_run is None,
             vt_meta=vt_meta,
         )
@@ -237,9 +286,10 @@ class Tracker:
         )
 
     def _input_links(
-        self, out: list[LinkRow], label: str, value: Any, scope: str, now_us: int
+        self, out: list[LinkRow], label: str, value: Any, scope: str,
+        scopes: tuple[str, ...], now_us: int,
     ) -> None:
-        known = produced.get(value, scope)
+        known = produced.get(value, scopes)
         if isinstance(known, str):  # this very object is an upstream output
             out.append(("INPUT", label, known))
             return
@@ -262,7 +312,7 @@ class Tracker:
         for key, element in itertools.islice(elements, 256):
             if is_parameter(element):
                 continue  # scalars are never recorded by identity
-            rid = produced.get(element, scope)
+            rid = produced.get(element, scopes)
             if isinstance(rid, str):
                 out.append(("INPUT", f"{label}.{key}", rid))
 
@@ -272,22 +322,28 @@ class Tracker:
             return
         try:
             outputs = self._outputs(run, result)
-            self._finish(run, state, outputs)
-        except TrackingError:
-            raise
         except Exception as exc:
+            # The task succeeded; its value is returned as it is. The record says
+            # why its outputs are missing.
+            run.vt_meta.update(
+                tracking_error=f"outputs not recorded: {type(exc).__name__}: {exc}"[:2000]
+            )
+            self._end_quietly(run, ExecutionState.FAILED, [])
             self._handle(exc, f"the outputs of {run.display_name}", run.settings)
+            return
+        self._end_quietly(run, state, outputs)
 
     def end_failed(self, run: Run | None, exc: BaseException) -> None:
         if run is None:
             return
         run.vt_meta.update(error_type=type(exc).__name__, error_message=str(exc)[:2000])
+        self._end_quietly(run, ExecutionState.FAILED, [])
+
+    def _end_quietly(self, run: Run, state: ExecutionState, links: list[LinkRow]) -> None:
         try:
-            self._finish(run, ExecutionState.FAILED, [])
-        except TrackingError:
-            raise
+            self._finish(run, state, links)
         except Exception as err:
-            self._handle(err, f"the failure of {run.display_name}", run.settings)
+            self._handle(err, f"the end of {run.display_name}", run.settings)
 
     def _outputs(self, run: Run, result: Any) -> list[LinkRow]:
         if result is None:
@@ -305,13 +361,18 @@ class Tracker:
         links: list[LinkRow] = []
         task_name = run.vt_meta.get("task_name") or self.name
         now_us = time.time_ns() // 1000
+        outputs: list[tuple[str, Any]] = []
         for label, value, schema in items:
+            # Inline values are scoped by their producer (this execution): equal
+            # small values of two task runs are two Artifacts, never one.
             row = artifact_row(
-                value, label=f"{task_name}.{label}", scope=run.scope, schema_title=schema,
-                now_us=now_us,
+                value, label=f"{task_name}.{label}", scope=run.resource_id,
+                schema_title=schema, now_us=now_us,
             )
             produced.add(value, row[0], run.scope)
             links.append(("OUTPUT", label, row))
+            outputs.append((row[0], value))
+        remember_outputs(run.resource_id, outputs)
         if len(items) > 1 or items[0][0] != "output":  # a tuple or dict return
             keys = [label.removeprefix("output.") for label, _v, _s in items]
             produced.add(
@@ -352,8 +413,6 @@ class Tracker:
             )
             run.vt_meta["cached"] = True
             self._finish(run, ExecutionState.CACHED, [*run.inputs, *self._outputs(run, result)])
-        except TrackingError:
-            raise
         except Exception as exc:
             self._handle(exc, f"the cached run of {self.name}", settings)
 

@@ -1,11 +1,13 @@
 """Python values <-> Artifacts: identity, inline vs stored, and ``Artifact.load()``.
 
-Identity (SPEC section 11):
+Identity:
 - a value written to the artifact store is the Artifact ``sha256-<digest>``:
   the same bytes are the same Artifact across the whole store;
-- a small JSON value kept inline is identified by its digest *within its
-  PipelineRun* (``inline-<sha256(run, digest)>``), so equal small values of
-  unrelated runs never merge their lineage.
+- a small JSON value kept inline is never shared between producers: a task's
+  output is ``inline-<sha256(execution, digest)>`` (equal small values that two
+  task runs returned are two Artifacts), and a literal argument is identified
+  within its PipelineRun (``inline-<sha256(run, digest)>``), so equal small
+  values never invent an edge between tasks that did not exchange data.
 """
 
 from __future__ import annotations
@@ -37,6 +39,61 @@ def is_parameter(value: Any) -> bool:
     return t is str and len(value) <= MAX_PARAM_STR
 
 
+def _unstorable_types() -> tuple[type, ...]:
+    import io
+    import socket
+    import threading
+    import types
+
+    kinds: list[type] = [
+        io.IOBase, socket.socket, types.GeneratorType, types.AsyncGeneratorType,
+        types.CoroutineType, types.ModuleType, threading.Thread, threading.Event,
+        threading.Condition, threading.Semaphore, type(threading.Lock()),
+        type(threading.RLock()),
+    ]
+    try:
+        import tempfile
+
+        kinds.append(tempfile._TemporaryFileWrapper)  # type: ignore[attr-defined]
+    except AttributeError:  # pragma: no cover
+        pass
+    return tuple(kinds)
+
+
+_UNSTORABLE: tuple[type, ...] | None = None
+_unstorable_by_type: dict[type, bool] = {}
+
+
+def is_unstorable(value: Any) -> bool:
+    """Values that are handles, not data (open files, sockets, locks, generators, ...).
+
+    They are recorded as a typed placeholder: never read, pickled or stored
+    (reading an open file would consume it; a lock or generator cannot be
+    serialised at all).
+    """
+    global _UNSTORABLE
+    t = type(value)
+    hit = _unstorable_by_type.get(t)
+    if hit is None:
+        if _UNSTORABLE is None:
+            _UNSTORABLE = _unstorable_types()
+        hit = issubclass(t, _UNSTORABLE)
+        if len(_unstorable_by_type) < 4096:
+            _unstorable_by_type[t] = hit
+    return hit
+
+
+def placeholder(value: Any, error: BaseException | None = None) -> dict[str, Any]:
+    """What the Execution's metadata says about an argument that was not recorded."""
+    out: dict[str, Any] = {"python_type": _type_name(value), "recorded": False}
+    name = getattr(value, "name", None)
+    if isinstance(name, str) and is_unstorable(value):
+        out["name"] = name[:256]
+    if error is not None:
+        out["reason"] = f"{type(error).__name__}: {error}"[:500]
+    return out
+
+
 def parameter_value(value: Any) -> Any:
     if type(value) is float and not math.isfinite(value):  # NaN and infinities are not JSON
         return None
@@ -56,10 +113,13 @@ class _Produced:
         self._lock = threading.Lock()
         self.maxsize = maxsize
 
-    def get(self, value: Any, scope: str) -> Any:
+    def get(self, value: Any, scopes: tuple[str, ...] | None) -> Any:
+        """What ``value`` was recorded as, if recorded in one of ``scopes`` (any if None)."""
         with self._lock:
             hit = self._items.get(id(value))
-            if hit is None or hit[0] is not value or (hit[2] and hit[2] != scope):
+            if hit is None or hit[0] is not value:
+                return None
+            if scopes is not None and hit[2] and hit[2] not in scopes:
                 return None
             self._items.move_to_end(id(value))
             return hit[1]

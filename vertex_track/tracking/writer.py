@@ -91,6 +91,7 @@ class Writer:
         self._done = 0
         self._thread: threading.Thread | None = None
         self._errors: list[tuple[Record, BaseException]] = []
+        self._deferred: list[BaseException] = []  # tracking failures outside the writer
         self._closed = False
         self._urgent = 0  # threads waiting in flush()
 
@@ -126,8 +127,11 @@ class Writer:
     def pending(self) -> int:
         return self._submitted - self._done
 
-    def flush(self, timeout: float | None = None) -> None:
+    def flush(self, timeout: float | None = None, *, deferred: bool = True) -> None:
         """Wait until every record submitted so far is committed or failed.
+
+        ``deferred=False`` (a store read's barrier) leaves the failures that
+        tracking deferred to the end of the flow run for that point.
 
         Raises:
             TrackingError: a record failed under the ``"raise"`` policy.
@@ -148,12 +152,23 @@ class Writer:
                         f"tracking records were not written within {timeout} s "
                         f"({self._submitted - self._done} still queued)"
                     )
-        if self._errors:
-            self._report()
+        if self._errors or (self._deferred and deferred):
+            self._report(deferred)
 
-    def _report(self) -> None:
+    def defer_error(self, error: BaseException) -> None:
+        """Raise ``error`` (a ``TrackingError``) from the next :meth:`flush`, not now."""
+        with self._cond:
+            self._deferred.append(error)
+
+    def _report(self, with_deferred: bool = True) -> None:
         with self._cond:
             errors, self._errors = self._errors, []
+            deferred: list[BaseException] = []
+            if with_deferred:
+                deferred, self._deferred = self._deferred, []
+        if deferred:
+            more = f" (and {len(deferred) - 1} more)" if len(deferred) > 1 else ""
+            raise TrackingError(f"{deferred[0]}{more}") from deferred[0].__cause__
         to_raise: list[tuple[Record, BaseException]] = []
         for record, exc in errors:
             what = f"execution {record.name}"
@@ -284,7 +299,7 @@ def flush(timeout: float | None = None) -> None:
 def _read_barrier() -> None:
     w = _writer
     if w is not None and (w.pending or w._errors):
-        w.flush()
+        w.flush(deferred=False)
 
 
 def _after_fork_in_child() -> None:
@@ -295,7 +310,7 @@ def _after_fork_in_child() -> None:
 
 def _at_exit() -> None:
     w = _writer
-    if w is None or not w.pending:
+    if w is None or not (w.pending or w._errors or w._deferred):
         return
     try:
         w.flush(timeout=60)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, bindparam
+from sqlalchemy import Table, bindparam, select
 
 from ...exceptions import NotFoundError
 from ..base import ArtifactRow, TrackedRecord
@@ -124,10 +124,11 @@ def _write_group(
     # -- artifacts: insert the new ones; look up the ones seen before -------------
     new: dict[str, ArtifactRow] = {}
     known: list[str] = []
+    wanted: list[str] = []  # "@execution": every OUTPUT artifact of that execution
     for record in group:
         for _type, _label, a in record.links:
             if isinstance(a, str):
-                known.append(a)
+                (wanted if a[:1] == "@" else known).append(a)
             elif a[0] not in new:
                 new[a[0]] = a
     art_ids: dict[str, int] = {}
@@ -147,22 +148,29 @@ def _write_group(
     known = [rid for rid in dict.fromkeys(known) if rid not in art_ids]
     if known:
         art_ids.update(store._tx_ids(tx, "artifacts", known, required=False))
+    outputs_of = _outputs_of(store, tx, group, wanted, art_ids) if wanted else {}
 
     # -- events and context links ------------------------------------------------
-    n_links = sum(len(r.links) for r in group)
-    event_ids = iter(t.new_ids(n_links)) if n_links else iter(())
     events: list[tuple[Any, ...]] = []
     associations: list[tuple[int, int]] = []
     attributions: list[tuple[int, int]] = []
     for record, ex_id in zip(group, ex_ids):
         linked: dict[int, None] = {}
+        seen: set[tuple[int, str]] = set()
         for kind, label, a in record.links:
-            art_id = art_ids.get(a if isinstance(a, str) else a[0])
-            if art_id is None:
-                continue  # a link to an earlier artifact that is gone (purged)
+            if isinstance(a, str) and a[:1] == "@":
+                targets = outputs_of.get(a, ())
+            else:
+                art_id = art_ids.get(a if isinstance(a, str) else a[0])
+                # None: a link to an earlier artifact that is gone (purged)
+                targets = () if art_id is None else (art_id,)
             labels = _label_json(label) if label else "{}"
-            events.append((next(event_ids), art_id, ex_id, kind, now, labels))
-            linked[art_id] = None
+            for art_id in targets:
+                if (art_id, kind + label) in seen:
+                    continue  # one argument, one event per artifact
+                seen.add((art_id, kind + label))
+                events.append((art_id, ex_id, kind, now, labels))
+                linked[art_id] = None
         for crid in record.contexts:
             ctx_id = ctx_ids.get(crid)
             if ctx_id is None:
@@ -172,8 +180,60 @@ def _write_group(
             associations.append((ctx_id, ex_id))
             attributions.extend((ctx_id, art_id) for art_id in linked)
     if events:
-        _insert_rows(store, tx, t.events, events, ignore=False)
+        rows = [(pk, *event) for pk, event in zip(t.new_ids(len(events)), events)]
+        _insert_rows(store, tx, t.events, rows, ignore=False)
     if associations:
         _insert_rows(store, tx, t.associations, associations, ignore=True)
     if attributions:
         _insert_rows(store, tx, t.attributions, attributions, ignore=True)
+
+
+def _outputs_of(
+    store: SqlStore, tx: Tx, group: list[TrackedRecord], wanted: list[str],
+    art_ids: dict[str, int],
+) -> dict[str, tuple[int, ...]]:
+    """``"@execution" -> pks of its OUTPUT artifacts``: from this group, else from the store.
+
+    The producer of a value is named by Prefect's graph; it may have run in
+    this batch, in an earlier transaction, or in another process.
+    """
+    out: dict[str, tuple[int, ...]] = {}
+    in_group: dict[str, list[int]] = {}
+    for record in group:
+        for kind, _label, a in record.links:
+            if kind != "OUTPUT":
+                continue
+            pk = art_ids.get(a if isinstance(a, str) else a[0])
+            if pk is not None:
+                in_group.setdefault(record.execution[0], []).append(pk)
+    missing: list[str] = []
+    for target in dict.fromkeys(wanted):
+        pks = in_group.get(target[1:])
+        if pks:
+            out[target] = tuple(dict.fromkeys(pks))
+        else:
+            missing.append(target[1:])
+    ex, ev = t.executions, t.events
+    for start in range(0, len(missing), 50):
+        chunk = missing[start:start + 50]
+        n = len(chunk)
+        params: dict[str, Any] = {f"r{i}": rid for i, rid in enumerate(chunk)}
+        params["sid"] = store.store_id
+        rows = tx.fetchall(
+            ("producer_outputs", n),
+            lambda n=n: select(ex.c.resource_id, ev.c.artifact_id)  # type: ignore[misc]
+            .select_from(ev.join(ex, ev.c.execution_id == ex.c.id))
+            .where(
+                ex.c.store_id == bindparam("sid"),
+                ex.c.resource_id.in_([bindparam(f"r{i}") for i in range(n)]),
+                ev.c.type == "OUTPUT",
+            )
+            .order_by(ev.c.id),
+            params,
+        )
+        found: dict[str, list[int]] = {}
+        for rid, pk in rows:
+            found.setdefault(rid, []).append(pk)
+        for rid, pks in found.items():
+            out["@" + rid] = tuple(dict.fromkeys(pks))
+    return out
