@@ -36,6 +36,7 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     # tracking (imports Prefect)
     "track": "vertex_track.tracking",
+    "autotrack": "vertex_track.tracking",
     "task": "vertex_track.tracking",
     "flow": "vertex_track.tracking",
     "ArtifactType": "vertex_track.tracking.markers",
@@ -83,6 +84,7 @@ __all__ = [
     "PipelineRun",
     "StoreUnavailableError",
     "VertexTrackError",
+    "autotrack",
     "end_run",
     "flow",
     "get_experiment_df",
@@ -135,6 +137,18 @@ if TYPE_CHECKING:  # for type checkers and IDEs
         query_context_lineage_subgraph,
         query_execution_inputs_and_outputs,
     )
-    from .tracking import flow, task, track
+    from .tracking import autotrack, flow, task, track
     from .tracking.markers import ArtifactType, Dataset, Metrics, Model
     from .tracking.pipeline_run import PipelineRun
+
+
+def _autotrack_from_environment() -> None:
+    import os
+
+    if os.environ.get("VERTEX_TRACK_AUTOTRACK", "").strip().lower() in ("1", "true", "yes", "on"):
+        from .tracking.autotrack import autotrack
+
+        autotrack()
+
+
+_autotrack_from_environment()

@@ -20,6 +20,7 @@ from typing import Any, TypeVar, overload
 
 from ..exceptions import InvalidArgumentError
 from ..validation import check_schema_title
+from .autotrack import autotrack
 from .frames import drop_own_frame
 from .markers import ArtifactType, Dataset, Metrics, Model
 from .recorder import DEFAULT_EXECUTION_SCHEMA, Options, Tracker
@@ -32,6 +33,7 @@ __all__ = [
     "Model",
     "TrackingError",
     "TrackingWarning",
+    "autotrack",
     "flow",
     "flush",
     "task",
