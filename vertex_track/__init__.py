@@ -146,9 +146,7 @@ def _autotrack_from_environment() -> None:
     import os
 
     if os.environ.get("VERTEX_TRACK_AUTOTRACK", "").strip().lower() in ("1", "true", "yes", "on"):
-        from .tracking.autotrack import autotrack
-
-        autotrack()
+        importlib.import_module("vertex_track.tracking.autotrack").autotrack()
 
 
 _autotrack_from_environment()
