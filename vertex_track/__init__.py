@@ -146,7 +146,7 @@ def _autotrack_from_environment() -> None:
     import os
 
     if os.environ.get("VERTEX_TRACK_AUTOTRACK", "").strip().lower() in ("1", "true", "yes", "on"):
-        importlib.import_module("vertex_track.tracking.autotrack").autotrack()
+        importlib.import_module("vertex_track.tracking.auto").autotrack()
 
 
 _autotrack_from_environment()

@@ -20,7 +20,7 @@ from typing import Any, TypeVar, overload
 
 from ..exceptions import InvalidArgumentError
 from ..validation import check_schema_title
-from .autotrack import autotrack
+from .auto import autotrack
 from .frames import drop_own_frame
 from .markers import ArtifactType, Dataset, Metrics, Model
 from .recorder import DEFAULT_EXECUTION_SCHEMA, Options, Tracker
