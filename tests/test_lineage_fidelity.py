@@ -171,8 +171,7 @@ def test_futures_and_containers_of_futures_link(tracked: MetadataStore) -> None:
 def test_generator_flow_yields_its_values_and_completes(tracked: MetadataStore) -> None:
     @vt.flow
     def generator():
-        for i in range(3):
-            yield i
+        yield from range(3)
 
     assert list(generator()) == [0, 1, 2]
     (run,) = vt.PipelineRun.list()
