@@ -124,7 +124,12 @@ def init(
         artifact_root: fsspec URL where artifact bytes go (folder, ``s3://``, ``memory://``).
         project, location, metadata_store: the parts of resource names.
         experiment: the default experiment for :func:`vertex_track.start_run`.
-        on_tracking_error: ``"raise"`` (default) or ``"warn"``.
+        on_tracking_error: what a tracking failure does; never the task's own
+            outcome, which stands either way. ``"raise"`` (default): the
+            ``vt.flow`` run fails at its end with a ``TrackingError`` naming
+            what could not be recorded (outside a flow: the next
+            ``vertex_track.tracking.flush()``). ``"warn"``: one
+            ``TrackingWarning`` per problem, at the time, and the run goes on.
 
     Returns:
         The effective :class:`Settings`.
