@@ -64,3 +64,45 @@ def test_dask_workers_record_and_lineage_connects(tracked: MetadataStore) -> Non
         assert consumers[0].metadata["vertex_track"]["task_name"] == "stats"
         expected = np.random.default_rng(made.metadata["seed"]).normal(size=1000)
         np.testing.assert_array_equal(dataset.load(), expected)
+
+
+@vt.track
+@task
+def tag(i: int) -> str:
+    return f"part-{i}"  # small: inline, identified by the task run that made it
+
+
+@vt.track
+@task
+def shout(name: str) -> str:
+    return name.upper()
+
+
+@pytest.mark.slow
+def test_small_values_handed_between_workers_link_to_their_producer(
+    tracked: MetadataStore,
+) -> None:
+    @vt.flow(
+        task_runner=prefect_dask.DaskTaskRunner(
+            cluster_kwargs={
+                "n_workers": 2, "processes": True, "threads_per_worker": 1,
+                "dashboard_address": ":0",
+            }
+        )
+    )
+    def hand_over() -> list[str]:
+        return [f.result() for f in shout.map(tag.map([1, 2, 3]))]
+
+    assert hand_over() == ["PART-1", "PART-2", "PART-3"]
+    shouts = vt.Execution.list(filter='display_name = "shout*"')
+    assert len(shouts) == 3
+    for execution in shouts:
+        producers = [
+            e for e in vt.lineage(execution, direction="upstream", max_hops=2).executions
+            if e.name != execution.name
+        ]
+        # exactly the tag run that made this value: Prefect's graph, resolved by
+        # the writer even when the producer ran in the other worker process
+        assert [p.metadata["i"] for p in producers] == [
+            int(execution.metadata["name"].split("-")[1])
+        ]

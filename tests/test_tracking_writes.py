@@ -153,3 +153,33 @@ def test_flush_does_not_wait_for_the_linger(
     assert done.wait(20), "flush waited for the writer's linger"
     flusher.join()
     assert vt.Execution.get("run-f").state == "COMPLETE"
+
+
+def test_producer_targets_link_every_output_of_that_execution(store: MetadataStore) -> None:
+    """``"@<execution>"``: the producer Prefect names, resolved when the consumer is written."""
+    now = 1_700_000_000_000_000
+    a, b = _artifact("inline-pa", 1, now), _artifact("inline-pb", 2, now)
+    # The producer was written earlier (another transaction, maybe another process).
+    store.put_tracked([TrackedRecord(
+        _execution("taskrun-p", "COMPLETE", "{}", now),
+        [("INPUT", "seed", _artifact("inline-seed", 9, now)), ("OUTPUT", "a", a),
+         ("OUTPUT", "b", b)],
+        (), True,
+    )])
+    # In one batch: a second producer and its consumer; plus a producer nobody recorded.
+    c = _artifact("inline-pc", 3, now)
+    store.put_tracked([
+        TrackedRecord(_execution("taskrun-q", "COMPLETE", "{}", now), [("OUTPUT", "c", c)], (), True),
+        TrackedRecord(
+            _execution("taskrun-consumer", "COMPLETE", "{}", now),
+            [("INPUT", "x", "@taskrun-p"), ("INPUT", "y", "@taskrun-q"),
+             ("INPUT", "x", "@taskrun-p"), ("INPUT", "z", "@taskrun-never-recorded")],
+            (), True,
+        ),
+    ])
+    events = sorted(
+        (e.label, e.artifact.rsplit("/", 1)[-1])
+        for e in vt.Execution.get("taskrun-consumer").get_events()
+    )
+    # every OUTPUT (never the producer's inputs), once per argument; unknown producers add nothing
+    assert events == [("x", "inline-pa"), ("x", "inline-pb"), ("y", "inline-pc")]

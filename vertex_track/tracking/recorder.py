@@ -149,6 +149,14 @@ class Tracker:
         error = TrackingError(message)
         error.__cause__ = exc
         get_writer().defer_error(error)
+        # Also said now, where the run's logs are read: a Dask worker's deferred
+        # errors would otherwise only reach that worker's own exit.
+        try:
+            from prefect.logging import get_run_logger
+
+            get_run_logger().error(message)
+        except Exception:
+            logger.error(message)
 
     # -- begin ---------------------------------------------------------------------------
     def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Run | None:
