@@ -50,3 +50,27 @@ def test_importing_vertex_track_does_not_import_prefect() -> None:
     code = "import sys, vertex_track; print('prefect' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_all_is_exactly_the_public_namespace() -> None:
+    """``__all__`` checked both ways: nothing public is left out, nothing listed is missing."""
+    import types
+
+    public = {
+        name for name in dir(vt)
+        if not name.startswith("_")
+        and not isinstance(getattr(vt, name), types.ModuleType)
+        and name not in {"annotations", "importlib", "Any", "TYPE_CHECKING"}
+    }
+    assert sorted(public - set(vt.__all__)) == []
+    assert sorted(set(vt.__all__) - public) == []
+
+
+def test_types_users_receive_or_subclass_are_exported() -> None:
+    assert isinstance(vt.Artifact.list(), vt.ResourceList)  # what list() returns
+    assert issubclass(vt.TrackingError, vt.VertexTrackError)
+    assert issubclass(vt.TrackingWarning, UserWarning)
+    from vertex_track.artifacts import Materializer
+    from vertex_track.store.base import PurgeResult
+
+    assert vt.Materializer is Materializer and vt.PurgeResult is PurgeResult

@@ -18,6 +18,8 @@ from .exceptions import (
     InvalidArgumentError,
     NotFoundError,
     StoreUnavailableError,
+    TrackingError,
+    TrackingWarning,
     VertexTrackError,
 )
 from .executions import start_execution
@@ -29,7 +31,9 @@ from .resources import (
     EventType,
     Execution,
     ExecutionState,
+    ResourceList,
 )
+from .store.base import PurgeResult
 
 __version__ = "0.1.0"
 
@@ -45,6 +49,7 @@ _LAZY: dict[str, str] = {
     "Metrics": "vertex_track.tracking.markers",
     "PipelineRun": "vertex_track.tracking.pipeline_run",
     "register_materializer": "vertex_track.artifacts",
+    "Materializer": "vertex_track.artifacts",
     # lineage
     "lineage": "vertex_track.query.lineage",
     "LineageSubgraph": "vertex_track.query.lineage",
@@ -78,11 +83,16 @@ __all__ = [
     "FilterError",
     "InvalidArgumentError",
     "LineageSubgraph",
+    "Materializer",
     "Metrics",
     "Model",
     "NotFoundError",
     "PipelineRun",
+    "PurgeResult",
+    "ResourceList",
     "StoreUnavailableError",
+    "TrackingError",
+    "TrackingWarning",
     "VertexTrackError",
     "autotrack",
     "end_run",
@@ -119,7 +129,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs
-    from .artifacts import register_materializer
+    from .artifacts import Materializer, register_materializer
     from .experiments import (
         ExperimentRun,
         end_run,

@@ -10,7 +10,11 @@ working in code that does not know about vertex_track::
     ├── ConflictError                        a stale etag, or a concurrent change
     ├── InvalidArgumentError (ValueError)    input breaks a rule (field, rule, value)
     │   └── FilterError                      a malformed filter (with .position)
-    └── StoreUnavailableError                the metadata store cannot be reached
+    ├── StoreUnavailableError                the metadata store cannot be reached
+    └── TrackingError                        a tracked run could not be recorded
+                                             (on_tracking_error="raise")
+
+    TrackingWarning (UserWarning)            the same, under on_tracking_error="warn"
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ __all__ = [
     "InvalidArgumentError",
     "NotFoundError",
     "StoreUnavailableError",
+    "TrackingError",
+    "TrackingWarning",
     "VertexTrackError",
 ]
 
@@ -68,3 +74,15 @@ class FilterError(InvalidArgumentError):
 
 class StoreUnavailableError(VertexTrackError):
     """The metadata store could not be opened or reached (after retries)."""
+
+
+class TrackingError(VertexTrackError):
+    """A tracked task or flow run could not be recorded (``on_tracking_error="raise"``).
+
+    The task's own outcome is never changed by it: its value was returned and
+    its exception raised. The ``vt.flow`` run fails at its end with this error.
+    """
+
+
+class TrackingWarning(UserWarning):
+    """A tracked run could not be recorded (``on_tracking_error="warn"``); the task is unaffected."""

@@ -31,7 +31,7 @@ import warnings
 from collections import deque
 from typing import Any
 
-from ..exceptions import VertexTrackError
+from ..exceptions import TrackingError, TrackingWarning
 from ..store import barrier
 from ..store.base import ExecutionRow, LinkRow, TrackedRecord
 
@@ -40,14 +40,6 @@ logger = logging.getLogger("vertex_track.tracking")
 MAX_BATCH = 256
 #: How long the writer waits for a batch to fill before committing what it has.
 LINGER_S = 0.01
-
-
-class TrackingError(VertexTrackError):
-    """A tracking record could not be written (raised under ``on_tracking_error="raise"``)."""
-
-
-class TrackingWarning(UserWarning):
-    """A tracking record was lost under ``on_tracking_error="warn"``; the task is unaffected."""
 
 
 class Record:
