@@ -255,6 +255,9 @@ class _Pipeline:
             "best_measurement": dict(best.final_measurement) if best is not None else None,
             "base_output_directory": self.base,
             "labels": dict(self.req.labels),
+            "trials": [
+                {**t.to_dict(), "error": (t.error or "")[:500] or None} for t in r.trials
+            ],
         }
 
     def _save_summary(self) -> None:
@@ -527,9 +530,9 @@ class _Pipeline:
             return trial.final_measurement
 
         trial_task = task(
-            trial_body, name="trial", task_run_name="trial-{trial_id}", cache_policy=NO_CACHE,
+            name="trial", task_run_name="trial-{trial_id}", cache_policy=NO_CACHE,
             persist_result=False,
-        )
+        )(trial_body)
         limit = tuning.max_trial_count
         parallel = tuning.parallel_trial_count
         max_failed = tuning.max_failed_trial_count

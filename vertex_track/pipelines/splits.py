@@ -123,7 +123,7 @@ def _cut(n: int, fractions: tuple[float, float, float]) -> list[tuple[int, int]]
     cumulative = 0.0
     for f in fractions:
         cumulative += f
-        end = min(n, int(math.floor(cumulative * n + 1e-9)))
+        end = min(n, math.floor(cumulative * n + 1e-9))
         bounds.append((start, end))
         start = end
     return bounds
