@@ -19,7 +19,7 @@ from typing import Any
 import vertex_track as vt
 
 
-@vt.flow(name="hyperparameter-tuning", validate_parameters=False)
+@vt.flow(name="hyperparameter-tuning", validate_parameters=False, persist_result=False)
 def hyperparameter_tuning(request: dict[str, Any]) -> dict[str, Any]:
     """Run the trials of ``request``'s study and register the best trial's model."""
     parsed = vt.pipelines.parse_request(request)

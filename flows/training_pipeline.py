@@ -20,7 +20,7 @@ from typing import Any
 import vertex_track as vt
 
 
-@vt.flow(name="training-pipeline", validate_parameters=False)
+@vt.flow(name="training-pipeline", validate_parameters=False, persist_result=False)
 def training_pipeline(request: dict[str, Any]) -> dict[str, Any]:
     """Run ``request`` (custom job or hyperparameter tuning) and register its model."""
     return vt.pipelines.run_in_flow(request).to_dict()

@@ -65,9 +65,12 @@ _result_slot: contextvars.ContextVar[list[TrainingPipelineResult] | None] = (
 class PipelineFailed(Exception):
     """Raised by the flow body when the pipeline failed, so Prefect marks the flow run Failed."""
 
-    def __init__(self, result: TrainingPipelineResult) -> None:
-        super().__init__(result.error or result.state)
+    def __init__(self, message: str, result: TrainingPipelineResult | None = None) -> None:
+        super().__init__(message)
         self.result = result
+
+    def __reduce__(self) -> Any:  # Prefect pickles a failed flow's exception: keep it small
+        return (type(self), (str(self),))
 
 
 class _Stop(Exception):
@@ -683,8 +686,10 @@ def _task_logger() -> Any:
 
 
 def _arg(value: Any) -> str:
+    """A parameter value as a trial argument: whole numbers without ``.0`` (a DISCRETE
+    ``100`` reaches ``type=int`` and ``type=float`` parsers alike)."""
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return repr(value)
+        return str(int(value))
     return str(value)
 
 
@@ -709,7 +714,7 @@ def run_in_flow(request: Any) -> TrainingPipelineResult:
     if slot is not None:
         slot.append(result)
     if result.state == FAILED:
-        raise PipelineFailed(result)
+        raise PipelineFailed(result.error or result.state, result)
     return result
 
 
@@ -729,7 +734,9 @@ def _flow(kind: str) -> Any:
 
             body.__name__ = FLOW_NAMES[kind].replace("-", "_")
             body.__qualname__ = body.__name__
-            flow = _flows[kind] = vt_flow(name=FLOW_NAMES[kind], validate_parameters=False)(body)
+            flow = _flows[kind] = vt_flow(
+                name=FLOW_NAMES[kind], validate_parameters=False, persist_result=False,
+            )(body)
         return flow
 
 
