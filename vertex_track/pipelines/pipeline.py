@@ -654,6 +654,7 @@ class _Pipeline:
         except _Stop as exc:
             self.result.state, self.result.error = FAILED, str(exc)
         except KeyboardInterrupt:
+            runner.stop_all()  # trials in worker threads do not see the interrupt
             self.result.state, self.result.error = CANCELLED, "interrupted"
             raise
         except Exception as exc:

@@ -50,7 +50,9 @@ from fsspec.implementations.local import LocalFileSystem
 from ..exceptions import InvalidArgumentError
 from .request import CustomJobSpec, WorkerPoolSpec
 
-__all__ = ["JobOutcome", "Replica", "build_replicas", "run_replicas", "stage_packages"]
+__all__ = [
+    "JobOutcome", "Replica", "build_replicas", "run_replicas", "stage_packages", "stop_all",
+]
 
 TF_ROLES = ("chief", "worker", "ps", "evaluator")
 STDERR_TAIL = 20
@@ -240,6 +242,21 @@ def build_replicas(
     return replicas
 
 
+_active: set[_Proc] = set()  # processes running now, for stop_all()
+_active_lock = threading.Lock()
+
+
+def stop_all() -> None:
+    """Stop every job process this process started that still runs (on Ctrl-C).
+
+    They run in their own sessions (so a timeout can end a whole process
+    group), which also keeps a terminal's Ctrl-C from reaching them.
+    """
+    with _active_lock:
+        procs = list(_active)
+    _stop(procs)
+
+
 class _Proc:
     def __init__(self, replica: Replica, cwd: Path) -> None:
         self.replica = replica
@@ -306,6 +323,8 @@ def run_replicas(
                         p.signal(signal.SIGKILL)
                     raise _StartError(replica, exc) from exc
                 procs.append(proc)
+                with _active_lock:
+                    _active.add(proc)
                 for stream, level in ((proc.popen.stdout, "info"), (proc.popen.stderr, "warning")):
                     assert stream is not None
                     t = threading.Thread(
@@ -331,12 +350,16 @@ def run_replicas(
                 time.sleep(0.02)
         except BaseException:
             _stop(procs)
+            with _active_lock:
+                _active.difference_update(procs)
             raise
         if timed_out or failed is not None:
             _stop(procs)
         for p in procs:
             for t in p.threads:
                 t.join(timeout=10)
+        with _active_lock:
+            _active.difference_update(procs)
     duration = time.monotonic() - started
     codes = {p.replica.name: p.popen.returncode for p in procs}
     if timed_out:
