@@ -7,7 +7,10 @@ in local mode (its temporary server is started by a warm-up run first):
   trials of a CPU-bound training script (pure-Python arithmetic, calibrated to
   ``--trial-seconds`` (1) of CPU on this machine), run with
   ``parallelTrialCount`` 1 and then 2, side by side: sequential wall time /
-  parallel wall time. On 2 cores the ceiling is 2.
+  parallel wall time, the median of ``--pairs`` (3) alternating pairs. On 2
+  cores the ceiling is 2. The table also shows how many trials ran at once
+  (from their Executions' start and end times) and the load average: on a
+  machine other work keeps busy, the speedup says more about that work.
 - ``pipeline_overhead_s``: the wall time of ``run_training_pipeline`` for a
   custom job around a trivial script (it writes one file to
   ``AIP_MODEL_DIR``), minus the script's own run time (from process start to
@@ -17,6 +20,7 @@ in local mode (its temporary server is started by a warm-up run first):
 Target: ``parallel_speedup`` >= 1.6 on 2 cores; ``pipeline_overhead_s`` <= 2 s.
 
 Usage: python benchmarks/bench_tuning.py [--trials 8] [--trial-seconds 1.0] [--repeats 5]
+       [--pairs 3]
 """
 
 from __future__ import annotations
@@ -135,11 +139,21 @@ def max_concurrent(result: object) -> int:
     return best
 
 
+def mean_trial(result: object) -> float:
+    """Mean wall time of a trial's job (process start to exit), as its Execution records it."""
+    return statistics.mean(
+        t.execution.metadata["vertex_track"]["duration_s"]
+        for t in result.trials  # type: ignore[attr-defined]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--trial-seconds", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--pairs", type=int, default=3,
+                        help="sequential/parallel study pairs (the speedup is their median)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="vt-bench-tuning-"))
@@ -169,11 +183,19 @@ def main() -> None:
         overheads.append(took - script_s)
         walls.append(took)
 
+    # Sequential and parallel studies alternate, so a change in the machine's load
+    # hits both sides; the figure is the median of the pairs' ratios.
     load_before = os.getloadavg()[0]
-    seq_s, seq = run(tuning_request(burn, tmp / "seq", args.trials, 1, n))
-    par_s, par = run(tuning_request(burn, tmp / "par", args.trials, 2, n))
+    pairs = []
+    for i in range(args.pairs):
+        seq_s, seq = run(tuning_request(burn, tmp / f"seq-{i}", args.trials, 1, n))
+        par_s, par = run(tuning_request(burn, tmp / f"par-{i}", args.trials, 2, n))
+        pairs.append((seq_s, par_s))
     load_after = os.getloadavg()[0]
-    speedup = seq_s / par_s
+    ratios = [a / b for a, b in pairs]
+    speedup = statistics.median(ratios)
+    seq_s = statistics.median(a for a, _ in pairs)
+    par_s = statistics.median(b for _, b in pairs)
     overhead = statistics.median(overheads)
 
     report(
@@ -181,9 +203,11 @@ def main() -> None:
         [
             ("CPU cores", os.cpu_count() or 0, ""),
             ("trial CPU time (calibrated)", args.trial_seconds, "s"),
-            (f"{args.trials} trials, parallelTrialCount=1", seq_s, "s"),
-            (f"{args.trials} trials, parallelTrialCount=2", par_s, "s"),
-            ("parallel_speedup (seq / parallel)", speedup, "x"),
+            (f"{args.trials} trials, parallelTrialCount=1 (median)", seq_s, "s"),
+            (f"{args.trials} trials, parallelTrialCount=2 (median)", par_s, "s"),
+            (f"parallel_speedup (median of {args.pairs} pairs)", speedup, "x"),
+            ("mean trial wall time, parallelTrialCount=1", mean_trial(seq), "s"),
+            ("mean trial wall time, parallelTrialCount=2", mean_trial(par), "s"),
             ("trials running at once, parallelTrialCount=1", max_concurrent(seq), ""),
             ("trials running at once, parallelTrialCount=2", max_concurrent(par), ""),
             ("load average (1 min) before / after", f"{load_before:.1f} / {load_after:.1f}", ""),
@@ -196,10 +220,12 @@ def main() -> None:
             "sequential_s": round(seq_s, 3),
             "parallel_s": round(par_s, 3),
             "parallel_speedup": round(speedup, 3),
+            "speedup_samples": [round(r, 3) for r in ratios],
             "pipeline_overhead_s": round(overhead, 3),
             "overhead_samples_s": [round(x, 3) for x in overheads],
             "cpu_count": os.cpu_count(),
             "max_concurrent_trials": [max_concurrent(seq), max_concurrent(par)],
+            "mean_trial_s": [round(mean_trial(seq), 3), round(mean_trial(par), 3)],
             "load_average": [round(load_before, 2), round(load_after, 2)],
         },
     )
