@@ -234,6 +234,21 @@ def test_each_split_kind_reaches_the_training_code(
     assert producer(datasets["test"]).metadata["split"] == next(iter(split))
 
 
+def test_a_filter_the_data_cannot_answer_fails_the_split(
+    data: vt.Artifact, train: Path, tmp_path: Path,
+) -> None:
+    request = custom(tmp_path, [pool(train)], split={"filterSplit": {
+        "trainingFilter": "price > 3", "validationFilter": "-", "testFilter": "-"}})
+    result = vt.pipelines.run_training_pipeline(request)
+    assert result.state == "PIPELINE_STATE_FAILED"
+    assert result.error.startswith(
+        "splitting the data set failed: inputDataConfig.filterSplit.trainingFilter: "
+        "'price > 3' is not a valid pandas query")
+    (split,) = result.pipeline_run.get_executions()
+    assert split.display_name == "split-dataset" and split.state.value == "FAILED"
+    assert not any(e.display_name == "custom-job" for e in vt.Execution.list())
+
+
 def test_python_module_from_a_wheel_and_an_sdist(
     data: vt.Artifact, tmp_path: Path,
 ) -> None:

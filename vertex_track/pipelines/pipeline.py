@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
-import json
 import logging
 import math
 import queue
@@ -29,7 +28,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -234,7 +233,9 @@ class _Pipeline:
             return log
 
     # -- records --------------------------------------------------------------------------
-    def _attach(self, artifacts: list[Artifact] = (), executions: list[Execution] = ()) -> None:  # type: ignore[assignment]
+    def _attach(self, artifacts: Sequence[Artifact] = (),
+                executions: Sequence[Execution] = ()) -> None:
+        """Attribute/associate records to the flow run's PipelineRun context."""
         if self.pipeline_run is None:
             return
         self.pipeline_run.context.add_artifacts_and_executions(
@@ -289,22 +290,29 @@ class _Pipeline:
         out = _join(prefix, f"dataset-{self.short}-{stamp}")
         _emit("split_started", source=source.name)
         began = time.monotonic()
-        with start_execution(schema_title=EXECUTION_SCHEMA, display_name="split-dataset") as ex:
-            ex.assign_input_artifacts([source])
-            res = splits.write_splits(source.uri, cfg, out)
-            made = []
-            for name in splits.SPLITS:
-                made.append(Artifact.create(
-                    "system.Dataset", uri=res.uris[name], display_name=name,
-                    metadata={"split": name, "rows": res.rows[name],
-                              "data_format": res.data_format, "source": source.name},
-                ))
-            ex.assign_output_artifacts(made)
-            ex.metadata = {
-                **ex.metadata, "split": res.kind, **_flat_params(res.parameters),
-                "vertex_track": {"duration_s": round(time.monotonic() - began, 6),
-                                 "source_rows": res.source_rows, "rows": res.rows},
-            }
+        split_ex: list[Execution] = []
+        try:
+            with start_execution(schema_title=EXECUTION_SCHEMA,
+                                 display_name="split-dataset") as ex:
+                split_ex.append(ex)
+                ex.assign_input_artifacts([source])
+                res = splits.write_splits(source.uri, cfg, out)
+                made = []
+                for name in splits.SPLITS:
+                    made.append(Artifact.create(
+                        "system.Dataset", uri=res.uris[name], display_name=name,
+                        metadata={"split": name, "rows": res.rows[name],
+                                  "data_format": res.data_format, "source": source.name},
+                    ))
+                ex.assign_output_artifacts(made)
+                ex.metadata = {
+                    **ex.metadata, "split": res.kind, **_flat_params(res.parameters),
+                    "vertex_track": {"duration_s": round(time.monotonic() - began, 6),
+                                     "source_rows": res.source_rows, "rows": res.rows},
+                }
+        except InvalidArgumentError as exc:  # a filter or column the data does not have
+            self._attach([source], split_ex)
+            raise _Stop(f"splitting the data set failed: {exc}") from None
         self.datasets = dict(zip(splits.SPLITS, made))
         self._attach([source, *made], [ex])
         self.split_env = {
@@ -353,7 +361,7 @@ class _Pipeline:
             env["CLOUD_ML_TRIAL_ID"] = trial.id
             extra = [f"--{k}={_arg(v)}" for k, v in trial.parameters.items()]
         replicas = runner.build_replicas(
-            self.req.job_spec, extra_args=extra, env=env, job_id=self.flow_run_id,
+            self.req.job_spec, extra_args=extra, env=env,
             trial_id=trial_id, python_path=python_path,
         )
         log_file = self.work / f"{name}.log"
@@ -409,9 +417,6 @@ class _Pipeline:
         for (step, wall), values in sorted(by_step.items()):
             run.log_time_series_metrics(values, step=max(step, 0), wall_time=wall)
 
-    def _job_execution(self, name: str, metadata: dict[str, Any]) -> Any:
-        return start_execution(schema_title=EXECUTION_SCHEMA, display_name=name, metadata=metadata)
-
     def _record_job(self, ex: Execution, outcome: runner.JobOutcome, log_file: Path,
                     name: str, measurement: dict[str, float], env: dict[str, str]) -> Artifact | None:
         logs = None
@@ -439,7 +444,8 @@ class _Pipeline:
         _emit("job_started")
         run = self._experiment_run(f"job-{self.short}", {})
         meta = {"job": "custom"}
-        with self._job_execution("custom-job", meta) as ex:
+        with start_execution(schema_title=EXECUTION_SCHEMA, display_name="custom-job",
+                             metadata=meta) as ex:
             if self.datasets:
                 ex.assign_input_artifacts(list(self.datasets.values()))
             outcome, env, log_file, metric_file = self.run_job(
@@ -469,7 +475,8 @@ class _Pipeline:
         began = time.monotonic()
         logs = None
         try:
-            with self._job_execution(f"trial-{trial.id}", meta) as ex:
+            with start_execution(schema_title=EXECUTION_SCHEMA,
+                                 display_name=f"trial-{trial.id}", metadata=meta) as ex:
                 trial.execution = ex
                 if self.datasets:
                     ex.assign_input_artifacts(list(self.datasets.values()))
@@ -842,6 +849,3 @@ def _attach_run_from_state(result: TrainingPipelineResult, state: Any) -> None:
         except NotFoundError:
             pass
 
-
-def request_summary(req: TrainingPipelineRequest) -> str:
-    return json.dumps(req.to_json_dict(), indent=2)

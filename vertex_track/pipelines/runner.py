@@ -30,7 +30,6 @@ from __future__ import annotations
 import collections
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -185,7 +184,6 @@ def build_replicas(
     *,
     extra_args: Sequence[str],
     env: Mapping[str, str],
-    job_id: str,
     trial_id: str | None,
     python_path: Mapping[int, Sequence[str]] | None = None,
 ) -> list[Replica]:
@@ -402,6 +400,3 @@ def _stop(procs: Sequence[_Proc]) -> None:
     for p in procs:  # children the replica left behind in its group
         p.signal(signal.SIGKILL)
 
-
-def rmtree_quiet(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
