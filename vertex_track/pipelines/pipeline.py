@@ -527,10 +527,12 @@ class _Pipeline:
         trials: dict[str, Trial] = {}
         runs: dict[str, Any] = {}
         done_q: queue.Queue[str] = queue.Queue()
+        started: set[str] = set()  # trials whose task body ran (and so will report to done_q)
         pipeline = self
 
         def trial_body(trial_id: str) -> dict[str, Any]:
             trial = trials[trial_id]
+            started.add(trial_id)
             try:
                 pipeline.run_trial(trial, runs.get(trial_id), python_path, _task_logger())
             finally:
@@ -547,7 +549,7 @@ class _Pipeline:
         parallel = tuning.parallel_trial_count
         max_failed = tuning.max_failed_trial_count
         tokens: dict[str, Any] = {}
-        futures: list[Any] = []
+        futures: dict[str, Any] = {}
         running = 0
         failed = 0
         stop_reason: str | None = None
@@ -570,11 +572,11 @@ class _Pipeline:
                 runs[trial.id] = run
                 trial.experiment_run = run.name if run is not None else None
                 _emit("trial_started", trial=trial.id, parameters=params, total=limit)
-                futures.append(trial_task.submit(trial.id))
+                futures[trial.id] = trial_task.submit(trial.id)
                 running += 1
             if running == 0:
                 break
-            finished = trials[done_q.get()]
+            finished = self._next_finished(done_q, futures, started, trials)
             running -= 1
             value = finished.final_measurement.get(metric_id)
             sampler.tell(tokens[finished.id], value if finished.state == "SUCCEEDED" else None)
@@ -587,7 +589,7 @@ class _Pipeline:
                     f"{failed} trials failed, more than maxFailedTrialCount ({max_failed}); "
                     f"the last, trial {finished.id}: {finished.error}"
                 )
-        for f in futures:  # all ended; collect states so Prefect does not warn about them
+        for f in futures.values():  # all ended; collect states so Prefect does not warn
             f.wait()
         succeeded = [t for t in self.result.trials if t.state == "SUCCEEDED"]
         if stop_reason is not None:
@@ -607,6 +609,27 @@ class _Pipeline:
             "best trial %s: %s = %s with %s", best.id, metric_id,
             best.final_measurement[metric_id], best.parameters,
         )
+
+    @staticmethod
+    def _next_finished(done_q: queue.Queue[str], futures: dict[str, Any], started: set[str],
+                       trials: dict[str, Trial]) -> Trial:
+        """The next trial to end. A trial whose Prefect task ended without running its
+        body (the task run could not start) never reports to ``done_q``: it is found
+        through its future, and ends FAILED with Prefect's message."""
+        while True:
+            try:
+                return trials[done_q.get(timeout=0.5)]
+            except queue.Empty:
+                pass
+            for trial_id, future in futures.items():
+                trial = trials[trial_id]
+                if trial_id in started or trial.state != "ACTIVE":
+                    continue
+                state = future.state
+                if state.is_final():
+                    trial.state = "FAILED"
+                    trial.error = f"its task run ended {state.name}: {state.message}"
+                    return trial
 
     # -- model ------------------------------------------------------------------------------------
     def upload_model(self, producer: Execution | None) -> None:
