@@ -414,7 +414,7 @@ def test_grid_search_trials_lineage_and_experiment_frame(
     assert set(frame["state"]) == {"COMPLETE"}
 
 
-def test_random_search_runs_trials_in_parallel_within_bounds(
+def test_random_search_is_seeded_and_within_bounds(
     data: vt.Artifact, train: Path, tmp_path: Path,
 ) -> None:
     params = [{"parameterId": "lr", "scaleType": "UNIT_LOG_SCALE",
