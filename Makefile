@@ -17,6 +17,7 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python examples/quickstart.py
 	$(BIN)/python examples/experiments.py
+	$(BIN)/python examples/tuning.py --trials 4
 
 lint: $(STAMP)
 	$(BIN)/ruff check vertex_track flows tests examples benchmarks

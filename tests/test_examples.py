@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_example(name: str, home: Path, prefect_home: Path) -> str:
+def run_example(name: str, home: Path, prefect_home: Path, *args: str) -> str:
     env = {
         **os.environ,
         "VERTEX_TRACK_HOME": str(home),
@@ -23,7 +23,7 @@ def run_example(name: str, home: Path, prefect_home: Path) -> str:
     out = home.parent / f"{name}.out"
     with out.open("w") as stdout:
         proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "examples" / name)], stdout=stdout,
+            [sys.executable, str(ROOT / "examples" / name), *args], stdout=stdout,
             stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True,
         )
         try:
@@ -53,3 +53,17 @@ def test_quickstart_prints_the_model_lineage_down_to_the_raw_data(tmp_path: Path
 def test_experiments_example_prints_the_experiment_dataframe(tmp_path: Path) -> None:
     text = run_example("experiments.py", tmp_path / "home", tmp_path / "prefect")
     assert "param." in text and "metric." in text
+
+
+@pytest.mark.slow
+def test_tuning_example_prints_the_lineage_and_the_trials(tmp_path: Path) -> None:
+    pytest.importorskip("hypertune")
+    pytest.importorskip("optuna")
+    text = run_example("tuning.py", tmp_path / "home", tmp_path / "prefect", "--trials", "2")
+    assert "breast-cancer-tuning: PIPELINE_STATE_SUCCEEDED" in text
+    lineage = text.split("Lineage of the model", 1)[1]
+    assert "trial-" in lineage and "-> training, validation, test" in lineage
+    assert "split-dataset [COMPLETE]: breast-cancer -> training, validation, test" in lineage
+    trials = text.split("vt.get_experiment_df('breast-cancer-tuning')", 1)[1]
+    assert "param.C" in trials and "metric.accuracy" in trials
+    assert len([ln for ln in trials.splitlines() if ln.startswith("trial-")]) == 2

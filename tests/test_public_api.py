@@ -61,7 +61,7 @@ def test_all_is_exactly_the_public_namespace() -> None:
         if not name.startswith("_")
         and not isinstance(getattr(vt, name), types.ModuleType)
         and name not in {"annotations", "importlib", "Any", "TYPE_CHECKING"}
-    }
+    } | {"pipelines"}  # the one public submodule: vt.pipelines.run_training_pipeline
     assert sorted(public - set(vt.__all__)) == []
     assert sorted(set(vt.__all__) - public) == []
 

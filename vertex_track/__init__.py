@@ -105,6 +105,7 @@ __all__ = [
     "log_model",
     "log_params",
     "log_time_series_metrics",
+    "pipelines",
     "query_context_lineage_subgraph",
     "query_execution_inputs_and_outputs",
     "register_materializer",
@@ -115,7 +116,12 @@ __all__ = [
 ]
 
 
+_SUBMODULES = frozenset({"pipelines"})  # ``vt.pipelines.run_training_pipeline``
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'vertex_track' has no attribute {name!r}")
@@ -129,6 +135,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs
+    from . import pipelines
     from .artifacts import Materializer, register_materializer
     from .experiments import (
         ExperimentRun,

@@ -17,6 +17,7 @@ from ._common import init_settings
 from .experiments import experiments_app
 from .gc import gc
 from .lineage import lineage
+from .pipelines import pipelines_app
 from .purge import purge_app
 from .resources import artifacts_app, contexts_app, executions_app
 from .runs import diff, runs_app
@@ -82,6 +83,7 @@ app.add_typer(contexts_app, name="contexts")
 app.command("lineage")(lineage)
 app.command("diff")(diff)
 app.add_typer(experiments_app, name="experiments")
+app.add_typer(pipelines_app, name="pipelines")
 app.add_typer(purge_app, name="purge")
 app.command("gc")(gc)
 
