@@ -219,6 +219,7 @@ def _outputs_of(
         n = len(chunk)
         params: dict[str, Any] = {f"r{i}": rid for i, rid in enumerate(chunk)}
         params["sid"] = store.store_id
+        params["output"] = "OUTPUT"  # every value is bound: the SQL is compiled once, cached
         rows = tx.fetchall(
             ("producer_outputs", n),
             lambda n=n: select(ex.c.resource_id, ev.c.artifact_id)  # type: ignore[misc]
@@ -226,7 +227,7 @@ def _outputs_of(
             .where(
                 ex.c.store_id == bindparam("sid"),
                 ex.c.resource_id.in_([bindparam(f"r{i}") for i in range(n)]),
-                ev.c.type == "OUTPUT",
+                ev.c.type == bindparam("output"),
             )
             .order_by(ev.c.id),
             params,
