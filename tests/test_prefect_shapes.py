@@ -90,13 +90,13 @@ class Runs:
         while grew:
             grew = False
             for fr in self.flow_runs.values():
-                parent = self.placeholders_parent(fr)
+                parent = self.parent_flow_run(fr)
                 if parent in out and fr.id not in out:
                     out.add(fr.id)
                     grew = True
         return out
 
-    def placeholders_parent(self, flow_run: Any) -> UUID | None:
+    def parent_flow_run(self, flow_run: Any) -> UUID | None:
         ptr = flow_run.parent_task_run_id
         if ptr is None or ptr not in self.task_runs:
             return None
@@ -301,6 +301,8 @@ def check_tracking(runs: Runs) -> dict[str, vt.Execution]:
         allowed = must | handed_down(tr.flow_run_id)
         for group in some:
             allowed |= group
+        for silent in must - produced:  # no output to link: it must have failed
+            assert by_id[silent].state == "FAILED", f"{tr.name}: upstream {silent} left no output"
         missing = (must & produced) - ours
         assert not missing, f"{tr.name}: Prefect's upstream {missing} not in lineage {ours}"
         for group in some:
