@@ -217,6 +217,7 @@ def record_flow_result(flow_run_id: str, result: Any) -> None:
 
 def _prefect_producer(result: Any) -> list[str]:
     try:
+        from prefect.client.schemas.objects import RunType
         from prefect.futures import PrefectFuture
         from prefect.states import State
         from prefect.utilities.engine import get_state_for_result
@@ -230,6 +231,10 @@ def _prefect_producer(result: Any) -> list[str]:
     hit = get_state_for_result(result)
     if hit is None:
         return []
-    state, _run_type = hit
+    state, run_type = hit
+    if run_type == RunType.FLOW_RUN:
+        # A value a nested subflow returned and this flow returns again: the
+        # nested flow's wrapper remembered its producer.
+        return list(flow_results.get(str(state.state_details.flow_run_id)) or ())
     trid = state.state_details.task_run_id
     return ["@" + execution_id_of_task_run(trid)] if trid else []
