@@ -585,12 +585,6 @@ def build_handed_down(task: Any, flow: Any) -> Callable[[], Any]:
     return top
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Prefect validates a flow's parameters against their annotations, which "
-    "copies a list[str]; a parameter handed on to a further subflow reaches "
-    "it as a copy that is neither in Prefect's graph nor the same object, "
-    "so the producer two levels up is not found"
-))
 def test_value_handed_down_two_subflow_levels_links_to_its_producer(
     tracked: MetadataStore,
 ) -> None:

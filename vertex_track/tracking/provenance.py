@@ -178,6 +178,10 @@ def param_provenance(flow_run: Any, parameters: dict[str, Any]) -> tuple[Any, ..
         targets = producers(api_inputs.get(name))
         if not targets and outer:
             targets = from_flow_inputs(value)  # a parameter handed down again
+        if not targets and outer:
+            # ... as a copy: Prefect validates a flow's parameters against their
+            # annotations, which copies containers (a list[str] is a new list).
+            targets = _equal_in(outer, value)
         if not targets and chain and not is_parameter(value):
             rid = produced.get(value, chain)
             if isinstance(rid, str):
@@ -185,6 +189,23 @@ def param_provenance(flow_run: Any, parameters: dict[str, Any]) -> tuple[Any, ..
         if targets:
             entries.append((value, tuple(dict.fromkeys(targets))))
     return tuple(entries)
+
+
+_COMPARABLE = (list, tuple, dict, set, frozenset, str, bytes)
+
+
+def _equal_in(entries: tuple[Any, ...], value: Any) -> list[str]:
+    """Targets of the outer flow's parameter equal to ``value`` (plain containers only)."""
+    if type(value) not in _COMPARABLE:
+        return []
+    for param, targets in entries:
+        if type(param) is type(value):
+            try:
+                if param == value:
+                    return list(targets)
+            except Exception:  # an element whose == is not a bool (an array, say)
+                continue
+    return []
 
 
 def _parent_task_inputs(task_run_id: Any) -> dict[str, Any]:
