@@ -1,0 +1,210 @@
+"""Inspection never writes: the CLI opens stores read-only and refuses what is not a store.
+
+A mistyped ``--store-uri``, an empty file or another application's database
+must be an error (exit 3, saying what was found), never a freshly created,
+empty vertex_track store.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import POSTGRES_URL, postgres_schema_url
+from typer.testing import CliRunner
+
+import vertex_track as vt
+from vertex_track.cli.app import app
+from vertex_track.exceptions import StoreUnavailableError
+from vertex_track.store import open_store
+from vertex_track.store.base import MetadataStore
+from vertex_track.store.sql.migrations import HEAD
+
+runner = CliRunner()
+
+
+def cli(*args: str, input: str | None = None) -> Any:
+    return runner.invoke(app, list(args), input=input)
+
+
+def _tables(db: Path) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        return [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+
+
+def _journal_mode(db: Path) -> str:
+    with sqlite3.connect(db) as conn:
+        return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+
+
+# -- SQLite -------------------------------------------------------------------------------
+
+
+def test_missing_file_is_an_error_and_is_not_created(tmp_path: Path) -> None:
+    db = tmp_path / "nowhere" / "other.db"
+    result = cli("--store-uri", f"sqlite:///{db}", "artifacts", "list")
+    assert result.exit_code == 3
+    assert "no such file" in result.stderr and str(db) in result.stderr
+    assert not db.exists() and not db.parent.exists()
+
+
+def test_empty_file_is_not_a_store_and_stays_empty(tmp_path: Path) -> None:
+    db = tmp_path / "other.db"
+    db.touch()
+    result = cli("--store-uri", f"sqlite:///{db}", "artifacts", "list")
+    assert result.exit_code == 3
+    assert "empty file, not a vertex_track store" in result.stderr
+    assert db.stat().st_size == 0
+
+
+def test_another_applications_database_is_named_and_untouched(tmp_path: Path) -> None:
+    db = tmp_path / "other.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE users (id INTEGER)")
+        conn.execute("CREATE TABLE orders (id INTEGER)")
+    before = db.read_bytes()
+    for command in (["artifacts", "list"], ["runs", "list"], ["lineage", "x"],
+                    ["purge", "artifacts", "--filter", "state = LIVE", "--force", "--yes"]):
+        result = cli("--store-uri", f"sqlite:///{db}", *command)
+        assert result.exit_code == 3, (command, result.stderr)
+        assert ("a SQLite database without vertex_track's tables (found: orders, users)"
+                in result.stderr.replace("an SQLite", "a SQLite")), result.stderr
+    assert sorted(_tables(db)) == ["orders", "users"]
+    assert _journal_mode(db) == "delete"  # not switched to WAL
+    assert db.read_bytes() == before
+
+
+def test_a_file_that_is_not_sqlite(tmp_path: Path) -> None:
+    db = tmp_path / "notes.txt"
+    db.write_text("just some notes\n" * 100)
+    result = cli("--store-uri", f"sqlite:///{db}", "executions", "list")
+    assert result.exit_code == 3
+    assert "not an SQLite database" in result.stderr
+    assert db.read_text() == "just some notes\n" * 100
+
+
+def test_newer_schema_is_refused_by_inspection(tmp_path: Path) -> None:
+    db = tmp_path / "metadata.db"
+    uri = f"sqlite:///{db}"
+    vt.init(store_uri=uri)
+    vt.Artifact.create("system.Dataset", uri="file:///data.csv")
+    from vertex_track.store.sql.store import dispose_engine
+
+    dispose_engine(uri)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE vt_schema_version SET version = ?", (HEAD + 5,))
+    result = cli("--store-uri", uri, "artifacts", "list")
+    assert result.exit_code == 3
+    assert f"schema version {HEAD + 5} is newer than this vertex_track" in result.stderr
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT version FROM vt_schema_version").fetchone()[0] == HEAD + 5
+
+
+def test_read_only_open_of_the_library(tmp_path: Path) -> None:
+    db = tmp_path / "other.db"
+    with pytest.raises(StoreUnavailableError, match="no such file"):
+        open_store(f"sqlite:///{db}", read_only=True)
+    assert not db.exists()
+
+
+def test_inspection_reads_a_real_store_and_leaves_no_wal_files(tmp_path: Path) -> None:
+    db = tmp_path / "store" / "metadata.db"
+    uri = f"sqlite:///{db}"
+    vt.init(store_uri=uri)
+    vt.Artifact.create("system.Dataset", uri="file:///data.csv", display_name="data")
+    from vertex_track.store.sql.store import dispose_engine
+
+    dispose_engine(uri)
+    out = subprocess.run(
+        [sys.executable, "-m", "vertex_track.cli", "--store-uri", uri, "artifacts", "list",
+         "--json"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    assert [a["display_name"] for a in json.loads(out.stdout)] == ["data"]
+    assert not db.with_name("metadata.db-wal").exists()
+
+
+def test_read_only_store_refuses_writes(store: MetadataStore, store_uri: str) -> None:
+    vt.Artifact.create("system.Dataset", uri="file:///data.csv", display_name="data")
+    ro = open_store(store_uri, read_only=True)
+    assert [a.display_name for a in vt.Artifact.list(store=ro)] == ["data"]
+    with pytest.raises(StoreUnavailableError):
+        vt.Artifact.create("system.Dataset", uri="file:///other.csv", store=ro)
+    assert len(vt.Artifact.list()) == 1
+
+
+def test_an_unknown_metadata_store_in_a_real_database_reads_as_empty(
+    store: MetadataStore, store_uri: str
+) -> None:
+    vt.Artifact.create("system.Dataset", uri="file:///data.csv")
+    ro = open_store(store_uri, metadata_store="elsewhere", read_only=True)
+    assert vt.Artifact.list(store=ro) == []
+    rw = open_store(store_uri, metadata_store="elsewhere2")
+    assert rw is not ro
+
+
+def test_writing_commands_still_write(store: MetadataStore) -> None:
+    vt.Artifact.create("system.Dataset", uri="file:///tmp.csv", display_name="tmp")
+    result = cli("purge", "artifacts", "--filter", 'display_name = "tmp"', "--force", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert vt.Artifact.list() == []
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def foreign_schema() -> Any:
+    """A PostgreSQL schema with another application's table, dropped afterwards."""
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL tests need VERTEX_TRACK_TEST_POSTGRES_URL")
+    import psycopg
+
+    schema = f"vt_foreign_{uuid.uuid4().hex[:10]}"
+    dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(f'CREATE TABLE "{schema}".invoices (id int)')
+    try:
+        yield dsn, schema
+    finally:
+        from vertex_track.store.sql.store import dispose_engine
+
+        dispose_engine(postgres_schema_url(POSTGRES_URL, schema))
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def _schema_tables(dsn: str, schema: str) -> list[str]:
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        return [r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+            (schema,),
+        )]
+
+
+def test_postgres_schema_without_our_tables(foreign_schema: tuple[str, str]) -> None:
+    dsn, schema = foreign_schema
+    uri = postgres_schema_url(POSTGRES_URL or "", schema)
+    for command in (["artifacts", "list"], ["runs", "list"]):
+        result = cli("--store-uri", uri, *command)
+        assert result.exit_code == 3, result.stderr
+        assert "without vertex_track's tables" in result.stderr
+        assert "(found: invoices)" in result.stderr
+    assert _schema_tables(dsn, schema) == ["invoices"]
+
+
+def test_postgres_missing_schema(foreign_schema: tuple[str, str]) -> None:
+    uri = postgres_schema_url(POSTGRES_URL or "", "vt_no_such_schema_here")
+    result = cli("--store-uri", uri, "artifacts", "list")
+    assert result.exit_code == 3
+    assert "vt_no_such_schema_here" in result.stderr
+    assert "exists" in result.stderr
