@@ -208,3 +208,110 @@ def test_postgres_missing_schema(foreign_schema: tuple[str, str]) -> None:
     assert result.exit_code == 3
     assert "vt_no_such_schema_here" in result.stderr
     assert "exists" in result.stderr
+
+
+# -- Artifact.load() does not trust the record ------------------------------------------
+
+
+def _hand_made(uri: str, materializer: str, digest: str | None = None) -> vt.Artifact:
+    meta: dict[str, Any] = {"materializer": materializer, "materializer_version": 1}
+    if digest:
+        meta["digest"] = digest
+    return vt.Artifact.create("system.Artifact", uri=uri, metadata={"vertex_track": meta})
+
+
+def test_load_refuses_paths_outside_the_artifact_store(store: MetadataStore) -> None:
+    from vertex_track.exceptions import InvalidArgumentError, UntrustedArtifactError
+
+    root = ArtifactStoreRoot.current()
+    for uri in ("file:///etc/passwd", "/etc/hostname"):
+        art = _hand_made(uri, "bytes")
+        with pytest.raises(UntrustedArtifactError, match="outside the artifact store") as err:
+            art.load()
+        assert "load(trust=True)" in str(err.value) and art.name in str(err.value)
+        assert isinstance(err.value, InvalidArgumentError)
+    relative = _hand_made("../../../../etc/hostname", "bytes")
+    with pytest.raises(UntrustedArtifactError, match="not an absolute URI"):
+        relative.load()
+    climbing = _hand_made(f"{root}/sha256/../../../../../etc/hostname", "bytes")
+    with pytest.raises(UntrustedArtifactError, match=r"'\.\.'"):
+        climbing.load()
+
+
+def test_load_verifies_the_recorded_digest(store: MetadataStore) -> None:
+    import numpy as np
+
+    from vertex_track.exceptions import ArtifactIntegrityError
+
+    @vt.track
+    def make() -> vt.Dataset:
+        return np.arange(1000, dtype=np.int64)
+
+    make()
+    art = vt.Artifact.list(filter='schema_title = "system.Dataset"')[0]
+    assert list(art.load()[:3]) == [0, 1, 2]
+    path = Path(art.uri.removeprefix("file://"))
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
+    data[-8:] = (12345).to_bytes(8, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArtifactIntegrityError) as err:
+        art.load()
+    message = str(err.value)
+    assert art.name in message and art.digest in message and "modified" in message
+    assert err.value.expected == art.digest and err.value.actual != art.digest
+    with pytest.raises(ArtifactIntegrityError):
+        art.load(trust=True)  # trust is about locations, never about altered bytes
+
+
+class ArtifactStoreRoot:
+    @staticmethod
+    def current() -> str:
+        from vertex_track.artifacts import ArtifactStore
+        from vertex_track.config import get_settings
+
+        return ArtifactStore.for_root(get_settings().artifact_root).root_uri
+
+
+class _Payload:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> Any:
+        return (Path.touch, (self.marker,))
+
+
+def test_load_refuses_pickles_this_store_did_not_write(
+    store: MetadataStore, tmp_path: Path
+) -> None:
+    import hashlib
+
+    import cloudpickle
+
+    from vertex_track.exceptions import UntrustedArtifactError
+
+    marker = tmp_path / "code-ran"
+    blob = cloudpickle.dumps(_Payload(marker))
+    hexd = hashlib.sha256(blob).hexdigest()
+    # A pickle in the content layout of a root this process never wrote to.
+    obj = tmp_path / "elsewhere" / "sha256" / hexd[:2] / f"{hexd}.pkl"
+    obj.parent.mkdir(parents=True)
+    obj.write_bytes(blob)
+    art = _hand_made(f"file://{obj}", "pickle", f"sha256:{hexd}")
+    with pytest.raises(UntrustedArtifactError, match="unpickling runs code") as err:
+        art.load()
+    assert "load(trust=True)" in str(err.value)
+    assert not marker.exists()
+    art.load(trust=True)
+    assert marker.exists()
+
+
+def test_pickles_this_store_wrote_load_without_trust(store: MetadataStore) -> None:
+    @vt.track
+    def make() -> object:
+        return {1, 2, 3}  # a set: stored with pickle
+
+    make()
+    art = next(a for a in vt.Artifact.list() if a.metadata["vertex_track"].get("materializer")
+               == "pickle")
+    assert art.load() == {1, 2, 3}

@@ -65,6 +65,8 @@ class StoredValue:
 
 
 _stores: dict[str, ArtifactStore] = {}
+#: Roots this process has written objects to (``Artifact.load()`` trusts them).
+WRITTEN_ROOTS: set[str] = set()
 _stores_lock = threading.Lock()
 
 
@@ -201,6 +203,7 @@ class ArtifactStore:
             extension=m.extension,
         )
         self.digest_cache.add(value, m.name, stored)
+        WRITTEN_ROOTS.add(self.root_uri)
         return stored
 
     # -- reading ------------------------------------------------------------------------

@@ -164,8 +164,8 @@ def _type_name_of(t: type) -> str:
     return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
-def load_artifact_value(artifact: Artifact) -> Any:
-    """Implementation of :meth:`Artifact.load`."""
+def load_artifact_value(artifact: Artifact, trust: bool = False) -> Any:
+    """Implementation of :meth:`Artifact.load` (checks: :mod:`vertex_track.artifacts.safety`)."""
     vt_meta = artifact.metadata.get("vertex_track")
     if isinstance(vt_meta, dict) and vt_meta.get("inline"):
         return artifact.metadata.get("value")
@@ -175,7 +175,10 @@ def load_artifact_value(artifact: Artifact) -> Any:
             "vertex_track's materializers, so load() cannot read it; open its uri yourself "
             "(e.g. with fsspec.open)"
         )
-    astore = ArtifactStore.for_root(get_settings().artifact_root)
-    return astore.load(
-        artifact.uri, vt_meta["materializer"], vt_meta.get("materializer_version")
+    from ..artifacts.safety import load_recorded
+
+    return load_recorded(
+        artifact.uri, vt_meta["materializer"], vt_meta.get("materializer_version"),
+        digest=vt_meta.get("digest"), what=f"artifact {artifact.name!r}",
+        root=get_settings().artifact_root, trust=trust,
     )
