@@ -315,3 +315,89 @@ def test_pickles_this_store_wrote_load_without_trust(store: MetadataStore) -> No
     art = next(a for a in vt.Artifact.list() if a.metadata["vertex_track"].get("materializer")
                == "pickle")
     assert art.load() == {1, 2, 3}
+
+
+# -- gc keeps what any record references -------------------------------------------------
+
+
+def _gc(*args: str) -> dict[str, Any]:
+    result = cli("gc", "--min-age", "0", "--json", *args)
+    assert result.exit_code == 0, result.stderr
+    return dict(json.loads(result.stdout))
+
+
+def test_gc_keeps_objects_referenced_from_any_metadata_field(
+    store: MetadataStore, tmp_path: Path
+) -> None:
+    from vertex_track.artifacts import ArtifactStore
+    from vertex_track.config import get_settings
+
+    vt.init(experiment="gc-experiment")
+    with vt.start_run("run-1"):
+        model = vt.log_model({"weights": [1.0, 2.0]}, input_example=[[1, 2], [3, 4]])
+    astore = ArtifactStore.for_root(get_settings().artifact_root)
+    orphan = astore.put(b"nobody points at me" * 100)
+    # Only the input example's metadata.inputExample.uri names this object.
+    example_uri = model.metadata["inputExample"]["uri"]
+    report = _gc()
+    assert [g["uri"] for g in report["unreferenced"]] == [orphan.uri]
+    assert report["missing"] == [] and report["partials"] == []
+    done = _gc("--force", "--yes")
+    assert done["deleted"] == 1
+    assert astore.exists(example_uri) and not astore.exists(orphan.uri)
+    info = vt.ExperimentRun("run-1", experiment="gc-experiment").get_experiment_models()[0]
+    assert info.get_model_info()["input_example"] == [[1, 2], [3, 4]]
+
+
+def test_gc_reports_missing_files_and_partial_writes(store: MetadataStore) -> None:
+    import os
+    import time
+
+    from vertex_track.artifacts import ArtifactStore
+    from vertex_track.config import get_settings
+
+    @vt.track
+    def make() -> object:
+        return {"a set": {1, 2, 3}}
+
+    make()
+    art = next(a for a in vt.Artifact.list() if a.uri)
+    path = Path(art.uri.removeprefix("file://"))
+    path.unlink()
+    astore = ArtifactStore.for_root(get_settings().artifact_root)
+    tmp = Path(astore._backend.tmp_dir)
+    tmp.mkdir(exist_ok=True)
+    part = tmp / "0123abcd.npy.part"
+    part.write_bytes(b"half a write")
+    old = time.time() - 7200
+    os.utime(part, (old, old))
+    report = _gc()
+    assert report["missing"] == [{"uri": art.uri, "referenced_by": art.name}]
+    assert [p["uri"].rsplit("/", 1)[-1] for p in report["partials"]] == [part.name]
+    assert report["partials"][0]["age_s"] >= 7000
+    text = cli("gc", "--min-age", "0")
+    assert "1 referenced file(s) are missing" in text.stderr and art.uri in text.stderr
+    assert "unfinished writes (.part)" in text.stderr
+    assert part.exists()  # a dry run deletes nothing
+    done = _gc("--force", "--yes")
+    assert done["tmp_removed"] == 1 and not part.exists()
+
+
+def test_gc_force_needs_yes_on_a_pipe(store: MetadataStore) -> None:
+    from vertex_track.artifacts import ArtifactStore
+    from vertex_track.config import get_settings
+
+    orphan = ArtifactStore.for_root(get_settings().artifact_root).put(b"orphan" * 100)
+    result = cli("gc", "--force", "--min-age", "0")
+    assert result.exit_code == 2
+    assert "stdin is not a terminal; add --yes" in result.stderr
+    assert ArtifactStore.for_root(get_settings().artifact_root).exists(orphan.uri)
+
+
+def test_gc_with_an_unknown_protocol_is_a_clean_error(store: MetadataStore) -> None:
+    result = cli("--artifact-root", "foo://x", "gc")
+    assert result.exit_code == 2
+    assert "artifact_root 'foo://x' cannot be opened" in result.stderr
+    assert "Protocol not known: foo" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.exception is None or isinstance(result.exception, SystemExit)

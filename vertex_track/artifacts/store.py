@@ -106,7 +106,14 @@ class ArtifactStore:
     def __init__(
         self, root: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None
     ):
-        fs, path = fsspec.core.url_to_fs(os.fspath(root))
+        try:
+            fs, path = fsspec.core.url_to_fs(os.fspath(root))
+        except (ValueError, ImportError) as exc:  # unknown protocol, or its package missing
+            raise InvalidArgumentError(
+                f"artifact_root {os.fspath(root)!r} cannot be opened: {exc}. Use a local "
+                "folder or an fsspec URL whose filesystem is installed (s3:// needs s3fs, "
+                "gs:// gcsfs)"
+            ) from exc
         self.fs = fs
         backend_cls = LocalBackend if isinstance(fs, LocalFileSystem) else FsspecBackend
         self._backend: Backend = backend_cls(fs, path)
