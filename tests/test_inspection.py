@@ -401,3 +401,198 @@ def test_gc_with_an_unknown_protocol_is_a_clean_error(store: MetadataStore) -> N
     assert "Protocol not known: foo" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+# -- doctor ---------------------------------------------------------------------------------
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _doctor(*args: str) -> tuple[int, dict[str, Any]]:
+    result = cli("doctor", "--no-prefect", "--json", *args)
+    assert result.exit_code in (0, 5), (result.exit_code, result.stderr)
+    return result.exit_code, dict(json.loads(result.stdout))
+
+
+def test_doctor_marks_records_whose_process_is_gone(store: MetadataStore) -> None:
+    import socket
+
+    from vertex_track.processes import process_info
+
+    host = socket.gethostname()
+    dead = {"host": host, "pid": _dead_pid(), "started": 1.0}
+    crashed = vt.Execution.create(
+        display_name="train", state="RUNNING", metadata={"vertex_track": {"process": dead}})
+    alive = vt.Execution.create(
+        display_name="live", state="RUNNING",
+        metadata={"vertex_track": {"process": process_info()}})
+    elsewhere = vt.Execution.create(
+        display_name="remote", state="RUNNING",
+        metadata={"vertex_track": {"process": {"host": "another-host", "pid": 1}}})
+    reused = vt.Execution.create(
+        display_name="reused", state="RUNNING",
+        metadata={"vertex_track": {"process": {**process_info(), "started": 1.0}}})
+    run = vt.Context.create(
+        "system.PipelineRun", display_name="nightly",
+        metadata={"flow_run_id": str(uuid.uuid4()), "state": "RUNNING",
+                  "vertex_track": {"process": dead}})
+    code, report = _doctor()
+    assert code == 5 and not report["healthy"]
+    crashed_names = {f["resource"] for f in report["findings"] if f["check"] == "crashed"}
+    assert crashed_names == {crashed.name, reused.name, run.name}
+    message = next(f["message"] for f in report["findings"] if f["resource"] == crashed.name)
+    assert f"pid {dead['pid']}" in message and "gone" in message
+    assert vt.Execution.get(crashed.name).state.value == "RUNNING"  # a report changes nothing
+
+    code, fixed = _doctor("--fix")
+    assert code == 0 and all(f["fixed"] for f in fixed["findings"] if f["check"] == "crashed")
+    after = vt.Execution.get(crashed.name)
+    assert after.state.value == "FAILED"
+    assert "marked FAILED by vertex-track doctor" in after.metadata["vertex_track"]["error_message"]
+    assert after.metadata["vertex_track"]["process"] == dead  # bookkeeping kept
+    assert vt.Execution.get(alive.name).state.value == "RUNNING"
+    assert vt.Execution.get(elsewhere.name).state.value == "RUNNING"
+    assert vt.Context.get(run.name).metadata["state"] == "FAILED"
+    listed = json.loads(cli("runs", "list", "--json").stdout)
+    assert [(r["display_name"], r["state"]) for r in listed] == [("nightly", "FAILED")]
+    assert _doctor()[0] == 0
+
+
+def test_doctor_reports_missing_files_and_partial_writes(store: MetadataStore) -> None:
+    from vertex_track.artifacts import ArtifactStore
+    from vertex_track.config import get_settings
+
+    @vt.track
+    def make() -> object:
+        return {"big": list(range(5000))}
+
+    make()
+    art = next(a for a in vt.Artifact.list() if a.uri)
+    Path(art.uri.removeprefix("file://")).unlink()
+    tmp = Path(ArtifactStore.for_root(get_settings().artifact_root)._backend.tmp_dir)
+    tmp.mkdir(exist_ok=True)
+    (tmp / "feed.part").write_bytes(b"x")
+    code, report = _doctor("--fix")
+    assert code == 5  # missing bytes cannot be fixed
+    by_check = {f["check"]: f for f in report["findings"]}
+    assert by_check["missing-files"]["resource"] == art.name
+    assert by_check["missing-files"]["severity"] == "error"
+    assert by_check["partial-writes"]["severity"] == "warning"
+    assert "feed.part" in by_check["partial-writes"]["message"]
+    text = cli("doctor", "--no-prefect")
+    assert text.exit_code == 5 and "missing" in text.stdout
+
+
+def test_doctor_finds_and_deletes_dangling_events(tmp_path: Path) -> None:
+    db = tmp_path / "metadata.db"
+    uri = f"sqlite:///{db}"
+    vt.init(store_uri=uri, artifact_root=str(tmp_path / "artifacts"))
+    ds = vt.Artifact.create("system.Dataset", uri="file:///data.csv")
+    with vt.start_execution(schema_title="system.ContainerExecution", display_name="e") as ex:
+        ex.assign_input_artifacts([ds])
+    from vertex_track.store.sql.store import dispose_engine
+
+    dispose_engine(uri)
+    with sqlite3.connect(db) as conn:  # another program, deleting around the foreign keys
+        conn.execute("PRAGMA foreign_keys = OFF")
+        conn.execute("DELETE FROM vt_artifacts")
+    code, report = _doctor()
+    assert code == 5
+    messages = [f["message"] for f in report["findings"]]
+    assert any("1 event(s) point at an artifact that does not exist" in m for m in messages)
+    assert any("foreign_key_check" in m for m in messages)
+    code, _ = _doctor("--fix")
+    assert _doctor()[0] == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM vt_events").fetchone()[0] == 0
+
+
+def test_doctor_on_something_that_is_not_a_store(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    db.touch()
+    result = cli("--store-uri", f"sqlite:///{db}", "doctor", "--fix")
+    assert result.exit_code == 3 and "empty file" in result.stderr
+    assert db.stat().st_size == 0
+
+
+_KILLED_FLOW = '''
+import sys, time
+from pathlib import Path
+from prefect import task
+import vertex_track as vt
+
+@vt.track
+@task
+def prepare(n: int) -> list:
+    return list(range(n))
+
+@vt.track
+@task
+def train(data: list) -> dict:
+    Path(sys.argv[1]).write_text("started")
+    time.sleep(600)  # killed here
+    return {"w": sum(data)}
+
+@vt.flow(name="killed-flow")
+def pipeline():
+    return train(prepare(10))
+
+pipeline()
+'''
+
+
+@pytest.mark.slow
+def test_doctor_after_a_flow_is_killed_mid_task(store: MetadataStore, tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    from vertex_track.config import get_settings
+
+    script = tmp_path / "flow.py"
+    script.write_text(_KILLED_FLOW)
+    marker = tmp_path / "train-started"
+    settings = get_settings()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VERTEX_TRACK_", "PREFECT_"))}
+    env.update(
+        VERTEX_TRACK_STORE_URI=settings.store_uri, VERTEX_TRACK_ARTIFACT_ROOT=settings.artifact_root,
+        VERTEX_TRACK_HOME=str(tmp_path / "home"), PREFECT_HOME=str(tmp_path / "prefect"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
+    )
+    proc = subprocess.Popen([sys.executable, str(script), str(marker)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        running: list[vt.Execution] = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            if marker.exists():
+                running = vt.Execution.list(filter='display_name = "train*" AND state = RUNNING')
+                if running:
+                    break
+            time.sleep(0.2)
+        assert running, proc.stderr.read().decode() if proc.poll() is not None else "timeout"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    code, report = _doctor()
+    assert code == 5
+    crashed = {f["resource"] for f in report["findings"] if f["check"] == "crashed"}
+    run = vt.PipelineRun.list()[0]
+    assert crashed == {running[0].name, run.name}
+    listed = json.loads(cli("runs", "list", "--json").stdout)
+    assert [r["state"] for r in listed] == ["RUNNING"]
+
+    assert _doctor("--fix")[0] == 0
+    assert vt.Execution.get(running[0].name).state.value == "FAILED"
+    assert vt.PipelineRun.get(run.flow_run_id or "").state.value == "FAILED"
+    listed = json.loads(cli("runs", "list", "--json").stdout)
+    assert [(r["flow_name"], r["state"]) for r in listed] == [("killed-flow", "FAILED")]
+    prepare = vt.Execution.list(filter='display_name = "prepare*"')
+    assert [e.state.value for e in prepare] == ["COMPLETE"]  # finished work is untouched

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Settings, get_settings
+from ..processes import process_info
 from ..resources import Context, ExecutionState
 from ..store import get_store
 from ..store.base import ExecutionRow, LinkRow
@@ -185,7 +186,9 @@ class Tracker:
         """Describe one call: its execution fields (not yet queued), contexts and inputs."""
         store = get_store()
         start_us = time.time_ns() // 1000
-        vt_meta: dict[str, Any] = {"task_name": task_name, "start_time": _iso(start_us)}
+        vt_meta: dict[str, Any] = {
+            "task_name": task_name, "start_time": _iso(start_us), "process": process_info(),
+        }
         contexts: list[Context] = []
         attempt = 1
         if task_run is not None:
@@ -379,7 +382,10 @@ def pipeline_context(store: Any, flow_run_id: Any, flow_ctx: Any) -> Context:
     rid = context_id_for(flow_run_id)
     if pipeline is not None and pipeline.resource_id == rid:
         return pipeline
-    metadata: dict[str, Any] = {"flow_run_id": str(flow_run_id), "state": "RUNNING"}
+    metadata: dict[str, Any] = {
+        "flow_run_id": str(flow_run_id), "state": "RUNNING",
+        "vertex_track": {"process": process_info()},
+    }
     display_name = str(flow_run_id)
     if flow_ctx is not None and str(flow_ctx.flow_run.id) == str(flow_run_id):
         metadata.update(
