@@ -596,3 +596,56 @@ def test_doctor_after_a_flow_is_killed_mid_task(store: MetadataStore, tmp_path: 
     assert [(r["flow_name"], r["state"]) for r in listed] == [("killed-flow", "FAILED")]
     prepare = vt.Execution.list(filter='display_name = "prepare*"')
     assert [e.state.value for e in prepare] == ["COMPLETE"]  # finished work is untouched
+
+
+# -- smaller items -----------------------------------------------------------------------
+
+
+def test_an_open_file_argument_is_recorded_as_a_placeholder(
+    store: MetadataStore, tmp_path: Path
+) -> None:
+    import threading
+
+    from vertex_track.artifacts import ArtifactStore
+    from vertex_track.config import get_settings
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"\0" * (4 << 20))
+
+    @vt.track
+    def consume(f: Any, lock: Any, chunks: Any) -> int:
+        return len(f.read(16)) + sum(1 for _ in chunks)
+
+    with big.open("rb") as f:
+        assert consume(f, threading.Lock(), (i for i in range(3))) == 19
+    ex = vt.Execution.list()[0]
+    arts = {a.display_name: a for a in ex.get_input_artifacts()}
+    assert arts["f"].metadata["value"] == {
+        "type": "_io.BufferedReader", "name": str(big), "mode": "rb", "closed": False,
+    }
+    assert arts["f"].uri == "" and arts["f"].metadata["vertex_track"]["placeholder"] is True
+    assert arts["lock"].metadata["value"] == {"type": "_thread.lock"}
+    assert arts["chunks"].metadata["value"]["type"] == "generator"
+    assert arts["f"].load()["name"] == str(big)
+    # Nothing was read into the artifact store.
+    assert list(ArtifactStore.for_root(get_settings().artifact_root).iter_objects()) == []
+
+
+def test_artifacts_show_with_an_empty_name_is_an_error(store: MetadataStore) -> None:
+    vt.Artifact.create("system.Dataset", uri="file:///unnamed.csv")  # display_name ""
+    for ref in ("", "   "):
+        result = cli("artifacts", "show", ref)
+        assert result.exit_code == 2
+        assert "an empty artifact name" in result.stderr
+        assert "unnamed.csv" not in result.stdout
+
+
+def test_a_huge_limit_is_not_a_page_size_error(store: MetadataStore) -> None:
+    for i in range(3):
+        vt.Artifact.create("system.Dataset", uri=f"file:///d{i}.csv", display_name=f"d{i}")
+    result = cli("artifacts", "list", "--limit", str(10**12), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "page_size" not in result.stderr
+    assert sorted(a["display_name"] for a in json.loads(result.stdout)) == ["d0", "d1", "d2"]
+    result = cli("artifacts", "list", "--limit", "-1")
+    assert result.exit_code == 2 and "--limit" in result.stderr

@@ -187,6 +187,11 @@ def resolve(cls: Any, ref: str, *, base_filter: str | None = None, what: str | N
     """
     what = what or KIND_SINGULAR[cls.kind]
     ref = ref.strip().rstrip("…")  # a shortened id copied from a table
+    if not ref:
+        # Would match every unnamed resource (display_name = ""): refuse instead.
+        raise InvalidArgumentError(
+            f"an empty {what} name; give a resource id, a full resource name or a display name"
+        )
     if "/" in ref:
         return cls.get(ref)
     try:

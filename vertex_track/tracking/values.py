@@ -11,9 +11,12 @@ Identity (SPEC section 11):
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
+import socket
 import threading
+import types
 from collections import OrderedDict
 from typing import Any
 
@@ -83,6 +86,43 @@ class _Produced:
 produced = _Produced()
 
 
+def unstorable_placeholder(value: Any) -> dict[str, Any] | None:
+    """A typed stand-in for a value that must not be read or pickled, else None.
+
+    An open file would be read whole by pickle (and its content is not the
+    argument: the file is), a socket, a lock, a thread or a generator cannot
+    be stored at all. They are recorded as ``{"type": ..., ...}`` (the file's
+    ``name`` and ``mode``, a generator's function name) kept inline, without
+    touching the object. In-memory buffers (``io.BytesIO``, ``io.StringIO``)
+    are data and are stored as usual.
+    """
+    t = type(value)
+    if t in SCALAR_TYPES or t is str or t is dict or t is list or t is tuple or t is bytes:
+        return None  # the common cases, without further checks
+    kind = _type_name_of(t)
+    if isinstance(value, io.IOBase) and not isinstance(value, (io.BytesIO, io.StringIO)):
+        out: dict[str, Any] = {"type": kind}
+        for attr in ("name", "mode"):
+            v = getattr(value, attr, None)
+            if isinstance(v, (str, int)):
+                out[attr] = v
+        out["closed"] = bool(getattr(value, "closed", False))
+        return out
+    wrapped = getattr(value, "file", None)  # tempfile.NamedTemporaryFile's wrapper
+    if isinstance(wrapped, io.IOBase) and hasattr(value, "name"):
+        return {"type": kind, "name": str(value.name)}
+    if isinstance(value, socket.socket):
+        return {"type": kind, "family": str(value.family.name), "fileno": value.fileno()}
+    if isinstance(value, (types.GeneratorType, types.AsyncGeneratorType, types.CoroutineType)):
+        return {"type": kind, "name": value.__qualname__}
+    if isinstance(value, (threading.Thread, _LOCK_TYPES)):
+        return {"type": kind}
+    return None
+
+
+_LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
+
+
 def inline_resource_id(scope: str, digest: str) -> str:
     return "inline-" + hashlib.sha256(f"{scope}|{digest}".encode()).hexdigest()[:48]
 
@@ -115,6 +155,18 @@ def artifact_row(
         metadata_json = (
             '{"value":' + text + ',"vertex_track":{"digest":"' + digest
             + '","inline":true,"python_type":' + _type_json(type(value)) + "}}"
+        )
+        return (
+            inline_resource_id(scope, digest), label[:128], schema_title or INLINE_SCHEMA,
+            metadata_json, "", digest, now_us,
+        )
+    placeholder = unstorable_placeholder(value)
+    if placeholder is not None:
+        digest, text = encode_inline_text(placeholder)  # type: ignore[misc]
+        metadata_json = (
+            '{"value":' + text + ',"vertex_track":{"digest":"' + digest
+            + '","inline":true,"placeholder":true,"python_type":' + _type_json(type(value))
+            + "}}"
         )
         return (
             inline_resource_id(scope, digest), label[:128], schema_title or INLINE_SCHEMA,
