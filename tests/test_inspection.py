@@ -649,3 +649,37 @@ def test_a_huge_limit_is_not_a_page_size_error(store: MetadataStore) -> None:
     assert sorted(a["display_name"] for a in json.loads(result.stdout)) == ["d0", "d1", "d2"]
     result = cli("artifacts", "list", "--limit", "-1")
     assert result.exit_code == 2 and "--limit" in result.stderr
+
+
+@pytest.mark.slow
+def test_doctor_asks_prefect_how_runs_ended(prefect_harness: None, store: MetadataStore) -> None:
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelled, Crashed
+
+    @flow
+    def plain() -> int:
+        return 1
+
+    ids = []
+    for _ in range(3):
+        state = plain(return_state=True)
+        ids.append(str(state.state_details.flow_run_id))
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(ids[1], Crashed(message="killed"), force=True)
+        client.set_flow_run_state(ids[2], Cancelled(), force=True)
+    runs = [
+        vt.Context.create("system.PipelineRun", display_name=f"run-{i}",
+                          metadata={"flow_run_id": fid, "state": "RUNNING"})
+        for i, fid in enumerate(ids)
+    ]
+    result = cli("doctor", "--no-prefect", "--json")
+    assert result.exit_code == 0  # without Prefect's word (and no process) nothing is judged
+    result = cli("doctor", "--prefect", "--fix", "--json")
+    assert result.exit_code == 0, result.stderr
+    messages = {f["resource"]: f["message"] for f in json.loads(result.stdout)["findings"]}
+    assert "COMPLETED but vertex_track never recorded the end" in messages[runs[0].name]
+    assert "ended CRASHED" in messages[runs[1].name]
+    assert "CANCELLED" in messages[runs[2].name]
+    states = [vt.Context.get(r.name).metadata["state"] for r in runs]
+    assert states == ["FAILED", "FAILED", "CANCELLED"]
