@@ -678,8 +678,10 @@ def test_doctor_asks_prefect_how_runs_ended(prefect_harness: None, store: Metada
     result = cli("doctor", "--prefect", "--fix", "--json")
     assert result.exit_code == 0, result.stderr
     messages = {f["resource"]: f["message"] for f in json.loads(result.stdout)["findings"]}
-    assert "COMPLETED but vertex_track never recorded the end" in messages[runs[0].name]
+    assert "COMPLETED" in messages[runs[0].name]
     assert "ended CRASHED" in messages[runs[1].name]
     assert "CANCELLED" in messages[runs[2].name]
     states = [vt.Context.get(r.name).metadata["state"] for r in runs]
-    assert states == ["FAILED", "FAILED", "CANCELLED"]
+    assert states == ["COMPLETE", "FAILED", "CANCELLED"]  # Prefect's final state
+    assert vt.Context.get(runs[1].name).metadata["error_type"] == "PrefectRunEnded"
+    assert "error_type" not in vt.Context.get(runs[0].name).metadata

@@ -14,9 +14,11 @@ Checks, in order:
 - ``crashed``: executions and pipeline runs still ``RUNNING`` whose process
   is gone (same host, and the pid is not alive or belongs to another
   process: see :mod:`vertex_track.processes`), or, with ``prefect=True``,
-  whose Prefect flow run or task run ended while we never saw it end
-  (crashed, failed, cancelled). ``fix`` marks them ``FAILED`` (Prefect's
-  ``CANCELLED`` as ``CANCELLED``) with the reason in their metadata.
+  whose Prefect flow run or task run ended while we never saw it end.
+  ``fix`` marks them ``FAILED`` with the reason in their metadata; with
+  Prefect's word, a pipeline run takes Prefect's final state (``COMPLETED``
+  -> ``COMPLETE``, ``CANCELLED`` -> ``CANCELLED``): a plain Prefect flow
+  whose tasks are tracked has no ``vt.flow`` to record its end.
 
 Records of another host, or written before vertex_track recorded processes,
 cannot be judged by process and are left alone.
@@ -175,40 +177,42 @@ def check_crashed(store: Any, *, fix: bool, prefect: bool) -> list[Finding]:
         vt = ex.metadata.get("vertex_track")
         vt = vt if isinstance(vt, dict) else {}
         reason = is_gone(vt.get("process"))
-        new_state = "FAILED"
+        new_state, error_type = "FAILED", "ProcessGone"
         if reason is None and prefect and vt.get("task_run_id"):
             reason, new_state = _prefect_verdict("task", vt["task_run_id"])
+            error_type = "PrefectRunEnded"
         if reason is None:
             continue
         finding = Finding("crashed", "error",
                           f"execution {ex.display_name!r} is RUNNING but {reason}", ex.name)
         if fix:
-            finding.fixed = _mark_execution(ex, reason, new_state)
+            finding.fixed = _mark_execution(ex, reason, new_state, error_type)
         out.append(finding)
     f = f'schema_title = "{PIPELINE_RUN}" AND metadata.state.string_value = "RUNNING"'
     for ctx in Context.iter(f, page_size=1000):
         vt = ctx.metadata.get("vertex_track")
         vt = vt if isinstance(vt, dict) else {}
         reason = is_gone(vt.get("process"))
-        new_state = "FAILED"
+        new_state, error_type = "FAILED", "ProcessGone"
         if reason is None and prefect and ctx.metadata.get("flow_run_id"):
             reason, new_state = _prefect_verdict("flow", ctx.metadata["flow_run_id"])
+            error_type = "PrefectRunEnded"
         if reason is None:
             continue
         finding = Finding("crashed", "error",
                           f"pipeline run {ctx.display_name!r} is RUNNING but {reason}", ctx.name)
         if fix:
-            finding.fixed = _mark_run(ctx, reason, new_state)
+            finding.fixed = _mark_run(ctx, reason, new_state, error_type)
         out.append(finding)
     return out
 
 
-def _mark_execution(ex: Any, reason: str, state: str) -> bool:
+def _mark_execution(ex: Any, reason: str, state: str, error_type: str) -> bool:
     from ..resources import Execution
 
     for _ in range(3):
         vt = dict(ex.metadata.get("vertex_track") or {})
-        vt.update(error_type="ProcessGone", error_message=f"marked {state} by vertex-track "
+        vt.update(error_type=error_type, error_message=f"marked {state} by vertex-track "
                   f"doctor: {reason}", end_time=_now())
         try:
             ex.update(state=state, metadata={"vertex_track": vt})
@@ -223,15 +227,16 @@ def _mark_execution(ex: Any, reason: str, state: str) -> bool:
     return False
 
 
-def _mark_run(ctx: Any, reason: str, state: str) -> bool:
+def _mark_run(ctx: Any, reason: str, state: str, error_type: str) -> bool:
     from ..resources import Context
 
+    changes = {"state": state, "end_time": _now(), "ended_by": f"vertex-track doctor: {reason}"}
+    if state != "COMPLETE":
+        changes.update(error_type=error_type,
+                       error_message=f"marked {state} by vertex-track doctor: {reason}")
     for _ in range(3):
         try:
-            ctx.update(metadata={
-                "state": state, "end_time": _now(), "error_type": "ProcessGone",
-                "error_message": f"marked {state} by vertex-track doctor: {reason}",
-            })
+            ctx.update(metadata=changes)
             return True
         except ConflictError:
             try:
@@ -259,7 +264,12 @@ def _prefect_verdict(kind: str, run_id: str) -> tuple[str | None, str]:
         return f"its Prefect {kind} run {run_id} ended {name}", "FAILED"
     if name == "CANCELLED":
         return f"its Prefect {kind} run {run_id} was CANCELLED", "CANCELLED"
+    if name == "COMPLETED" and kind == "flow":
+        # A run of a plain Prefect flow (not vt.flow) has no end record by design:
+        # Prefect's final state is the run's state.
+        return f"its Prefect flow run {run_id} COMPLETED", "COMPLETE"
     if name == "COMPLETED":
-        return (f"its Prefect {kind} run {run_id} COMPLETED but vertex_track never recorded "
-                "the end", "FAILED")
+        # The task's outputs were never recorded: not COMPLETE in the metadata.
+        return (f"its Prefect task run {run_id} COMPLETED but vertex_track never recorded "
+                "the end (nor its outputs)", "FAILED")
     return None, "FAILED"

@@ -382,10 +382,7 @@ def pipeline_context(store: Any, flow_run_id: Any, flow_ctx: Any) -> Context:
     rid = context_id_for(flow_run_id)
     if pipeline is not None and pipeline.resource_id == rid:
         return pipeline
-    metadata: dict[str, Any] = {
-        "flow_run_id": str(flow_run_id), "state": "RUNNING",
-        "vertex_track": {"process": process_info()},
-    }
+    metadata: dict[str, Any] = {"flow_run_id": str(flow_run_id), "state": "RUNNING"}
     display_name = str(flow_run_id)
     if flow_ctx is not None and str(flow_ctx.flow_run.id) == str(flow_run_id):
         metadata.update(
