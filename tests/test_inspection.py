@@ -685,3 +685,22 @@ def test_doctor_asks_prefect_how_runs_ended(prefect_harness: None, store: Metada
     assert states == ["COMPLETE", "FAILED", "CANCELLED"]  # Prefect's final state
     assert vt.Context.get(runs[1].name).metadata["error_type"] == "PrefectRunEnded"
     assert "error_type" not in vt.Context.get(runs[0].name).metadata
+
+
+def test_inspection_reads_an_older_schema_without_upgrading_it(tmp_path: Path) -> None:
+    db = tmp_path / "metadata.db"
+    uri = f"sqlite:///{db}"
+    vt.init(store_uri=uri)
+    vt.Artifact.create("system.Dataset", uri="file:///data.csv", display_name="old")
+    from vertex_track.store.sql.readonly import OLDEST_READABLE
+    from vertex_track.store.sql.store import dispose_engine
+
+    dispose_engine(uri)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE vt_schema_version SET version = ?", (OLDEST_READABLE,))
+    result = cli("--store-uri", uri, "artifacts", "list", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert [a["display_name"] for a in json.loads(result.stdout)] == ["old"]
+    with sqlite3.connect(db) as conn:  # read, not migrated
+        assert conn.execute("SELECT version FROM vt_schema_version").fetchone()[0] == (
+            OLDEST_READABLE)
