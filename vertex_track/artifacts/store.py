@@ -220,7 +220,9 @@ class ArtifactStore:
         """Read a stored value back.
 
         ``uri`` may belong to another root (its store is found from the URI) or
-        be any fsspec URI a materializer can read. ``path.file`` and
+        be any fsspec URI a materializer can read: this low-level call trusts
+        its arguments. ``Artifact.load()`` checks a record's URI, digest and
+        materializer first (:mod:`vertex_track.artifacts.safety`). ``path.file`` and
         ``path.dir`` values come back as a local :class:`~pathlib.Path`: on the
         local disk, the stored object itself (read-only: never modify it); on
         other filesystems, a read-only copy in the local cache folder.
