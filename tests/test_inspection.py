@@ -564,8 +564,11 @@ def test_doctor_after_a_flow_is_killed_mid_task(store: MetadataStore, tmp_path: 
         PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
     )
+    # Its own process group, so the SIGKILL also takes the temporary Prefect
+    # server the flow started (as a crash of a whole machine or container would).
     proc = subprocess.Popen([sys.executable, str(script), str(marker)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
     try:
         deadline = time.monotonic() + 300
         running: list[vt.Execution] = []
@@ -577,7 +580,7 @@ def test_doctor_after_a_flow_is_killed_mid_task(store: MetadataStore, tmp_path: 
             time.sleep(0.2)
         assert running, proc.stderr.read().decode() if proc.poll() is not None else "timeout"
     finally:
-        os.kill(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
 
