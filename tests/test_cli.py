@@ -455,7 +455,7 @@ def test_gc_finds_and_deletes_unreferenced_files(store: MetadataStore, tmp_path:
     assert [g["digest"] for g in dry["unreferenced"]] == [orphan.digest]
     young = json.loads(ok(*args, "gc", "--json").stdout)
     assert young["unreferenced"] == [] and young["kept_too_young"] == 1
-    done = json.loads(ok(*args, "gc", "--force", "--min-age", "0", "--json").stdout)
+    done = json.loads(ok(*args, "gc", "--force", "--yes", "--min-age", "0", "--json").stdout)
     assert done["deleted"] == 1
     assert not astore.exists(orphan.uri) and astore.exists(kept.uri)
     text = ok(*args, "gc", "--min-age", "0")

@@ -377,12 +377,13 @@ def test_handles_are_recorded_as_placeholders_never_read(
     assert handles() == 100_000
     (execution,) = vt.Execution.list()
     assert execution.state == "COMPLETE"
-    assert execution.metadata["handle"] == {
-        "python_type": "_io.BufferedReader", "recorded": False, "name": str(data),
+    inputs = {a.display_name: a for a in execution.get_input_artifacts()}
+    assert inputs["handle"].metadata["value"] == {
+        "type": "_io.BufferedReader", "name": str(data), "mode": "rb", "closed": False,
     }
-    assert execution.metadata["lock"]["recorded"] is False
-    assert execution.metadata["gen"]["python_type"] == "generator"
-    assert execution.get_input_artifacts() == []
+    assert inputs["lock"].metadata["value"] == {"type": "_thread.lock"}
+    assert inputs["gen"].metadata["value"]["type"] == "generator"
+    assert all(a.uri == "" for a in inputs.values())  # nothing was read or stored
 
 
 def test_unwritable_artifact_root_keeps_the_task_result(

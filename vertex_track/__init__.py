@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .config import init
 from .exceptions import (
     AlreadyExistsError,
+    ArtifactIntegrityError,
     ConflictError,
     FilterError,
     InvalidArgumentError,
@@ -20,6 +21,7 @@ from .exceptions import (
     StoreUnavailableError,
     TrackingError,
     TrackingWarning,
+    UntrustedArtifactError,
     VertexTrackError,
 )
 from .executions import start_execution
@@ -70,6 +72,7 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "AlreadyExistsError",
     "Artifact",
+    "ArtifactIntegrityError",
     "ArtifactState",
     "ArtifactType",
     "ConflictError",
@@ -93,6 +96,7 @@ __all__ = [
     "StoreUnavailableError",
     "TrackingError",
     "TrackingWarning",
+    "UntrustedArtifactError",
     "VertexTrackError",
     "autotrack",
     "end_run",

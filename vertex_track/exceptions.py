@@ -9,7 +9,9 @@ working in code that does not know about vertex_track::
     ├── AlreadyExistsError                   a resource id is taken
     ├── ConflictError                        a stale etag, or a concurrent change
     ├── InvalidArgumentError (ValueError)    input breaks a rule (field, rule, value)
-    │   └── FilterError                      a malformed filter (with .position)
+    │   ├── FilterError                      a malformed filter (with .position)
+    │   ├── UntrustedArtifactError           load() refuses a location or a pickle
+    │   └── ArtifactIntegrityError           stored bytes differ from their digest
     ├── StoreUnavailableError                the metadata store cannot be reached
     └── TrackingError                        a tracked run could not be recorded
                                              (on_tracking_error="raise")
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 __all__ = [
     "AlreadyExistsError",
+    "ArtifactIntegrityError",
     "ConflictError",
     "FilterError",
     "InvalidArgumentError",
@@ -28,6 +31,7 @@ __all__ = [
     "StoreUnavailableError",
     "TrackingError",
     "TrackingWarning",
+    "UntrustedArtifactError",
     "VertexTrackError",
 ]
 
@@ -86,3 +90,21 @@ class TrackingError(VertexTrackError):
 
 class TrackingWarning(UserWarning):
     """A tracked run could not be recorded (``on_tracking_error="warn"``); the task is unaffected."""
+class UntrustedArtifactError(InvalidArgumentError):
+    """``Artifact.load()`` refused to read: the URI is outside the artifact
+    stores this process trusts, or reading it would unpickle (run code) bytes
+    vertex_track did not write there. ``load(trust=True)`` reads it anyway."""
+
+
+class ArtifactIntegrityError(InvalidArgumentError):
+    """The stored bytes no longer match the content digest recorded for them.
+
+    Attributes:
+        expected: the recorded digest (``sha256:...``).
+        actual: the digest of what is stored now.
+    """
+
+    def __init__(self, message: str, *, expected: str = "", actual: str = ""):
+        self.expected = expected
+        self.actual = actual
+        super().__init__(message)

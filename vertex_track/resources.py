@@ -462,16 +462,31 @@ class Artifact(_Resource):
         vt_meta = self.metadata.get("vertex_track")
         return vt_meta.get("digest") if isinstance(vt_meta, dict) else None
 
-    def load(self) -> Any:
+    def load(self, trust: bool = False) -> Any:
         """The Python value back, through the materializer that wrote it.
+
+        The record is not trusted blindly: only objects of the artifact store
+        are read (not an arbitrary path or URL a hand-made record names), their
+        bytes must still have the digest recorded for them, and pickles are
+        read only from the artifact roots this process uses.
+
+        Args:
+            trust: read from any location and unpickle what is there. Pickles
+                run code when loaded: pass it only for stores you trust like
+                code you run. The recorded digest is still checked.
 
         Raises:
             InvalidArgumentError: the artifact has no value vertex_track can read
                 (e.g. created by hand with a URI no materializer knows).
+            UntrustedArtifactError: (an InvalidArgumentError) the location is
+                outside the artifact store, or a pickle outside the trusted roots.
+            ArtifactIntegrityError: (an InvalidArgumentError) the stored bytes
+                were modified since they were recorded.
+            NotFoundError: the bytes are gone.
         """
         from .tracking.values import load_artifact_value
 
-        return load_artifact_value(self)
+        return load_artifact_value(self, trust=trust)
 
     def get_executions(self, type: EventType | str | None = None) -> List[Execution]:
         """Executions that consumed (``INPUT``) or produced (``OUTPUT``) this artifact."""

@@ -101,6 +101,9 @@ class Materializer(ABC):
             :class:`DirectoryMaterializer`).
         reads_path: ``read`` receives a local :class:`~pathlib.Path` instead of
             an open binary file.
+        runs_code: reading can run code stored with the bytes (pickle). Such
+            values are loaded by ``Artifact.load()`` only from artifact roots
+            this process trusts, unless ``trust=True``.
     """
 
     name: str = ""
@@ -109,6 +112,7 @@ class Materializer(ABC):
     schema_title: str = "system.Artifact"
     is_directory: bool = False
     reads_path: bool = False
+    runs_code: bool = False
 
     @abstractmethod
     def can_handle(self, value: Any) -> bool:

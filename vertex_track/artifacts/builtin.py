@@ -209,6 +209,7 @@ class PickleMaterializer(Materializer):
 
     name = "pickle"
     extension = ".pkl"
+    runs_code = True
 
     def can_handle(self, value: Any) -> bool:
         return True

@@ -65,6 +65,8 @@ class StoredValue:
 
 
 _stores: dict[str, ArtifactStore] = {}
+#: Roots this process has written objects to (``Artifact.load()`` trusts them).
+WRITTEN_ROOTS: set[str] = set()
 _stores_lock = threading.Lock()
 
 
@@ -104,7 +106,14 @@ class ArtifactStore:
     def __init__(
         self, root: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None
     ):
-        fs, path = fsspec.core.url_to_fs(os.fspath(root))
+        try:
+            fs, path = fsspec.core.url_to_fs(os.fspath(root))
+        except (ValueError, ImportError) as exc:  # unknown protocol, or its package missing
+            raise InvalidArgumentError(
+                f"artifact_root {os.fspath(root)!r} cannot be opened: {exc}. Use a local "
+                "folder or an fsspec URL whose filesystem is installed (s3:// needs s3fs, "
+                "gs:// gcsfs)"
+            ) from exc
         self.fs = fs
         backend_cls = LocalBackend if isinstance(fs, LocalFileSystem) else FsspecBackend
         self._backend: Backend = backend_cls(fs, path)
@@ -201,6 +210,7 @@ class ArtifactStore:
             extension=m.extension,
         )
         self.digest_cache.add(value, m.name, stored)
+        WRITTEN_ROOTS.add(self.root_uri)
         return stored
 
     # -- reading ------------------------------------------------------------------------
@@ -210,7 +220,9 @@ class ArtifactStore:
         """Read a stored value back.
 
         ``uri`` may belong to another root (its store is found from the URI) or
-        be any fsspec URI a materializer can read. ``path.file`` and
+        be any fsspec URI a materializer can read: this low-level call trusts
+        its arguments. ``Artifact.load()`` checks a record's URI, digest and
+        materializer first (:mod:`vertex_track.artifacts.safety`). ``path.file`` and
         ``path.dir`` values come back as a local :class:`~pathlib.Path`: on the
         local disk, the stored object itself (read-only: never modify it); on
         other filesystems, a read-only copy in the local cache folder.

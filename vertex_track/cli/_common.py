@@ -79,6 +79,12 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt:
             stderr("interrupted")
             raise typer.Exit(130) from None
+        finally:
+            # check_store() made this process open stores read-only for the
+            # command; the mode ends with it (matters when commands run in-process).
+            store = sys.modules.get("vertex_track.store")
+            if store is not None:
+                store.set_read_only(False)
 
     return wrapper  # type: ignore[return-value]
 
@@ -93,32 +99,26 @@ def _silence_stdout() -> None:
 
 # -- the store ------------------------------------------------------------------------
 
-_SQLITE_FILE = re.compile(r"^sqlite(?:\+\w+)?:///(?P<path>[^?]*)(?:\?.*)?$")
+def check_store(*, write: bool = False) -> None:
+    """Open the configured store for this command, or exit 3 saying what is there instead.
 
-
-def check_store() -> None:
-    """Refuse (exit 3) to open an SQLite store file that does not exist.
-
-    The library creates a missing SQLite file on first use, which is right for
-    tracking but wrong for inspection: a mistyped ``--store-uri`` would
-    silently show an empty, freshly created store.
+    Inspection never creates, migrates or writes a store: the store is opened
+    read-only (see :func:`vertex_track.store.set_read_only`), so a mistyped
+    ``--store-uri``, an empty file or another application's database is an
+    error rather than a freshly created, empty store. Commands that write
+    (``write=True``: a forced purge, ``doctor --fix``) check the same way
+    first, then open the store for writing (which upgrades an older schema).
     """
-    from ..config import get_settings
+    from ..store import get_store, set_read_only
 
-    uri = get_settings().store_uri
-    m = _SQLITE_FILE.match(uri)
-    if m is None:
-        return
-    path = m["path"]
-    if path in ("", ":memory:") or path.startswith("file:"):
-        return
-    if not os.path.exists(path):
-        fail(
-            f"no metadata store at {path}: nothing has been tracked there yet. "
-            "Run a tracked flow first, or point --store-uri (or VERTEX_TRACK_STORE_URI) "
-            "at an existing store",
-            EXIT_STORE_UNAVAILABLE,
-        )
+    set_read_only(True)
+    try:
+        get_store()
+        if write:
+            set_read_only(False)
+            get_store()
+    except StoreUnavailableError as exc:
+        fail(str(exc), EXIT_STORE_UNAVAILABLE)
 
 
 # -- filters ---------------------------------------------------------------------------
@@ -187,6 +187,11 @@ def resolve(cls: Any, ref: str, *, base_filter: str | None = None, what: str | N
     """
     what = what or KIND_SINGULAR[cls.kind]
     ref = ref.strip().rstrip("…")  # a shortened id copied from a table
+    if not ref:
+        # Would match every unnamed resource (display_name = ""): refuse instead.
+        raise InvalidArgumentError(
+            f"an empty {what} name; give a resource id, a full resource name or a display name"
+        )
     if "/" in ref:
         return cls.get(ref)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Optional
 
 import typer
@@ -10,6 +11,7 @@ from ._output import stderr
 
 DEFAULT_LIMIT = 50
 DEFAULT_ORDER = "create_time desc"
+PAGE_MAX = 10_000  # the largest page_size the store serves
 
 FilterOpt = typer.Option(
     None, "--filter", "-f",
@@ -31,6 +33,11 @@ def fetch(
     """Up to ``limit`` matches (all for 0) and whether more exist."""
     if limit == 0:
         return list(cls.iter(filter, order_by, page_size=1000)), False
+    if limit > PAGE_MAX:
+        # More than one page of the store may hold: walk pages up to the limit
+        # (the store's page_size bound is not the user's business).
+        items = list(itertools.islice(cls.iter(filter, order_by, page_size=PAGE_MAX), limit + 1))
+        return items[:limit], len(items) > limit
     page = cls.list(filter, order_by, page_size=limit)
     return list(page), page.next_page_token is not None
 

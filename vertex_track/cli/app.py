@@ -14,6 +14,7 @@ from typing import Optional
 import typer
 
 from ._common import init_settings
+from .doctor import doctor
 from .experiments import experiments_app
 from .gc import gc
 from .lineage import lineage
@@ -29,8 +30,8 @@ VERTEX_TRACK_STORE_URI, else the SQLite file under VERTEX_TRACK_HOME
 (~/.vertex_track/metadata.db). Output is a table on a terminal, tab-separated
 text when piped, and JSON with --json.
 
-Exit codes: 0 ok, 1 not found, 2 usage error or bad filter, 3 store unavailable,
-4 other failure.
+Exit codes: 0 ok, 1 not found, 2 usage error or bad filter, 3 store unavailable
+(or not a vertex_track store), 4 other failure, 5 doctor found problems.
 
 Example:
 
@@ -86,6 +87,7 @@ app.add_typer(experiments_app, name="experiments")
 app.add_typer(pipelines_app, name="pipelines")
 app.add_typer(purge_app, name="purge")
 app.command("gc")(gc)
+app.command("doctor")(doctor)
 
 
 def run() -> None:

@@ -1,71 +1,21 @@
-"""``gc``: artifact files that no Artifact references (dry run unless ``--force``).
+"""``gc``: artifact files that no record references (dry run unless ``--force``).
 
-An object of the artifact store (``<root>/sha256/<2 hex>/<hex>[ext]``) is
-referenced when an Artifact records its content digest
-(``metadata.vertex_track.digest``) or points at it with ``uri``. Objects
-younger than ``--min-age`` are kept whatever the metadata says: a flow may
-have written the bytes and not yet committed the Artifact that names them.
+What counts as a reference is the library's rule
+(:mod:`vertex_track.maintenance.gc`): any record, any metadata field, by
+digest or by URI. Objects younger than ``--min-age`` are kept whatever the
+metadata says: a flow may have written the bytes and not yet committed the
+record that names them. Also reported: referenced files that are missing,
+and temporary files of writes that never finished (``.part`` leftovers).
 """
 
 from __future__ import annotations
 
-import re
-import time
 from typing import Any
 
 import typer
 
-from ._common import check_store, handle_errors
+from ._common import EXIT_FAILED, EXIT_USAGE, check_store, fail, handle_errors
 from ._output import Column, is_rich, print_json, print_table, stderr
-
-_HEX = re.compile(r"/sha256/[0-9a-f]{2}/(?P<hex>[0-9a-f]{64})[^/]*$")
-BATCH = 100
-
-
-def _digest_of(uri: str) -> str | None:
-    m = _HEX.search(uri)
-    return f"sha256:{m['hex']}" if m else None
-
-
-def _referenced(uris: list[str]) -> set[str]:
-    """Which of ``uris`` an Artifact references (by digest or by URI), a batch per query."""
-    from ..resources import Artifact
-    from ._common import quote
-
-    found: set[str] = set()
-    for i in range(0, len(uris), BATCH):
-        chunk = uris[i : i + BATCH]
-        digests = {u: _digest_of(u) for u in chunk}
-        terms = [f"uri = {quote(u)}" for u in chunk]
-        terms += [
-            f"metadata.vertex_track.digest.string_value = {quote(d)}"
-            for d in dict.fromkeys(d for d in digests.values() if d)
-        ]
-        hits = list(Artifact.iter(" OR ".join(terms), page_size=1000))
-        hit_uris = {a.uri for a in hits}
-        hit_digests = {a.digest for a in hits}
-        for u in chunk:
-            if u in hit_uris or (digests[u] is not None and digests[u] in hit_digests):
-                found.add(u)
-    return found
-
-
-def _age_and_size(fs: Any, uri: str) -> tuple[float | None, int | None]:
-    try:
-        info = fs.info(uri)
-    except (OSError, ValueError):
-        return None, None
-    mtime = info.get("mtime") or info.get("created") or info.get("LastModified")
-    if hasattr(mtime, "timestamp"):
-        mtime = mtime.timestamp()
-    size = info.get("size")
-    if info.get("type") == "directory":
-        try:
-            size = int(fs.du(uri))
-        except (OSError, ValueError):
-            size = None
-    age = (time.time() - float(mtime)) if isinstance(mtime, (int, float)) else None
-    return age, size
 
 
 def _fmt_size(n: int | None) -> str:
@@ -81,20 +31,30 @@ def _fmt_size(n: int | None) -> str:
 
 @handle_errors
 def gc(
-    force: bool = typer.Option(False, "--force", help="Delete them (default: only list them)."),
+    force: bool = typer.Option(
+        False, "--force", help="Delete them, and stale temporary files (default: only list)."
+    ),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Do not ask before deleting (needed when stdin is not a "
+        "terminal)."
+    ),
     min_age: float = typer.Option(
         3600.0, "--min-age", min=0,
-        help="Keep objects younger than this many seconds (a running flow may not have "
-        "recorded them yet).",
+        help="Keep objects and temporary files younger than this many seconds (a running "
+        "flow may not have recorded them yet).",
     ),
     json_mode: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Find artifact files that no Artifact references; delete them with --force.
+    """Find artifact files that no record references; delete them with --force.
 
     Looks under the artifact root (--artifact-root, VERTEX_TRACK_ARTIFACT_ROOT)
-    at every stored object and checks the metadata store for an Artifact that
-    records its digest or URI. With --force it also removes temporary files
-    that crashed writers left behind.
+    at every stored object and keeps each one that any artifact, execution or
+    context mentions, by digest or URI, in any metadata field. It also lists
+    files that records reference but that are missing, and temporary files
+    (.part) of writes that never finished. With --force it asks first on a
+    terminal (--yes skips the question), then deletes the unreferenced
+    objects and the temporary files older than --min-age. The metadata store
+    is only read.
 
     Example:
 
@@ -104,57 +64,64 @@ def gc(
     check_store()
     from ..artifacts import ArtifactStore
     from ..config import get_settings
+    from ..maintenance.gc import collect_garbage
 
-    root = get_settings().artifact_root
-    astore = ArtifactStore.for_root(root)
-    objects = list(astore.iter_objects())
-    referenced = _referenced(objects)
-    candidates = [u for u in objects if u not in referenced]
-    garbage: list[dict[str, Any]] = []
-    young = 0
-    for uri in candidates:
-        age, size = _age_and_size(astore.fs, uri)
-        if age is not None and age < min_age:
-            young += 1
-            continue
-        garbage.append({"uri": uri, "digest": _digest_of(uri), "size": size})
-    total = sum(g["size"] or 0 for g in garbage)
-    deleted = 0
-    tmp_removed = 0
-    if force and garbage:
-        deleted = _delete(astore, garbage)
+    astore = ArtifactStore.for_root(get_settings().artifact_root)
+    report = collect_garbage(astore, min_age=min_age)
+    stale = [p for p in report.partials if p["age_s"] is None or p["age_s"] >= min_age]
+    if not json_mode:
+        _describe(report, min_age)
+    if force and (report.unreferenced or stale) and not yes:
+        from .purge import stdin_is_tty
+
+        what = f"{len(report.unreferenced):,} unreferenced objects and {len(stale)} stale " \
+            "temporary files"
+        if not stdin_is_tty():
+            fail(f"refusing to delete {what} without confirmation: stdin is not a terminal; "
+                 "add --yes", EXIT_USAGE)
+        if not typer.confirm(f"Delete {what}? This cannot be undone", default=False, err=True):
+            stderr("Nothing deleted.")
+            raise typer.Exit(EXIT_FAILED)
     if force:
-        tmp_removed = astore.cleanup_tmp(max(min_age, 0))
+        if report.unreferenced:
+            report.deleted = _delete(astore, report.unreferenced)
+        report.partials_removed = astore.cleanup_tmp(max(min_age, 0))
     if json_mode:
-        print_json({
-            "artifact_root": astore.root_uri,
-            "dry_run": not force,
-            "objects": len(objects),
-            "referenced": len(referenced),
-            "kept_too_young": young,
-            "unreferenced": garbage,
-            "unreferenced_bytes": total,
-            "deleted": deleted,
-            "tmp_removed": tmp_removed,
-        })
+        print_json(report.as_json(dry_run=not force))
         return
-    stderr(
-        f"{astore.root_uri}: {len(objects):,} objects, {len(referenced):,} referenced, "
-        f"{len(garbage):,} unreferenced ({_fmt_size(total)})"
-        + (f", {young} younger than --min-age kept" if young else ""),
-        style="bold",
-    )
-    if garbage:
-        print_table(
-            [Column("digest", style="cyan"), Column("size", justify="right"), Column("uri")],
-            [[g["digest"] or "", _fmt_size(g["size"]), g["uri"]] for g in garbage],
-        )
     if not force:
-        if garbage:
+        if report.unreferenced or stale:
             stderr("Dry run: nothing was deleted. Add --force to delete them.", style="yellow")
         return
-    stderr(f"Deleted {deleted:,} objects ({_fmt_size(total)}); removed {tmp_removed} stale "
-           "temporary files.", style="green")
+    stderr(f"Deleted {report.deleted:,} objects ({_fmt_size(report.unreferenced_bytes)}); "
+           f"removed {report.partials_removed} stale temporary files.", style="green")
+
+
+def _describe(report: Any, min_age: float) -> None:
+    stderr(
+        f"{report.artifact_root}: {report.objects:,} objects, {report.referenced:,} "
+        f"referenced, {len(report.unreferenced):,} unreferenced "
+        f"({_fmt_size(report.unreferenced_bytes)})"
+        + (f", {report.kept_too_young} younger than --min-age kept"
+           if report.kept_too_young else ""),
+        style="bold",
+    )
+    if report.unreferenced:
+        print_table(
+            [Column("digest", style="cyan"), Column("size", justify="right"), Column("uri")],
+            [[g["digest"] or "", _fmt_size(g["size"]), g["uri"]] for g in report.unreferenced],
+        )
+    if report.missing:
+        stderr(f"{len(report.missing)} referenced file(s) are missing (their records cannot "
+               "be loaded):", style="yellow")
+        for m in report.missing[:20]:
+            stderr(f"  {m['uri']}  (referenced by {m['referenced_by']})")
+    if report.partials:
+        stderr(f"{len(report.partials)} temporary file(s) of unfinished writes (.part); "
+               f"--force removes those older than --min-age ({min_age:g}s):", style="yellow")
+        for p in report.partials[:20]:
+            age = "" if p["age_s"] is None else f"{p['age_s']:.0f}s old"
+            stderr(f"  {p['uri']}  {_fmt_size(p['size'])} {age}")
 
 
 def _delete(astore: Any, garbage: list[dict[str, Any]]) -> int:

@@ -39,7 +39,7 @@ def _cls(kind: str) -> Any:
 
 
 def _purge(kind: str, filter: str, force: bool, yes: bool, json_mode: bool) -> None:
-    check_store()
+    check_store(write=force)
     cls = _cls(kind)
     preview = cls.purge(filter, force=False)
     sample = list(cls.list(filter, page_size=SHOWN)) if preview.purge_count else []

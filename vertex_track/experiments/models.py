@@ -162,8 +162,12 @@ class ExperimentModel(Artifact):
     def from_artifact(cls, artifact: Artifact) -> ExperimentModel:
         return cls.model_construct(**{name: getattr(artifact, name) for name in Artifact.model_fields})
 
-    def load_model(self) -> Any:
-        """The model back, as it was logged.
+    def load_model(self, trust: bool = False) -> Any:
+        """The model back, as it was logged (checked as :meth:`Artifact.load` checks).
+
+        Args:
+            trust: as for :meth:`Artifact.load`: read a pickled model from
+                outside the artifact roots this process uses.
 
         Raises:
             InvalidArgumentError: the Artifact has no model vertex_track wrote
@@ -176,11 +180,14 @@ class ExperimentModel(Artifact):
                 f"artifact {self.name!r} (uri {self.uri!r}) was not written by log_model, so "
                 "load_model() cannot read it; open its uri yourself"
             )
-        return _load(self.uri, vt_meta["materializer"], vt_meta.get("materializer_version"))
+        return _load(
+            self.uri, vt_meta["materializer"], vt_meta.get("materializer_version"),
+            digest=vt_meta.get("digest"), what=f"model {self.name!r}", trust=trust,
+        )
 
-    def load(self) -> Any:
+    def load(self, trust: bool = False) -> Any:
         """Same as :meth:`load_model`."""
-        return self.load_model()
+        return self.load_model(trust=trust)
 
     def get_model_info(self) -> dict[str, Any]:
         """``model_class``, ``framework_name``, ``framework_version``, ``input_example`` (or None)."""
@@ -191,11 +198,20 @@ class ExperimentModel(Artifact):
             "framework_name": md.get("frameworkName"),
             "framework_version": md.get("frameworkVersion"),
             "input_example": _load(
-                example["uri"], example["materializer"], example.get("materializer_version")
+                example["uri"], example["materializer"], example.get("materializer_version"),
+                digest=example.get("digest"), what=f"the input example of {self.name!r}",
             ) if isinstance(example, dict) else None,
         }
 
 
-def _load(uri: str, materializer: str, version: int | None) -> Any:
-    # ArtifactStore.load finds the object's own store from its URI, whatever the root.
-    return ArtifactStore.for_root(get_settings().artifact_root).load(uri, materializer, version)
+def _load(
+    uri: str, materializer: str, version: int | None, *, digest: str | None, what: str,
+    trust: bool = False,
+) -> Any:
+    # The object's own store is found from its URI, whatever the root.
+    from ..artifacts.safety import load_recorded
+
+    return load_recorded(
+        uri, materializer, version, digest=digest, what=what,
+        root=get_settings().artifact_root, trust=trust,
+    )

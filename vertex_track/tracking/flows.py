@@ -24,6 +24,7 @@ from typing import Any
 
 from ..config import get_settings
 from ..exceptions import ConflictError
+from ..processes import process_info
 from ..resources import Context
 from ..store import get_store
 from .frames import drop_own_frame
@@ -79,6 +80,7 @@ def _begin() -> tuple[_FlowRun | None, _Tokens | None]:
             "state": "RUNNING",
             "start_time": now.isoformat(),
             "run_count": int(flow_run.run_count or 1),
+            "vertex_track": {"process": process_info()},  # for `vertex-track doctor`
         }
         context = ensure_context(
             store, context_id_for(flow_run.id), schema_title=SCHEMA,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Settings, get_settings
+from ..processes import process_info
 from ..resources import Context, ExecutionState
 from ..store import get_store
 from ..store.base import ExecutionRow, LinkRow
@@ -32,7 +33,6 @@ from .values import (
     artifact_row,
     dumps,
     is_parameter,
-    is_unstorable,
     parameter_value,
     placeholder,
     produced,
@@ -220,7 +220,9 @@ class Tracker:
         """Describe one call: its execution fields (not yet queued), contexts and inputs."""
         store = get_store()
         start_us = time.time_ns() // 1000
-        vt_meta: dict[str, Any] = {"task_name": task_name, "start_time": _iso(start_us)}
+        vt_meta: dict[str, Any] = {
+            "task_name": task_name, "start_time": _iso(start_us), "process": process_info(),
+        }
         contexts: list[Context] = []
         attempt = 1
         if task_run is not None:
@@ -256,8 +258,6 @@ class Tracker:
                 continue
             if is_parameter(value):
                 params[label] = parameter_value(value)
-            elif is_unstorable(value):
-                params[label] = placeholder(value)  # never read, pickled or stored
             else:
                 try:
                     self._input_links(inputs, label, value, scope, scopes, start_us)

@@ -13,9 +13,12 @@ Identity:
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
+import socket
 import threading
+import types
 from collections import OrderedDict
 from typing import Any
 
@@ -39,59 +42,12 @@ def is_parameter(value: Any) -> bool:
     return t is str and len(value) <= MAX_PARAM_STR
 
 
-def _unstorable_types() -> tuple[type, ...]:
-    import io
-    import socket
-    import threading
-    import types
-
-    kinds: list[type] = [
-        io.IOBase, socket.socket, types.GeneratorType, types.AsyncGeneratorType,
-        types.CoroutineType, types.ModuleType, threading.Thread, threading.Event,
-        threading.Condition, threading.Semaphore, type(threading.Lock()),
-        type(threading.RLock()),
-    ]
-    try:
-        import tempfile
-
-        kinds.append(tempfile._TemporaryFileWrapper)  # type: ignore[attr-defined]
-    except AttributeError:  # pragma: no cover
-        pass
-    return tuple(kinds)
-
-
-_UNSTORABLE: tuple[type, ...] | None = None
-_unstorable_by_type: dict[type, bool] = {}
-
-
-def is_unstorable(value: Any) -> bool:
-    """Values that are handles, not data (open files, sockets, locks, generators, ...).
-
-    They are recorded as a typed placeholder: never read, pickled or stored
-    (reading an open file would consume it; a lock or generator cannot be
-    serialised at all).
-    """
-    global _UNSTORABLE
-    t = type(value)
-    hit = _unstorable_by_type.get(t)
-    if hit is None:
-        if _UNSTORABLE is None:
-            _UNSTORABLE = _unstorable_types()
-        hit = issubclass(t, _UNSTORABLE)
-        if len(_unstorable_by_type) < 4096:
-            _unstorable_by_type[t] = hit
-    return hit
-
-
-def placeholder(value: Any, error: BaseException | None = None) -> dict[str, Any]:
-    """What the Execution's metadata says about an argument that was not recorded."""
-    out: dict[str, Any] = {"python_type": _type_name(value), "recorded": False}
-    name = getattr(value, "name", None)
-    if isinstance(name, str) and is_unstorable(value):
-        out["name"] = name[:256]
-    if error is not None:
-        out["reason"] = f"{type(error).__name__}: {error}"[:500]
-    return out
+def placeholder(value: Any, error: BaseException) -> dict[str, Any]:
+    """What the Execution's metadata says about an argument that could not be recorded."""
+    return {
+        "python_type": _type_name(value), "recorded": False,
+        "reason": f"{type(error).__name__}: {error}"[:500],
+    }
 
 
 def parameter_value(value: Any) -> Any:
@@ -143,6 +99,43 @@ class _Produced:
 produced = _Produced()
 
 
+def unstorable_placeholder(value: Any) -> dict[str, Any] | None:
+    """A typed stand-in for a value that must not be read or pickled, else None.
+
+    An open file would be read whole by pickle (and its content is not the
+    argument: the file is), a socket, a lock, a thread or a generator cannot
+    be stored at all. They are recorded as ``{"type": ..., ...}`` (the file's
+    ``name`` and ``mode``, a generator's function name) kept inline, without
+    touching the object. In-memory buffers (``io.BytesIO``, ``io.StringIO``)
+    are data and are stored as usual.
+    """
+    t = type(value)
+    if t in SCALAR_TYPES or t is str or t is dict or t is list or t is tuple or t is bytes:
+        return None  # the common cases, without further checks
+    kind = _type_name_of(t)
+    if isinstance(value, io.IOBase) and not isinstance(value, (io.BytesIO, io.StringIO)):
+        out: dict[str, Any] = {"type": kind}
+        for attr in ("name", "mode"):
+            v = getattr(value, attr, None)
+            if isinstance(v, (str, int)):
+                out[attr] = v
+        out["closed"] = bool(getattr(value, "closed", False))
+        return out
+    wrapped = getattr(value, "file", None)  # tempfile.NamedTemporaryFile's wrapper
+    if isinstance(wrapped, io.IOBase) and hasattr(value, "name"):
+        return {"type": kind, "name": str(value.name)}
+    if isinstance(value, socket.socket):
+        return {"type": kind, "family": str(value.family.name), "fileno": value.fileno()}
+    if isinstance(value, (types.GeneratorType, types.AsyncGeneratorType, types.CoroutineType)):
+        return {"type": kind, "name": value.__qualname__}
+    if isinstance(value, (threading.Thread, _LOCK_TYPES)):
+        return {"type": kind}
+    return None
+
+
+_LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
+
+
 def inline_resource_id(scope: str, digest: str) -> str:
     return "inline-" + hashlib.sha256(f"{scope}|{digest}".encode()).hexdigest()[:48]
 
@@ -175,6 +168,18 @@ def artifact_row(
         metadata_json = (
             '{"value":' + text + ',"vertex_track":{"digest":"' + digest
             + '","inline":true,"python_type":' + _type_json(type(value)) + "}}"
+        )
+        return (
+            inline_resource_id(scope, digest), label[:128], schema_title or INLINE_SCHEMA,
+            metadata_json, "", digest, now_us,
+        )
+    placeholder = unstorable_placeholder(value)
+    if placeholder is not None:
+        digest, text = encode_inline_text(placeholder)  # type: ignore[misc]
+        metadata_json = (
+            '{"value":' + text + ',"vertex_track":{"digest":"' + digest
+            + '","inline":true,"placeholder":true,"python_type":' + _type_json(type(value))
+            + "}}"
         )
         return (
             inline_resource_id(scope, digest), label[:128], schema_title or INLINE_SCHEMA,
@@ -224,8 +229,8 @@ def _type_name_of(t: type) -> str:
     return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
-def load_artifact_value(artifact: Artifact) -> Any:
-    """Implementation of :meth:`Artifact.load`."""
+def load_artifact_value(artifact: Artifact, trust: bool = False) -> Any:
+    """Implementation of :meth:`Artifact.load` (checks: :mod:`vertex_track.artifacts.safety`)."""
     vt_meta = artifact.metadata.get("vertex_track")
     if isinstance(vt_meta, dict) and vt_meta.get("inline"):
         return artifact.metadata.get("value")
@@ -235,7 +240,10 @@ def load_artifact_value(artifact: Artifact) -> Any:
             "vertex_track's materializers, so load() cannot read it; open its uri yourself "
             "(e.g. with fsspec.open)"
         )
-    astore = ArtifactStore.for_root(get_settings().artifact_root)
-    return astore.load(
-        artifact.uri, vt_meta["materializer"], vt_meta.get("materializer_version")
+    from ..artifacts.safety import load_recorded
+
+    return load_recorded(
+        artifact.uri, vt_meta["materializer"], vt_meta.get("materializer_version"),
+        digest=vt_meta.get("digest"), what=f"artifact {artifact.name!r}",
+        root=get_settings().artifact_root, trust=trust,
     )

@@ -177,6 +177,9 @@ def dispose_engine(uri: str) -> None:
         _migrated.discard(uri)
     if hit is not None:
         hit[0].dispose()
+    from .readonly import dispose as dispose_read_only  # inspection's engine, if any
+
+    dispose_read_only(uri)
     from .. import _forget_uri
 
     _forget_uri(uri)
@@ -197,9 +200,13 @@ class SqlStore:
     Args:
         uri: ``sqlite:///path.db`` or ``postgresql://user@host:port/db``.
         project, location, metadata_store: the store's place in resource names.
+        read_only: open it for inspection (see :mod:`.readonly`): nothing is
+            created, migrated or written, and a database that is not a
+            vertex_track store is an error instead of becoming an empty store.
 
     Raises:
-        StoreUnavailableError: the database cannot be reached, or has a newer schema.
+        StoreUnavailableError: the database cannot be reached, or has a newer
+            schema; read-only, also: it is not a vertex_track store.
     """
 
     def __init__(
@@ -209,9 +216,16 @@ class SqlStore:
         project: str = "local",
         location: str = "local",
         metadata_store: str = "default",
+        read_only: bool = False,
     ) -> None:
         self.uri = uri
-        self.engine, self.dialect = _engine_for(uri)
+        self.read_only = read_only
+        if read_only:
+            from .readonly import open_read_only
+
+            self.engine, self.dialect = open_read_only(uri, _redact(uri))
+        else:
+            self.engine, self.dialect = _engine_for(uri)
         self.dialect_name = self.dialect.name
         self.fast = FastPath(self.engine, self.dialect_name)
         # resource_id -> primary key of resources created or read through this
@@ -222,7 +236,7 @@ class SqlStore:
             f"projects/{project}/locations/{location}/metadataStores/{metadata_store}"
         )
         try:
-            if uri not in _migrated:
+            if uri not in _migrated and not read_only:
                 retry_transient(
                     self.dialect, lambda: ensure_schema(self.engine, self.dialect, _redact(uri))
                 )
@@ -254,6 +268,9 @@ class SqlStore:
     def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(conn)`` in one write transaction, retried on transient errors."""
 
+        if self.read_only:
+            self._refuse_write()
+
         def attempt() -> T:
             with self.engine.connect().execution_options(vt_write=True) as conn:
                 with conn.begin():
@@ -279,6 +296,8 @@ class SqlStore:
     def _unavailable_as_error(self, write: Callable[..., T], *args: Any) -> T:
         """``write(*args)``; the driver's operational errors become StoreUnavailableError
         (integrity errors pass through for the caller to interpret)."""
+        if self.read_only:
+            self._refuse_write()
         try:
             return write(*args)
         except self.fast.integrity_error:
@@ -287,6 +306,12 @@ class SqlStore:
             raise StoreUnavailableError(
                 f"metadata store {_redact(self.uri)} is unavailable: {exc}"
             ) from exc
+
+    def _refuse_write(self) -> None:
+        raise StoreUnavailableError(
+            f"the metadata store {_redact(self.uri)} is open read-only (for inspection); "
+            "open it with vertex_track.store.open_store(uri) to write"
+        )
 
     # -- primary keys of known resources ------------------------------------------
     def _remember(self, kind: str, resource_id: str, pk: int) -> None:
@@ -333,6 +358,8 @@ class SqlStore:
             conn.rollback()
         if row is not None:
             return int(row[0])
+        if self.read_only:
+            return -1  # no such metadata store in this database: it has no resources
 
         def insert(conn: Connection) -> int:
             conn.execute(

@@ -1,0 +1,275 @@
+"""``vertex-track doctor``: is the store healthy, and what did crashes leave behind?
+
+Checks, in order:
+
+- ``integrity``: SQLite's ``PRAGMA integrity_check`` and ``foreign_key_check``
+  (PostgreSQL checks its own pages; nothing to run there);
+- ``dangling``: events and context links whose artifact, execution or context
+  row is gone (possible only if something wrote the database around
+  vertex_track's foreign keys); ``fix`` deletes them;
+- ``missing-files``: artifacts vertex_track stored whose bytes are gone;
+- ``partial-writes``: temporary files under ``<artifact root>/.tmp/`` that
+  writers left when they crashed (a warning; ``vertex-track gc --force``
+  removes them);
+- ``crashed``: executions and pipeline runs still ``RUNNING`` whose process
+  is gone (same host, and the pid is not alive or belongs to another
+  process: see :mod:`vertex_track.processes`), or, with ``prefect=True``,
+  whose Prefect flow run or task run ended while we never saw it end.
+  ``fix`` marks them ``FAILED`` with the reason in their metadata; with
+  Prefect's word, a pipeline run takes Prefect's final state (``COMPLETED``
+  -> ``COMPLETE``, ``CANCELLED`` -> ``CANCELLED``): a plain Prefect flow
+  whose tasks are tracked has no ``vt.flow`` to record its end.
+
+Records of another host, or written before vertex_track recorded processes,
+cannot be judged by process and are left alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ..exceptions import ConflictError, NotFoundError, VertexTrackError
+from ..processes import is_gone
+
+__all__ = ["Finding", "run_checks"]
+
+PIPELINE_RUN = "system.PipelineRun"
+_SHOWN = 1000  # findings per check, at most
+_A = {"vt_artifacts": "an artifact", "vt_executions": "an execution", "vt_contexts": "a context"}
+
+
+@dataclass
+class Finding:
+    """One problem found (``severity`` ``"error"`` or ``"warning"``)."""
+
+    check: str
+    severity: str
+    message: str
+    resource: str | None = None
+    fixed: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_checks(
+    store: Any, artifact_root: str, *, fix: bool = False, prefect: bool = False
+) -> list[Finding]:
+    """Run every check on ``store`` (an SQL store) and ``artifact_root``; apply fixes if asked.
+
+    Returns:
+        The findings; an empty list means healthy.
+    """
+    findings: list[Finding] = []
+    findings += check_integrity(store)
+    findings += check_dangling(store, fix=fix)
+    findings += check_files(artifact_root)
+    findings += check_crashed(store, fix=fix, prefect=prefect)
+    return findings
+
+
+def check_integrity(store: Any) -> list[Finding]:
+    if getattr(store, "dialect_name", None) != "sqlite":
+        return []
+    out = []
+    with store.read() as conn:
+        rows = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check").fetchmany(_SHOWN)]
+        fk = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchmany(_SHOWN)
+    if rows != ["ok"]:
+        out += [Finding("integrity", "error", f"SQLite integrity_check: {r}") for r in rows]
+    out += [
+        Finding("integrity", "error",
+                f"SQLite foreign_key_check: row {r[1]} of {r[0]} points at a missing {r[2]} row")
+        for r in fk
+    ]
+    return out
+
+
+def _dangling_queries() -> list[tuple[str, Any, list[tuple[Any, Any]]]]:
+    from ..store.sql import tables as t
+
+    return [
+        ("event", t.events, [(t.events.c.artifact_id, t.artifacts), (t.events.c.execution_id,
+                                                                     t.executions)]),
+        ("attribution", t.attributions, [(t.attributions.c.context_id, t.contexts),
+                                         (t.attributions.c.artifact_id, t.artifacts)]),
+        ("association", t.associations, [(t.associations.c.context_id, t.contexts),
+                                         (t.associations.c.execution_id, t.executions)]),
+        ("context parent link", t.parent_contexts, [(t.parent_contexts.c.child_id, t.contexts),
+                                                    (t.parent_contexts.c.parent_id, t.contexts)]),
+    ]
+
+
+def check_dangling(store: Any, *, fix: bool) -> list[Finding]:
+    if not hasattr(store, "read"):
+        return []
+    out = []
+    for what, table, refs in _dangling_queries():
+        for column, target in refs:
+            orphan = ~select(target.c.id).where(target.c.id == column).exists()
+            with store.read() as conn:
+                count = conn.execute(
+                    select(func.count()).select_from(table).where(orphan)
+                ).scalar_one()
+            if not count:
+                continue
+            fixed = False
+            if fix:
+                store.write(lambda conn, table=table, orphan=orphan: conn.execute(
+                    table.delete().where(orphan)))
+                fixed = True
+            out.append(Finding(
+                "dangling", "error",
+                f"{count} {what}(s) point at {_A[target.name]} that does not exist "
+                f"({column.name})" + ("; deleted" if fixed else
+                                                      "; --fix deletes them"),
+                fixed=fixed,
+            ))
+    return out
+
+
+def check_files(artifact_root: str) -> list[Finding]:
+    from ..artifacts import ArtifactStore
+    from ..resources import Artifact
+    from .gc import partial_writes
+
+    astore = ArtifactStore.for_root(artifact_root)
+    out = []
+    for art in Artifact.iter(page_size=1000):
+        vt = art.metadata.get("vertex_track")
+        if not art.uri or not isinstance(vt, dict) or "materializer" not in vt:
+            continue
+        try:
+            present = astore.exists(art.uri)
+        except (VertexTrackError, OSError, ValueError, ImportError) as exc:
+            out.append(Finding("missing-files", "warning",
+                               f"cannot check {art.uri}: {exc}", art.name))
+            continue
+        if not present:
+            out.append(Finding("missing-files", "error",
+                               f"the bytes of this artifact are missing: {art.uri}", art.name))
+        if len(out) >= _SHOWN:
+            break
+    for p in partial_writes(astore):
+        age = "" if p["age_s"] is None else f", {p['age_s']:.0f}s old"
+        out.append(Finding(
+            "partial-writes", "warning",
+            f"unfinished write left behind: {p['uri']}{age} "
+            "(`vertex-track gc --force` removes it once older than --min-age)",
+        ))
+    return out
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+def check_crashed(store: Any, *, fix: bool, prefect: bool) -> list[Finding]:
+    from ..resources import Context, Execution
+
+    out = []
+    for ex in Execution.iter("state = RUNNING", page_size=1000):
+        vt = ex.metadata.get("vertex_track")
+        vt = vt if isinstance(vt, dict) else {}
+        reason = is_gone(vt.get("process"))
+        new_state, error_type = "FAILED", "ProcessGone"
+        if reason is None and prefect and vt.get("task_run_id"):
+            reason, new_state = _prefect_verdict("task", vt["task_run_id"])
+            error_type = "PrefectRunEnded"
+        if reason is None:
+            continue
+        finding = Finding("crashed", "error",
+                          f"execution {ex.display_name!r} is RUNNING but {reason}", ex.name)
+        if fix:
+            finding.fixed = _mark_execution(ex, reason, new_state, error_type)
+        out.append(finding)
+    f = f'schema_title = "{PIPELINE_RUN}" AND metadata.state.string_value = "RUNNING"'
+    for ctx in Context.iter(f, page_size=1000):
+        vt = ctx.metadata.get("vertex_track")
+        vt = vt if isinstance(vt, dict) else {}
+        reason = is_gone(vt.get("process"))
+        new_state, error_type = "FAILED", "ProcessGone"
+        if reason is None and prefect and ctx.metadata.get("flow_run_id"):
+            reason, new_state = _prefect_verdict("flow", ctx.metadata["flow_run_id"])
+            error_type = "PrefectRunEnded"
+        if reason is None:
+            continue
+        finding = Finding("crashed", "error",
+                          f"pipeline run {ctx.display_name!r} is RUNNING but {reason}", ctx.name)
+        if fix:
+            finding.fixed = _mark_run(ctx, reason, new_state, error_type)
+        out.append(finding)
+    return out
+
+
+def _mark_execution(ex: Any, reason: str, state: str, error_type: str) -> bool:
+    from ..resources import Execution
+
+    for _ in range(3):
+        vt = dict(ex.metadata.get("vertex_track") or {})
+        vt.update(error_type=error_type, error_message=f"marked {state} by vertex-track "
+                  f"doctor: {reason}", end_time=_now())
+        try:
+            ex.update(state=state, metadata={"vertex_track": vt})
+            return True
+        except ConflictError:
+            try:
+                ex = Execution.get(ex.name)
+            except NotFoundError:
+                return False
+            if ex.state.value != "RUNNING":
+                return False  # it ended meanwhile
+    return False
+
+
+def _mark_run(ctx: Any, reason: str, state: str, error_type: str) -> bool:
+    from ..resources import Context
+
+    changes = {"state": state, "end_time": _now(), "ended_by": f"vertex-track doctor: {reason}"}
+    if state != "COMPLETE":
+        changes.update(error_type=error_type,
+                       error_message=f"marked {state} by vertex-track doctor: {reason}")
+    for _ in range(3):
+        try:
+            ctx.update(metadata=changes)
+            return True
+        except ConflictError:
+            try:
+                ctx = Context.get(ctx.name)
+            except NotFoundError:
+                return False
+            if ctx.metadata.get("state") != "RUNNING":
+                return False
+    return False
+
+
+def _prefect_verdict(kind: str, run_id: str) -> tuple[str | None, str]:
+    """Ask Prefect's API how the flow or task run ended: (reason, our state) or (None, ...)."""
+    try:
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            read = client.read_flow_run if kind == "flow" else client.read_task_run
+            run = read(uuid.UUID(str(run_id)))
+    except Exception:  # no API, unknown run: cannot tell
+        return None, "FAILED"
+    state = getattr(run, "state", None)
+    name = getattr(getattr(state, "type", None), "value", None)
+    if name in ("CRASHED", "FAILED"):
+        return f"its Prefect {kind} run {run_id} ended {name}", "FAILED"
+    if name == "CANCELLED":
+        return f"its Prefect {kind} run {run_id} was CANCELLED", "CANCELLED"
+    if name == "COMPLETED" and kind == "flow":
+        # A run of a plain Prefect flow (not vt.flow) has no end record by design:
+        # Prefect's final state is the run's state.
+        return f"its Prefect flow run {run_id} COMPLETED", "COMPLETE"
+    if name == "COMPLETED":
+        # The task's outputs were never recorded: not COMPLETE in the metadata.
+        return (f"its Prefect task run {run_id} COMPLETED but vertex_track never recorded "
+                "the end (nor its outputs)", "FAILED")
+    return None, "FAILED"
