@@ -1,4 +1,4 @@
-"""Startup plus query time of the ``vertex-track`` command as a whole process (issue 6).
+"""Startup plus query time of the ``vertex-track`` command as a whole process.
 
 Bulk-loads an SQLite store through the schema's own tables (``executemany``,
 ids made on the client): 100 pipeline runs (``system.PipelineRun`` contexts in
@@ -16,7 +16,7 @@ a script sees), the median wall time of:
 - ``python_pass_s``: ``python -c pass`` (the floor)
 - ``import_prefect_s``: ``python -c "import prefect"`` (the bar to stay under)
 
-Target (issue 6): each command <= 0.5 s median and below the bare Prefect import.
+Target: each command <= 0.5 s median and below the bare Prefect import.
 
 Usage: python benchmarks/bench_cli.py [--artifacts 100000] [--repeats 15] [--db PATH]
 """

@@ -19,7 +19,7 @@ unless ``--store-uri`` says otherwise):
 Every figure is the best of ``--repeats`` (default 3) samples, ours and
 MLflow's alike: on a shared machine noise only ever slows a sample down.
 
-Targets (issue 5): ``log_metrics`` >= 10x MLflow's ``log_metric``; 100,000
+Targets: ``log_metrics`` >= 10x MLflow's ``log_metric``; 100,000
 points logged in <= 2 s and read back in <= 0.5 s.
 
 Usage: python benchmarks/bench_experiments.py [--calls 3000] [--points 100000]

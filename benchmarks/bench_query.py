@@ -1,4 +1,4 @@
-"""Query latency on a large SQLite store: filters and lineage (issue 4).
+"""Query latency on a large SQLite store: filters and lineage.
 
 Bulk-loads a store through the schema's own tables (``executemany``, ids made
 on the client): at ``--scale 1`` 1,000,000 artifacts, 300,200 executions,

@@ -1,4 +1,4 @@
-"""Experiments (seed 002, ``ExperimentRun`` 1.26.0): every method, its behaviour and errors.
+"""Experiments (the Vertex AI SDK's ``ExperimentRun``, 1.26.0): every method, its behaviour and errors.
 
 Runs on SQLite and PostgreSQL through the ``store`` fixture. The link between
 a Prefect flow run and the active run is tested with the tracking package.
@@ -278,7 +278,7 @@ def test_time_series_round_trip(store: MetadataStore) -> None:
 
 
 def test_default_step_is_latest_step_logged(store: MetadataStore) -> None:
-    """SPEC 11: the latest step among all time series already logged, 0 when none."""
+    """As the SDK documents ``step=None``: the latest step among all time series already logged, 0 when none."""
     run = vt.ExperimentRun.create("run", experiment="e")
     run.log_time_series_metrics({"a": 1.0}, wall_time=100.0)
     run.log_time_series_metrics({"a": 2.0}, step=7, wall_time=101.0)

@@ -1,4 +1,4 @@
-"""The public API of SPEC section 0 is a contract: every name exists and resolves."""
+"""The public API is a contract (code outside this repository calls it): every name exists and resolves."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 import vertex_track as vt
 
-SPEC_NAMES = [
+PUBLIC_NAMES = [
     "init", "track", "task", "flow", "Dataset", "Model", "Metrics", "Artifact", "Execution",
     "Context", "PipelineRun", "start_execution", "lineage", "LineageSubgraph", "ExperimentRun",
     "start_run", "end_run", "log_params", "log_metrics", "log_time_series_metrics",
@@ -20,8 +20,8 @@ SPEC_NAMES = [
 ]
 
 
-@pytest.mark.parametrize("name", SPEC_NAMES)
-def test_spec_names_are_exported(name: str) -> None:
+@pytest.mark.parametrize("name", PUBLIC_NAMES)
+def test_public_names_are_exported(name: str) -> None:
     assert name in vt.__all__
     assert getattr(vt, name) is not None
 

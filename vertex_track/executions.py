@@ -1,4 +1,4 @@
-"""``vt.start_execution``: record a unit of work by hand (seed 000)."""
+"""``vt.start_execution``: record a unit of work by hand, as Vertex AI's "Track executions and artifacts" guide does."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Experiments: Vertex AI's ``ExperimentRun`` API (seed 002), on the local metadata store.
+"""Experiments: Vertex AI's ``ExperimentRun`` API (Vertex AI SDK 1.26.0), on the local metadata store.
 
 ::
 

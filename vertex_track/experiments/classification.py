@@ -120,7 +120,7 @@ def _float(value: Any) -> Any:
 
 
 def from_metadata(artifact: Artifact) -> dict[str, Any]:
-    """The dict ``get_classification_metrics`` returns for one Artifact (seed 002 layout)."""
+    """The dict ``get_classification_metrics`` returns for one Artifact (the layout Vertex AI Experiments writes)."""
     metadata = artifact.metadata
     out: dict[str, Any] = {"id": artifact.resource_id, "display_name": artifact.display_name}
     cm = metadata.get("confusionMatrix")

@@ -1,4 +1,4 @@
-"""``vt.ExperimentRun``: one run of an experiment (seed 002, Vertex SDK 1.26.0).
+"""``vt.ExperimentRun``: one run of an experiment (Vertex AI SDK 1.26.0, ``aiplatform.ExperimentRun``).
 
 The run is a ``system.ExperimentRun`` Context (see :mod:`.records` for the
 layout). Everything logged to it is attached to that Context: params, metrics
