@@ -59,8 +59,9 @@ def _classes() -> tuple[Any, Any, Any]:
 
 ARTIFACT_COLUMNS = [
     Column("id", style="cyan", min_width=21), Column("display_name", min_width=10, max_width=40),
-    Column("schema", min_width=12, drop=4), Column("state", min_width=4, drop=1),
-    Column("content", min_width=12, max_width=32, drop=3),
+    Column("schema", min_width=12, drop=5), Column("state", min_width=4, drop=1),
+    Column("content", min_width=12, max_width=32, drop=4),
+    Column("run", max_width=32, drop=3),
     Column("created", min_width=16, drop=2), Column("uri", max_width=60, drop=0),
 ]
 
@@ -73,25 +74,35 @@ def artifact_value(a: Any, width: int = 28) -> str:
     return short_digest(metadata_vt(a).get("digest"))
 
 
-def artifact_row(a: Any) -> list[Any]:
+def runs_text(runs: list[Any]) -> str:
+    """The RUN cell: the newest pipeline run's name, ``+N`` for the others (shared artifacts)."""
+    if not runs:
+        return ""
+    newest = runs[-1].display_name or runs[-1].resource_id
+    return newest if len(runs) == 1 else f"{newest} +{len(runs) - 1}"
+
+
+def artifact_row(a: Any, runs: list[Any] | None = None) -> list[Any]:
     return [
         Id(a.resource_id), a.display_name, a.schema_title, state_cell(a.state), artifact_value(a),
-        fmt_time(a.create_time), a.uri,
+        runs_text(runs or []), fmt_time(a.create_time), a.uri,
     ]
 
 
 EXECUTION_COLUMNS = [
     Column("id", style="cyan", min_width=21), Column("display_name", min_width=10, max_width=40),
     Column("schema", min_width=12, drop=1), Column("state", min_width=8),
-    Column("duration", justify="right", min_width=6, drop=3),
+    Column("duration", justify="right", min_width=6, drop=4),
+    Column("run", max_width=32, drop=3),
     Column("created", min_width=16, drop=2),
 ]
 
 
-def execution_row(e: Any) -> list[Any]:
+def execution_row(e: Any, runs: list[Any] | None = None) -> list[Any]:
     return [
         Id(e.resource_id), e.display_name, e.schema_title, state_cell(e.state),
-        fmt_duration(metadata_vt(e).get("duration_s")), fmt_time(e.create_time),
+        fmt_duration(metadata_vt(e).get("duration_s")), runs_text(runs or []),
+        fmt_time(e.create_time),
     ]
 
 
@@ -107,14 +118,29 @@ def context_row(c: Any) -> list[Any]:
     return [Id(c.resource_id), c.display_name, c.schema_title, parents, fmt_time(c.create_time)]
 
 
+PIPELINE_RUN = "system.PipelineRun"
+
+
 def _list(cls: Any, columns: list[Column], row: Any, filter: Optional[str], limit: int,
           order_by: Optional[str], json_mode: bool) -> None:
     check_store()
     items, more = L.fetch(cls, filter, limit, order_by)
+    if cls.kind == "contexts":
+        if json_mode:
+            print_json([r.to_dict() for r in items])
+        else:
+            print_table(columns, (row(r) for r in items), empty=f"no {cls.kind} match")
+        L.more_hint(len(items), more, json_mode)
+        return
+    from ..query.lineage import contexts_of
+
+    runs = contexts_of(items, PIPELINE_RUN)
     if json_mode:
-        print_json([r.to_dict() for r in items])
+        # `pipeline_runs`: the runs the record belongs to (full context names).
+        print_json([{**r.to_dict(), "pipeline_runs": [c.name for c in runs[r.name]]}
+                    for r in items])
     else:
-        print_table(columns, (row(r) for r in items), empty=f"no {cls.kind} match")
+        print_table(columns, (row(r, runs[r.name]) for r in items), empty=f"no {cls.kind} match")
     L.more_hint(len(items), more, json_mode)
 
 

@@ -80,6 +80,31 @@ def resolve_run(ref: str) -> Any:
     return resolve(context_cls, ref, base_filter=RUN_FILTER, what="pipeline run")
 
 
+def resolve_run_exactly(ref: str) -> Any:
+    """A PipelineRun context whose flow run id, resource id or flow run name is ``ref``.
+
+    No prefixes, no suggestions: ``NotFoundError`` when nothing has that exact name.
+    """
+    from ..exceptions import InvalidArgumentError, NotFoundError
+
+    context_cls = _context_cls()
+    ref = ref.strip().rstrip("…")
+    if _UUID.match(ref):
+        ref = f"pipelinerun-{ref.lower()}"
+    try:
+        found = context_cls.get(ref)
+    except (NotFoundError, InvalidArgumentError):
+        pass
+    else:
+        if found.schema_title == PIPELINE_RUN:
+            return found
+    hits = context_cls.list(and_filter(RUN_FILTER, f"display_name = {quote(ref)}"),
+                            order_by="create_time desc", page_size=1)
+    if hits:
+        return hits[0]
+    raise NotFoundError(f"no pipeline run named {ref!r}")
+
+
 def run_summary(ctx: Any) -> dict[str, Any]:
     """The documented JSON of one run (``runs list --json`` items)."""
     md = ctx.metadata
@@ -125,7 +150,7 @@ def runs_list(
     filter: Optional[str] = L.FilterOpt,
     flow: Optional[str] = typer.Option(None, "--flow", help="Only runs of this flow (by name)."),
     state: Optional[str] = typer.Option(
-        None, "--state", help="Only runs in this state: RUNNING, COMPLETE or FAILED."
+        None, "--state", help="Only runs in this state: RUNNING, COMPLETE, FAILED or CANCELLED."
     ),
     limit: int = L.LimitOpt,
     order_by: str = L.OrderOpt,
@@ -139,18 +164,50 @@ def runs_list(
     """
     check_store()
     f: str | None = RUN_FILTER
+    if state and state.upper() not in RUN_STATES:
+        from ..exceptions import InvalidArgumentError
+
+        raise InvalidArgumentError(
+            f"--state: {state!r} is not a run state; use one of {', '.join(RUN_STATES)}"
+        )
     if flow:
         f = and_filter(f, f"metadata.flow_name.string_value = {quote(flow)}")
     if state:
         f = and_filter(f, f"metadata.state.string_value = {quote(state.upper())}")
     f = and_filter(f, filter)
-    items, more = L.fetch(_context_cls(), f, limit, order_by)
+    items, more = L.fetch(_context_cls(), f, limit, order_by, what="pipeline runs")
+    if flow and not items:
+        _check_flow_exists(flow)
     summaries = [run_summary(c) for c in items]
     if json_mode:
         print_json(summaries)
     else:
         print_table(RUN_COLUMNS, (run_row(s) for s in summaries), empty="no pipeline runs")
     L.more_hint(len(items), more, json_mode)
+
+
+RUN_STATES = ("RUNNING", "COMPLETE", "FAILED", "CANCELLED")
+
+
+def _check_flow_exists(flow: str) -> None:
+    """No run at all of ``flow``: a not-found error naming the flows that do have runs."""
+    f = and_filter(RUN_FILTER, f"metadata.flow_name.string_value = {quote(flow)}")
+    context_cls = _context_cls()
+    if context_cls.list(f, page_size=1):
+        return  # the flow has runs; other conditions left none
+    flows: list[str] = []
+    for c in context_cls.iter(RUN_FILTER, "create_time desc", page_size=1000):
+        name = c.metadata.get("flow_name")
+        if isinstance(name, str) and name not in flows:
+            flows.append(name)
+        if len(flows) >= 200:
+            break
+    from ._common import not_found
+
+    # A part of the name ("breast-cancer") is what people remember of a flow.
+    close = [n for n in flows if flow.lower() in n.lower()][:3]
+    not_found("flow", flow, close + flows, hint="flows with runs: " + ", ".join(flows[:10])
+              if flows else "no pipeline runs recorded yet")
 
 
 # -- one run in detail ------------------------------------------------------------------

@@ -121,6 +121,20 @@ class PipelineRun:
         """Artifacts this flow run consumed or produced."""
         return self.context.get_artifacts(filter)
 
+    def get_lineage(self) -> Any:
+        """The run's whole DAG: its executions, the artifacts they used and made, the events.
+
+        Only this run's executions, even for an artifact that other runs made
+        too (artifacts are shared by content). Same as
+        ``vt.query_context_lineage_subgraph(run.context)``.
+
+        Returns:
+            A :class:`vertex_track.LineageSubgraph`.
+        """
+        from ..query.lineage import query_context_lineage_subgraph
+
+        return query_context_lineage_subgraph(self.context, store=self.context._own_store())
+
     def get_child_runs(self) -> List[PipelineRun]:
         """PipelineRuns of subflows started by this run."""
         return [

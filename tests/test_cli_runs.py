@@ -1,0 +1,160 @@
+"""The command line on whole runs: a run's lineage, the run of each record, errors that help.
+
+Uses the two-run layout of ``test_cli`` (``crimson-fox`` and ``lucky-owl``: the
+same raw data and splits by content, different models), on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from test_cli import Demo, cli, demo, ok, ok_json, tsv
+
+import vertex_track as vt
+
+__all__ = ["demo"]  # the fixture, imported for pytest
+
+
+def _ids(graph: dict[str, Any], kind: str) -> set[str]:
+    return {r["resource_id"] for r in graph[kind]}
+
+
+def _run_execution_ids(run: vt.Context) -> set[str]:
+    return {e.resource_id for e in run.get_executions()}
+
+
+# -- lineage of a whole run ------------------------------------------------------------
+
+
+def test_lineage_of_a_run_draws_its_dag_each_node_once(demo: Demo) -> None:
+    text = ok("lineage", "crimson-fox").stdout
+    lines = text.splitlines()
+    assert lines[0].startswith("Pipeline run crimson-fox  (training, COMPLETE")
+    tasks = [ln.split("── ", 1)[1].split(" [")[0] for ln in lines if ln.startswith(("├", "└"))]
+    assert tasks == ["load", "split", "train", "evaluate"]  # each task once, in start order
+    # Each artifact is described in full once; later uses name the task that made it.
+    assert sum("(system.Dataset, sha256-" in ln and "raw" in ln for ln in lines) == 1
+    assert "← data: Dataset raw  (from load)" in text
+    assert "← model: Model model  (from train)" in text
+    # Only this run's executions, although the data set is shared with lucky-owl.
+    graph = ok_json("lineage", "crimson-fox")
+    assert _ids(graph, "executions") == _run_execution_ids(demo.run_a)
+    assert len(graph["artifacts"]) == 5
+
+
+def test_lineage_of_a_run_by_flow_run_id_and_as_mermaid(demo: Demo) -> None:
+    mermaid = ok("lineage", demo.flow_run_a, "--format", "mermaid").stdout
+    assert mermaid.startswith(("graph", "flowchart"))
+    assert mermaid.count("evaluate") == 1
+
+
+def test_lineage_run_option_scopes_a_shared_artifact_to_one_run(demo: Demo) -> None:
+    raw = ok_json("artifacts", "list", "--filter", 'display_name = "raw"')[0]["resource_id"]
+    everywhere = ok_json("lineage", raw, "--direction", "down")
+    scoped = json.loads(ok("lineage", raw, "--direction", "down", "--run", "lucky-owl",
+                           "--format", "json").stdout)
+    assert _ids(everywhere, "executions") > _ids(scoped, "executions")
+    assert _ids(scoped, "executions") == _run_execution_ids(demo.run_b) - {
+        e.resource_id for e in demo.run_b.get_executions() if "load" in e.display_name}
+    text = ok("lineage", raw, "-d", "down", "--run", "lucky-owl").stdout
+    assert text.count("→ split") == 1  # one split: lucky-owl's
+
+
+def test_lineage_run_option_rejects_an_artifact_outside_the_run(demo: Demo) -> None:
+    model_a = vt.Artifact.list('display_name = "model"', order_by="create_time")[0]
+    result = cli("lineage", model_a.resource_id, "--run", "lucky-owl")
+    assert result.exit_code == 2
+    assert "is not in context" in result.stderr and "lucky-owl" not in result.stdout
+
+
+def test_library_lineage_scoped_to_a_context_and_pipeline_run_lineage(demo: Demo) -> None:
+    raw = vt.Artifact.list('display_name = "raw"')[0]
+    scoped = vt.lineage(raw, direction="downstream", context=demo.run_a)
+    assert {e.name for e in scoped.executions} <= {e.name for e in demo.run_a.get_executions()}
+    assert {e.metadata["vertex_track"]["task_name"] for e in scoped.executions} == {
+        "split", "train", "evaluate"}
+    one_hop = vt.lineage(raw, direction="downstream", max_hops=1, context=demo.run_a.name)
+    assert [e.metadata["vertex_track"]["task_name"] for e in one_hop.executions] == ["split"]
+    whole = vt.PipelineRun.get(demo.run_a.resource_id).get_lineage()
+    assert {e.name for e in whole.executions} == {e.name for e in demo.run_a.get_executions()}
+
+
+def test_unknown_lineage_name_suggests_runs_too(demo: Demo) -> None:
+    result = cli("lineage", "crimson-fx")
+    assert result.exit_code == 1
+    assert "did you mean 'crimson-fox'" in result.stderr
+
+
+# -- the run of each record -------------------------------------------------------------
+
+
+def test_lists_show_the_run_of_each_record(demo: Demo) -> None:
+    executions = tsv(ok("executions", "list", "--limit", "0").stdout)
+    assert {r["RUN"] for r in executions} == {"crimson-fox", "lucky-owl"}
+    assert all(r["RUN"] in r["DISPLAY_NAME"] for r in executions)  # "train-crimson-fox"
+    artifacts = {r["DISPLAY_NAME"]: r["RUN"] for r in tsv(ok("artifacts", "list").stdout)}
+    assert artifacts["raw"] == "lucky-owl +1"  # same content in both runs: newest, +1
+    data = ok_json("artifacts", "list", "--filter", 'display_name = "raw"')
+    assert data[0]["pipeline_runs"] == [demo.run_a.name, demo.run_b.name]
+
+
+def test_contexts_of_answers_for_a_whole_list(demo: Demo) -> None:
+    from vertex_track.query.lineage import contexts_of
+
+    executions = vt.Execution.list()
+    found = contexts_of(executions, "system.PipelineRun")
+    assert {len(v) for v in found.values()} == {1}
+    assert {v[0].name for v in found.values()} == {demo.run_a.name, demo.run_b.name}
+    by_hand = vt.Artifact.create("system.Model", display_name="lonely")
+    assert contexts_of([by_hand]) == {by_hand.name: []}
+
+
+# -- the model README's first command shows -----------------------------------------
+
+
+def test_lineage_model_prefers_a_model_with_lineage(demo: Demo) -> None:
+    newest_orphan = vt.Artifact.create("system.Model", display_name="sklearn-model")
+    result = ok("lineage", "Model")  # a type: no artifact has that display name
+    assert "← train" in result.stdout
+    assert newest_orphan.resource_id not in result.stdout
+    assert "produced by a task" in result.stderr
+    assert "vertex-track artifacts list --filter" in result.stderr  # how to choose another
+
+
+# -- errors instead of empty answers ------------------------------------------------------
+
+
+def test_runs_list_unknown_state_exits_2_with_the_valid_states(demo: Demo) -> None:
+    result = cli("runs", "list", "--state", "DONE")
+    assert result.exit_code == 2
+    assert "'DONE' is not a run state; use one of RUNNING, COMPLETE, FAILED, CANCELLED" in (
+        result.stderr)
+    assert tsv(ok("runs", "list", "--state", "complete").stdout)  # any case
+
+
+def test_runs_list_unknown_flow_suggests_close_names(demo: Demo) -> None:
+    result = cli("runs", "list", "--flow", "train")
+    assert result.exit_code == 1
+    assert "no flow named 'train'; did you mean 'training'?" in result.stderr
+    nothing_close = cli("runs", "list", "--flow", "zzz")
+    assert nothing_close.exit_code == 1
+    assert "flows with runs: training" in nothing_close.stderr
+
+
+def test_order_by_unknown_field_names_the_sortable_ones(demo: Demo) -> None:
+    result = cli("runs", "list", "--order-by", "bogus")
+    assert result.exit_code == 2
+    assert "--order-by: 'bogus' is not a field pipeline runs can be sorted by" in result.stderr
+    assert "display_name" in result.stderr and "create_time" in result.stderr
+    typo = cli("artifacts", "list", "--order-by", "create_tim desc")
+    assert typo.exit_code == 2
+    assert "did you mean 'create_time'?" in typo.stderr
+    assert "uri" in typo.stderr  # artifacts sort by uri too
+
+
+def test_in_context_takes_the_run_name_the_cli_shows(demo: Demo) -> None:
+    by_name = ok_json("executions", "list", "--filter", 'in_context("crimson-fox")')
+    assert {e["resource_id"] for e in by_name} == _run_execution_ids(demo.run_a)
+    by_full = ok_json("executions", "list", "--filter", f'in_context("{demo.run_a.name}")')
+    assert by_full == by_name
