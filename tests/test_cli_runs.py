@@ -7,8 +7,10 @@ same raw data and splits by content, different models), on SQLite and PostgreSQL
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+import pytest
 from test_cli import Demo, cli, demo, ok, ok_json, tsv
 
 import vertex_track as vt
@@ -158,3 +160,64 @@ def test_in_context_takes_the_run_name_the_cli_shows(demo: Demo) -> None:
     assert {e["resource_id"] for e in by_name} == _run_execution_ids(demo.run_a)
     by_full = ok_json("executions", "list", "--filter", f'in_context("{demo.run_a.name}")')
     assert by_full == by_name
+
+
+# -- narrow terminals: columns are left out, never squashed ---------------------------------
+
+ESC = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _screen(*args: str, width: int) -> tuple[list[str], str]:
+    result = cli(*args, env={"FORCE_COLOR": "1", "NO_COLOR": "1", "COLUMNS": str(width)})
+    assert result.exit_code == 0, result.stderr
+    lines = [ESC.sub("", ln).rstrip() for ln in result.stdout.splitlines()]
+    return lines, result.stderr
+
+
+def _experiment(runs: int = 4) -> None:
+    vt.init(experiment="breast-cancer-20261205-011750")
+    for i in range(runs):
+        with vt.start_run(f"logreg-c{i}"):
+            vt.log_params({"model": "LogisticRegression", "C": 10.0 ** -i, "max_iter": 1000,
+                           "penalty": "l2", "solver": "lbfgs"})
+            vt.log_metrics({"accuracy": 0.9 + i / 100, "f1": 0.8 - i / 100,
+                            "roc_auc": 0.95 + i / 1000})
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_experiments_show_fits_the_terminal_by_leaving_out_columns(
+    store: Any, width: int
+) -> None:
+    _experiment()
+    lines, err = _screen("experiments", "show", "breast-cancer-20261205-011750", width=width)
+    assert all(len(ln) <= width for ln in lines)
+    assert "…" not in "\n".join(lines)  # nothing cut: run names and numbers in full
+    assert {"logreg-c0", "logreg-c1", "logreg-c2", "logreg-c3"} <= {
+        ln.split()[0] for ln in lines[3:] if ln.strip()}
+    assert "metric.accuracy" in lines[1]  # metrics are kept longest
+    assert "left out to fit" in err and "param.solver" in err
+
+
+def test_contexts_list_at_80_columns_shows_schemas_whole_or_not_at_all(demo: Demo) -> None:
+    vt.Context.create("system.ExperimentRun", display_name="an-experiment-run")
+    vt.Context.create("system.Experiment", display_name="an-experiment")
+    for width in (80, 100):
+        lines, _ = _screen("contexts", "list", width=width)
+        assert all(len(ln) <= width for ln in lines)
+        text = "\n".join(lines)
+        assert "system.Experime…" not in text and "system.Pipel…" not in text
+        if "SCHEMA" in lines[0]:
+            assert "system.ExperimentRun" in text and "system.PipelineRun" in text
+
+
+def test_experiments_show_sort_by_a_metric(store: Any) -> None:
+    _experiment()
+    runs = ok_json("experiments", "show", "breast-cancer-20261205-011750", "--sort",
+                   "metric.accuracy", "--desc")["runs"]
+    assert [r["run"] for r in runs] == ["logreg-c3", "logreg-c2", "logreg-c1", "logreg-c0"]
+    rows = tsv(ok("experiments", "show", "breast-cancer-20261205-011750",
+                  "--sort", "param.C").stdout)
+    assert [r["RUN"] for r in rows] == ["logreg-c3", "logreg-c2", "logreg-c1", "logreg-c0"]
+    bad = cli("experiments", "show", "breast-cancer-20261205-011750", "--sort", "metric.acc")
+    assert bad.exit_code == 2
+    assert "no column 'metric.acc'; did you mean 'metric.accuracy'?" in bad.stderr
