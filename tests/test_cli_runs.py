@@ -221,3 +221,44 @@ def test_experiments_show_sort_by_a_metric(store: Any) -> None:
     bad = cli("experiments", "show", "breast-cancer-20261205-011750", "--sort", "metric.acc")
     assert bad.exit_code == 2
     assert "no column 'metric.acc'; did you mean 'metric.accuracy'?" in bad.stderr
+
+
+# -- deleting a run -------------------------------------------------------------------------
+
+
+def test_runs_delete_dry_run_then_force(demo: Demo) -> None:
+    before = {a.resource_id for a in vt.Artifact.list()}
+    dry = ok_json("runs", "delete", "crimson-fox")
+    assert dry["dry_run"] is True and dry["deleted"] is False
+    assert dry["execution_count"] == 4
+    # crimson-fox's own model and metrics go; raw/train/test are lucky-owl's too.
+    assert dry["artifact_count"] == 2 and dry["kept_artifact_count"] == 3
+    assert {a.resource_id for a in vt.Artifact.list()} == before  # a dry run deletes nothing
+
+    refused = cli("runs", "delete", "crimson-fox", "--force")
+    assert refused.exit_code == 2 and "add --yes" in refused.stderr
+
+    done = ok("runs", "delete", "crimson-fox", "--force", "--yes")
+    assert "Deleted pipeline run crimson-fox: 4 execution(s), 2 artifact(s)" in done.stderr
+    assert [r["display_name"] for r in ok_json("runs", "list")] == ["lucky-owl"]
+    remaining = vt.Execution.list()
+    assert len(remaining) == 4
+    assert all(e.name in {x.name for x in demo.run_b.get_executions()} for e in remaining)
+    # No orphan events: the shared data set's lineage shows lucky-owl's tasks only.
+    raw = vt.Artifact.list('display_name = "raw"')[0]
+    down = vt.lineage(raw, direction="downstream")
+    assert {e.name for e in down.executions} <= {x.name for x in demo.run_b.get_executions()}
+    assert len(vt.Artifact.list()) == len(before) - 2
+    gone = cli("runs", "show", "crimson-fox")
+    assert gone.exit_code == 1
+
+
+def test_pipeline_run_delete_keeps_artifacts_another_context_holds(demo: Demo) -> None:
+    model_a = next(a for a in demo.run_a.get_artifacts() if a.schema_title == "system.Model")
+    experiment_run = vt.Context.create("system.ExperimentRun", display_name="keeps-the-model")
+    experiment_run.add_artifacts_and_executions(artifact_resource_names=[model_a.name])
+    result = vt.PipelineRun.get(demo.flow_run_a).delete(force=True)
+    assert result.deleted and model_a.name in result.kept_artifacts
+    assert vt.Artifact.get(model_a.resource_id).name == model_a.name
+    with pytest.raises(vt.NotFoundError, match="does not exist"):
+        vt.Context.get(demo.run_a.resource_id)

@@ -378,6 +378,86 @@ def runs_show(
         )
 
 
+# -- delete -----------------------------------------------------------------------------
+
+
+@runs_app.command("delete")
+@handle_errors
+def runs_delete(
+    run: str = typer.Argument(..., help="Flow run name, flow run id, or the context's id/name."),
+    force: bool = typer.Option(False, "--force", help="Delete (without it: a dry run)."),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="With --force: do not ask (needed when stdin is not a terminal)."
+    ),
+    json_mode: bool = L.JsonOpt,
+) -> None:
+    """Delete a pipeline run: its context, its tasks' executions and the artifacts only it has.
+
+    Without --force, a dry run that says what would go. Deleted: the run and its
+    subflows' runs, their executions with their events, and their artifacts
+    that nothing else references. Kept: artifacts another run also produced or
+    used (the same data, shared by content) or that another context holds (an
+    experiment run). One transaction: all or nothing. Artifact files stay
+    until `vertex-track gc --force`.
+
+    Example:
+
+    $ vertex-track runs delete crimson-fox
+    $ vertex-track runs delete crimson-fox --force --yes
+    """
+    check_store()
+    from ..tracking.pipeline_run import PipelineRun
+    from ._common import EXIT_FAILED, EXIT_USAGE, fail
+    from ._output import stderr
+    from .purge import stdin_is_tty
+
+    ctx = resolve_run(run)
+    pipeline_run = PipelineRun(ctx)
+    plan = pipeline_run.delete(force=False)
+    name = ctx.display_name or ctx.resource_id
+
+    def as_json(result: Any) -> dict[str, Any]:
+        return {"run": ctx.name, "display_name": ctx.display_name, "dry_run": not force,
+                "contexts": result.contexts, "executions": result.executions,
+                "execution_count": result.execution_count, "artifacts": result.artifacts,
+                "artifact_count": result.artifact_count,
+                "kept_artifacts": result.kept_artifacts,
+                "kept_artifact_count": result.kept_artifact_count, "deleted": result.deleted}
+
+    if not json_mode:
+        subflows = len(plan.contexts) - 1
+        verb = "Deleting" if force else "Would delete"
+        stderr(
+            f"{verb} pipeline run {name}"
+            + (f" and {subflows} subflow run(s)" if subflows else "")
+            + f": {plan.execution_count} execution(s) with their events, "
+            f"{plan.artifact_count} artifact(s) only it references. "
+            f"Kept: {plan.kept_artifact_count} artifact(s) other records also reference.",
+            style="bold",
+        )
+    if not force:
+        if json_mode:
+            print_json(as_json(plan))
+        else:
+            stderr("Dry run: nothing was deleted. Add --force to delete.", style="yellow")
+        return
+    if not yes:
+        if not stdin_is_tty():
+            fail(f"refusing to delete pipeline run {name} without confirmation: stdin is not "
+                 "a terminal; add --yes", EXIT_USAGE)
+        if not typer.confirm(f"Delete pipeline run {name}? This cannot be undone",
+                             default=False, err=True):
+            stderr("Nothing deleted.")
+            raise typer.Exit(EXIT_FAILED)
+    done = pipeline_run.delete(force=True)
+    if json_mode:
+        print_json(as_json(done))
+    else:
+        stderr(f"Deleted pipeline run {name}: {done.execution_count} execution(s), "
+               f"{done.artifact_count} artifact(s). `vertex-track gc --force` frees the files "
+               "no artifact references any more.", style="green")
+
+
 # -- diff -------------------------------------------------------------------------------
 
 

@@ -135,6 +135,29 @@ class PipelineRun:
 
         return query_context_lineage_subgraph(self.context, store=self.context._own_store())
 
+    def delete(self, *, force: bool = False) -> Any:
+        """Delete this run: its context, its subflows' runs, their executions (with
+        their events), and the artifacts nothing else references.
+
+        An artifact another run also produced or consumed (artifacts are shared
+        by content), or that another context holds (an experiment run), is
+        kept. One transaction: all or nothing. Artifact files stay until
+        ``vertex-track gc --force``. ``vt.Context.delete()`` / ``purge``, as in
+        Vertex, delete the context alone.
+
+        Args:
+            force: ``False`` (the default) is a dry run: the result says what
+                would be deleted, and nothing is.
+
+        Returns:
+            A ``RunDeletion`` with ``contexts``, ``executions``, ``artifacts``
+            and ``kept_artifacts`` (names, up to 100 each), their counts, and
+            ``deleted``.
+        """
+        from ..store.sql.run_delete import delete_run
+
+        return delete_run(self.context._own_store(), self.context.resource_id, force=force)
+
     def get_child_runs(self) -> List[PipelineRun]:
         """PipelineRuns of subflows started by this run."""
         return [
