@@ -7,7 +7,13 @@ same raw data and splits by content, different models), on SQLite and PostgreSQL
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -262,3 +268,84 @@ def test_pipeline_run_delete_keeps_artifacts_another_context_holds(demo: Demo) -
     assert vt.Artifact.get(model_a.resource_id).name == model_a.name
     with pytest.raises(vt.NotFoundError, match="does not exist"):
         vt.Context.get(demo.run_a.resource_id)
+
+
+# -- watching a run while it runs -------------------------------------------------------------
+
+release = threading.Event()
+
+
+@vt.task
+def quick(n: int) -> int:
+    return n + 1
+
+
+@vt.task
+def gated(n: int) -> int:
+    assert release.wait(120), "the test never released the gated task"
+    return n * 2
+
+
+@vt.flow
+def watched(n: int = 1) -> int:
+    return quick(gated(quick(n)))
+
+
+def _wait_for(predicate: Any, what: str, timeout: float = 120) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_runs_show_watch_follows_a_flow_until_it_ends(tracked: Any, tmp_path: Path) -> None:
+    from vertex_track.config import get_settings
+
+    release.clear()
+    runner_thread = threading.Thread(target=watched, kwargs={"n": 1}, daemon=True)
+    runner_thread.start()
+    run = _wait_for(lambda: vt.PipelineRun.list(), "the run's context")[0]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VERTEX_TRACK_", "FORCE_"))}
+    env.update(VERTEX_TRACK_STORE_URI=get_settings().store_uri,
+               VERTEX_TRACK_HOME=str(tmp_path / "home"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vertex_track.cli", "runs", "show", run.display_name, "--watch",
+         "--interval", "0.1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        seen: list[list[str]] = []
+        for raw in proc.stdout:
+            fields = raw.rstrip("\n").split("\t")
+            seen.append(fields)
+            if fields[1:3] == ["gated", "RUNNING"]:
+                release.set()  # the watcher saw it running: let it finish
+            if raw.startswith("# run "):
+                break
+        rest = proc.stdout.read()  # the same buffered reader: nothing is skipped
+        proc.wait(120)
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+    finally:
+        release.set()
+        if proc.poll() is None:
+            proc.kill()
+        runner_thread.join(120)
+    assert proc.returncode == 0, err
+    changes = [(f[1], f[2].split()[0]) for f in seen if len(f) >= 3]
+    assert changes.index(("gated", "RUNNING")) < changes.index(("gated", "COMPLETE"))
+    assert ("quick", "COMPLETE") in changes and ("quick#2", "COMPLETE") in changes
+    assert all(f[0].startswith("+") for f in seen if len(f) >= 3)  # offsets from the run start
+    assert seen[-1][0].startswith("# run COMPLETE in ")
+    assert "# Tasks (3)" in rest  # then the full view of the finished run
+
+
+def test_runs_show_watch_on_a_finished_run_returns_at_once(demo: Demo) -> None:
+    result = ok("runs", "show", "crimson-fox", "--watch")
+    lines = result.stdout.splitlines()
+    assert lines[0].split("\t")[1:] == ["load", "COMPLETE  1.00s"]
+    assert "# run COMPLETE in 12.0s" in lines

@@ -307,10 +307,51 @@ def load_run(ctx: Any) -> RunView:
 
 
 TASK_COLUMNS = [
-    Column("task", style="bold"), Column("state"), Column("duration", justify="right", drop=3),
+    Column("task", style="bold"), Column("state"), Column("start", justify="right", drop=4),
+    Column("duration", justify="right", drop=3),
     Column("inputs", max_width=40, drop=2), Column("outputs", max_width=40, drop=1),
     Column("id", style="cyan", drop=0),
 ]
+
+
+def _parse_time(value: Any) -> Any:
+    import datetime as dt
+
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def task_timing(view: RunView, t: TaskView, now: Any = None) -> tuple[float | None, float | None]:
+    """(seconds from the run's start to the task's start, the task's duration so far)."""
+    run_start = _parse_time(view.summary["start_time"]) or view.context.create_time
+    started = _parse_time(t.vt.get("start_time"))
+    offset = (started - run_start).total_seconds() if started and run_start else None
+    duration = t.vt.get("duration_s")
+    if duration is None and started is not None and str(t.execution.state) == "RUNNING":
+        import datetime as dt
+
+        duration = ((now or dt.datetime.now(dt.timezone.utc)) - started).total_seconds()
+    return offset, duration
+
+
+def _offset_text(offset: float | None) -> str:
+    return "" if offset is None else f"+{fmt_duration(max(offset, 0.0))}"
+
+
+def task_rows(view: RunView) -> list[list[Any]]:
+    rows = []
+    for t in view.tasks:
+        offset, duration = task_timing(view, t)
+        rows.append([
+            t.key + (f"  ({_params_text(t.params)})" if t.params else ""),
+            state_cell(t.execution.state), _offset_text(offset), fmt_duration(duration),
+            _io_text(t.inputs), _io_text(t.outputs, sort=True), Id(t.execution.resource_id),
+        ])
+    return rows
 
 
 def _io_text(io: dict[str, Any], sort: bool = False) -> str:
@@ -325,16 +366,32 @@ def _io_text(io: dict[str, Any], sort: bool = False) -> str:
 @handle_errors
 def runs_show(
     run: str = typer.Argument(..., help="Flow run name, flow run id, or the context's id/name."),
+    watch: bool = typer.Option(
+        False, "--watch", "-w",
+        help="Follow the run while it runs: each task's start (from the run's start), "
+        "duration and state, until the run ends (Ctrl-C stops watching, not the run).",
+    ),
+    interval: float = typer.Option(
+        1.0, "--interval", min=0.05, help="With --watch: seconds between two looks at the store.",
+    ),
     json_mode: bool = L.JsonOpt,
 ) -> None:
     """Show one pipeline run: its state, parameters, tasks and the artifacts they made.
 
+    With --watch, a live table on a terminal (one line per task state change
+    when piped) until the run is COMPLETE, FAILED or CANCELLED; then the
+    full view. The table's START column is the task's start from the run's start.
+
     Example:
 
     $ vertex-track runs show crimson-fox
+    $ vertex-track runs show crimson-fox --watch
     """
     check_store()
-    view = load_run(resolve_run(run))
+    ctx = resolve_run(run)
+    if watch:
+        ctx = watch_run(ctx, interval, quiet=json_mode)
+    view = load_run(ctx)
     s = view.summary
     if json_mode:
         print_json({
@@ -355,14 +412,7 @@ def runs_show(
     ]
     print_kv(f"Pipeline run {s['display_name'] or s['resource_id']}", pairs)
     heading(f"Tasks ({len(view.tasks)})")
-    print_table(
-        TASK_COLUMNS,
-        [[t.key + (f"  ({_params_text(t.params)})" if t.params else ""),
-          state_cell(t.execution.state), fmt_duration(t.vt.get("duration_s")),
-          _io_text(t.inputs), _io_text(t.outputs, sort=True), Id(t.execution.resource_id)]
-         for t in view.tasks],
-        empty="no tracked tasks",
-    )
+    print_table(TASK_COLUMNS, task_rows(view), empty="no tracked tasks")
     failed = [t for t in view.tasks if t.vt.get("error_type")]
     for t in failed:
         msg = f"{t.key}: {t.vt.get('error_type')}: {t.vt.get('error_message') or ''}"
@@ -376,6 +426,76 @@ def runs_show(
             [[key, label, Id(a.resource_id), a.schema_title, _artifact_value(a, 36)]
              for key, label, a in produced],
         )
+
+
+# -- watch ------------------------------------------------------------------------------
+
+
+def watch_run(ctx: Any, interval: float, quiet: bool = False) -> Any:
+    """Poll the run until it is no longer RUNNING; returns its final context.
+
+    On a terminal, a live table; piped, one line per task state change
+    (``+0.52s  train  RUNNING``); with ``quiet`` (``--json``), nothing until the end.
+    """
+    import time
+
+    from ._output import is_rich
+
+    context_cls = _context_cls()
+    if is_rich() and not quiet:
+        from rich.live import Live
+
+        from ._output import console
+
+        with Live(console=console(), auto_refresh=False, transient=False) as live:
+            while True:
+                ctx = context_cls.get(ctx.resource_id)
+                view = load_run(ctx)
+                live.update(_live_table(view), refresh=True)
+                if run_summary(ctx)["state"] not in (None, "RUNNING"):
+                    return ctx
+                time.sleep(interval)
+    seen: dict[str, str] = {}
+    while True:
+        ctx = context_cls.get(ctx.resource_id)
+        view = load_run(ctx)
+        state = run_summary(ctx)["state"]
+        if not quiet:
+            for t in view.tasks:
+                now = str(t.execution.state)
+                if seen.get(t.key) != now:
+                    seen[t.key] = now
+                    offset, duration = task_timing(view, t)
+                    took = f"  {fmt_duration(duration)}" if now != "RUNNING" else ""
+                    line(f"{_offset_text(offset) or '+?'}\t{t.key}\t{now}{took}")
+        if state not in (None, "RUNNING"):
+            if not quiet:
+                line(f"# run {state} in {fmt_duration(run_summary(ctx)['duration_s'])}")
+            return ctx
+        time.sleep(interval)
+
+
+def _live_table(view: RunView) -> Any:
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    s = view.summary
+    table = Table(
+        title=f"Pipeline run {s['display_name']}  [{s['state']}]"
+        + (f"  {fmt_duration(s['duration_s'])}" if s["duration_s"] is not None else ""),
+        box=box.SIMPLE_HEAD, show_edge=False, title_justify="left",
+    )
+    for c in ("TASK", "STATE", "START", "DURATION"):
+        table.add_column(c, justify="right" if c in ("START", "DURATION") else "left",
+                         no_wrap=True)
+    for t in view.tasks:
+        offset, duration = task_timing(view, t)
+        state = str(t.execution.state)
+        style = {"COMPLETE": "green", "FAILED": "bold red", "RUNNING": "yellow"}.get(state, "")
+        table.add_row(escape(t.key), f"[{style}]{state}[/]" if style else state,
+                      _offset_text(offset), fmt_duration(duration))
+    return table
 
 
 # -- delete -----------------------------------------------------------------------------
