@@ -125,8 +125,8 @@ def _newest_of_schema(artifact_cls: Any, ref: str) -> Any:
                 what = f"{a.schema_title} artifact{' ' + how if how else ''}"
                 stderr(
                     f"note: no artifact is named {ref!r}; using the newest {what}, "
-                    f"{a.display_name} {a.resource_id} (pass an id to choose another: "
-                    f"vertex-track artifacts list --filter '{of_type}')"
+                    f"{a.display_name} ({short_id(a.resource_id)}); others: "
+                    f"vertex-track artifacts list --filter '{of_type}'"
                 )
                 return a
     return None
