@@ -40,11 +40,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DemoStore, demo_env
+from conftest import BIN, ROOT, DemoStore, demo_env
 
-ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-BIN = Path(sys.executable).parent
 
 pytestmark = [pytest.mark.slow]
 
@@ -264,3 +262,26 @@ def test_the_parser_reads_commands_codes_and_skips() -> None:
                  ) == "vertex-track diff a b"
     assert shlex.split(_fill("lineage crimson-fox-2", {"crimson-fox": "a"})) == [
         "lineage", "crimson-fox-2"]
+
+
+@pytest.mark.xdist_group("demo_store")
+def test_the_headline_command_shows_the_quickstart_model(demo_store: DemoStore) -> None:
+    """README's first command after `make demo` draws the model a task trained, not the
+    experiments example's (newer, logged by hand, without lineage)."""
+    proc = subprocess.run([str(BIN / "vertex-track"), "lineage", "model"], env=demo_store.env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("Model train.output  (system.Model, ")
+    for task in ("← train [COMPLETE]", "← split [COMPLETE]", "← load_data [COMPLETE]"):
+        assert task in proc.stdout
+    assert "vertex-track artifacts list --filter 'schema_title = " in proc.stderr
+
+
+def test_the_quickstart_says_how_to_silence_prefect_telemetry() -> None:
+    readme = (ROOT / "README.md").read_text()
+    quickstart = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    bash = [b.text for b in blocks(ROOT / "README.md") if b.lang == "bash" and b.text in quickstart]
+    assert any("PREFECT_SERVER_ANALYTICS_ENABLED=false" in b and "DO_NOT_TRACK=1" in b
+               for b in bash)
+    # The symptom a user searches for:
+    assert "Failed to send telemetry" in " ".join(quickstart.split())
