@@ -349,3 +349,16 @@ def test_runs_show_watch_on_a_finished_run_returns_at_once(demo: Demo) -> None:
     lines = result.stdout.splitlines()
     assert lines[0].split("\t")[1:] == ["load", "COMPLETE  1.00s"]
     assert "# run COMPLETE in 12.0s" in lines
+
+
+def test_runs_delete_refuses_a_running_run_unless_told(store: Any) -> None:
+    ctx = vt.Context.create("system.PipelineRun", resource_id="pipelinerun-live",
+                            display_name="still-going", metadata={"state": "RUNNING"})
+    with vt.start_execution(schema_title="system.ContainerExecution") as e:
+        ctx.add_artifacts_and_executions(execution_resource_names=[e.name])
+    refused = cli("runs", "delete", "still-going", "--force", "--yes")
+    assert refused.exit_code == 2
+    assert "'still-going' is still RUNNING" in refused.stderr and "--running" in refused.stderr
+    assert vt.Context.get("pipelinerun-live")  # nothing deleted
+    ok("runs", "delete", "still-going", "--force", "--yes", "--running")
+    assert vt.Execution.list() == []

@@ -509,6 +509,11 @@ def runs_delete(
     yes: bool = typer.Option(
         False, "--yes", "-y", help="With --force: do not ask (needed when stdin is not a terminal)."
     ),
+    running: bool = typer.Option(
+        False, "--running",
+        help="Also delete a run still marked RUNNING (its flow's process was killed); "
+        "refused otherwise, since a live flow may still be writing into it.",
+    ),
     json_mode: bool = L.JsonOpt,
 ) -> None:
     """Delete a pipeline run: its context, its tasks' executions and the artifacts only it has.
@@ -555,6 +560,9 @@ def runs_delete(
             f"Kept: {plan.kept_artifact_count} artifact(s) other records also reference.",
             style="bold",
         )
+    if run_summary(ctx)["state"] == "RUNNING" and not running:
+        stderr(f"note: {name} is still RUNNING; --force refuses it unless --running is given "
+               "too (for a run whose process is gone)", style="yellow")
     if not force:
         if json_mode:
             print_json(as_json(plan))
@@ -569,7 +577,7 @@ def runs_delete(
                              default=False, err=True):
             stderr("Nothing deleted.")
             raise typer.Exit(EXIT_FAILED)
-    done = pipeline_run.delete(force=True)
+    done = pipeline_run.delete(force=True, running_ok=running)
     if json_mode:
         print_json(as_json(done))
     else:

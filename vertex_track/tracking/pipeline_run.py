@@ -135,7 +135,7 @@ class PipelineRun:
 
         return query_context_lineage_subgraph(self.context, store=self.context._own_store())
 
-    def delete(self, *, force: bool = False) -> Any:
+    def delete(self, *, force: bool = False, running_ok: bool = False) -> Any:
         """Delete this run: its context, its subflows' runs, their executions (with
         their events), and the artifacts nothing else references.
 
@@ -148,13 +148,28 @@ class PipelineRun:
         Args:
             force: ``False`` (the default) is a dry run: the result says what
                 would be deleted, and nothing is.
+            running_ok: also delete a run still in state ``RUNNING``. Off by
+                default: its flow may still be writing records into it. (A
+                flow whose process was killed stays ``RUNNING``.)
 
         Returns:
             A ``RunDeletion`` with ``contexts``, ``executions``, ``artifacts``
             and ``kept_artifacts`` (names, up to 100 each), their counts, and
             ``deleted``.
+
+        Raises:
+            InvalidArgumentError: ``force`` on a ``RUNNING`` run without ``running_ok``.
         """
         from ..store.sql.run_delete import delete_run
+
+        if force and not running_ok:
+            self.refresh()
+            if self.state == ExecutionState.RUNNING:
+                raise InvalidArgumentError(
+                    f"pipeline run {self.display_name!r} is still RUNNING: its flow may still "
+                    "be writing into it. Wait for it to end, or pass running_ok=True "
+                    "(`--running` on the command line) if its process is gone"
+                )
 
         return delete_run(self.context._own_store(), self.context.resource_id, force=force)
 
