@@ -170,7 +170,7 @@ def test_in_context_takes_the_run_name_the_cli_shows(demo: Demo) -> None:
 
 # -- narrow terminals: columns are left out, never squashed ---------------------------------
 
-ESC = re.compile(r"\x1b\[[0-9;]*m")
+ESC = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]|\r")
 
 
 def _screen(*args: str, width: int) -> tuple[list[str], str]:
@@ -349,6 +349,9 @@ def test_runs_show_watch_on_a_finished_run_returns_at_once(demo: Demo) -> None:
     lines = result.stdout.splitlines()
     assert lines[0].split("\t")[1:] == ["load", "COMPLETE  1.00s"]
     assert "# run COMPLETE in 12.0s" in lines
+    live, _ = _screen("runs", "show", "crimson-fox", "--watch", width=80)
+    assert any(ln.startswith("Pipeline run crimson-fox  COMPLETE  12.0s") for ln in live)
+    assert any(ln.split()[:4] == ["evaluate", "COMPLETE", "+1.00s", "1.00s"] for ln in live)
 
 
 def test_runs_delete_refuses_a_running_run_unless_told(store: Any) -> None:

@@ -477,15 +477,16 @@ def watch_run(ctx: Any, interval: float, quiet: bool = False) -> Any:
 
 def _live_table(view: RunView) -> Any:
     from rich import box
+    from rich.console import Group
     from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     s = view.summary
-    table = Table(
-        title=f"Pipeline run {s['display_name']}  [{s['state']}]"
-        + (f"  {fmt_duration(s['duration_s'])}" if s["duration_s"] is not None else ""),
-        box=box.SIMPLE_HEAD, show_edge=False, title_justify="left",
-    )
+    title = Text(f"Pipeline run {s['display_name']}  {s['state']}"
+                 + (f"  {fmt_duration(s['duration_s'])}" if s["duration_s"] is not None else ""),
+                 style="bold", no_wrap=True, overflow="ellipsis")
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
     for c in ("TASK", "STATE", "START", "DURATION"):
         table.add_column(c, justify="right" if c in ("START", "DURATION") else "left",
                          no_wrap=True)
@@ -495,7 +496,7 @@ def _live_table(view: RunView) -> Any:
         style = {"COMPLETE": "green", "FAILED": "bold red", "RUNNING": "yellow"}.get(state, "")
         table.add_row(escape(t.key), f"[{style}]{state}[/]" if style else state,
                       _offset_text(offset), fmt_duration(duration))
-    return table
+    return Group(title, table)
 
 
 # -- delete -----------------------------------------------------------------------------
