@@ -10,6 +10,7 @@ its artifacts attributed to it; one lineage query
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
@@ -472,6 +473,9 @@ def watch_run(ctx: Any, interval: float, quiet: bool = False) -> Any:
             if not quiet:
                 line(f"# run {state} in {fmt_duration(run_summary(ctx)['duration_s'])}")
             return ctx
+        # A pipe is block-buffered: without a flush, `--watch | grep` would see
+        # nothing until the run ends.
+        sys.stdout.flush()
         time.sleep(interval)
 
 
