@@ -86,9 +86,14 @@ def main() -> None:
         args=["lineage", model.name, "--direction", "up", "--format", "tree"],
         prog_name="vertex-track", standalone_mode=False,
     )
+    older = vt.PipelineRun.list()[-2].display_name
     print(
         "\nStore: " + vt.init().store_uri
-        + "\nTry:   vertex-track runs list   |   vertex-track diff <run-a> <run-b>"
+        + "\nTry (with .venv/bin on your PATH):"
+        + "\n  vertex-track runs list"
+        + "\n  vertex-track lineage model            # this model's lineage again"
+        + f"\n  vertex-track lineage {run.display_name}   # the whole run, each task once"
+        + f"\n  vertex-track diff {older} {run.display_name}"
     )
 
 

@@ -9,8 +9,12 @@ is skipped with the reason otherwise.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -117,3 +121,68 @@ def tracked(prefect_harness: None, tmp_path: Path) -> Iterator[MetadataStore]:
     from vertex_track.tracking import flush
 
     flush()
+
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+# -- the store `make demo` leaves (test_examples, test_readme) --------------------------
+
+
+def _run_example(name: str, env: dict[str, str], log: Path, *args: str) -> None:
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "examples" / name), *args], stdout=out,
+                                stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+                                start_new_session=True)
+        try:
+            code = proc.wait(timeout=400)
+        finally:  # Prefect's temporary API server is a child of the example
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert code == 0, log.read_text()[-3000:]
+
+
+@dataclass
+class DemoStore:
+    env: dict[str, str]
+    runs: tuple[str, str]  # the two quickstart runs' names, newest first
+    experiment: str  # the experiments example's experiment
+    outputs: dict[str, str]  # example -> what it printed
+
+    @property
+    def home(self) -> Path:
+        return Path(self.env["VERTEX_TRACK_HOME"])
+
+
+def demo_env(base: Path) -> dict[str, str]:
+    """The environment of a process that uses the store under ``base/home``."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("VERTEX_TRACK_", "FORCE_COLOR", "NO_COLOR"))}
+    env.update(
+        VERTEX_TRACK_HOME=str(base / "home"), PREFECT_HOME=str(base / "prefect"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}", COLUMNS="100",
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> DemoStore:
+    """The store `make demo` leaves: both examples run once (per test worker) into a
+    temporary home. Tests that use it share the ``demo_store`` xdist group."""
+    base = tmp_path_factory.mktemp("demo_store")
+    env = demo_env(base)
+    outputs = {}
+    for example in ("quickstart.py", "experiments.py"):
+        _run_example(example, env, base / f"{example}.log")
+        outputs[example] = (base / f"{example}.log").read_text()
+    runs = subprocess.run([str(BIN / "vertex-track"), "runs", "list"], env=env,
+                          capture_output=True, text=True, check=True).stdout.splitlines()[1:]
+    newest, older = (r.split("\t")[0] for r in runs[:2])
+    experiment = subprocess.run(
+        [str(BIN / "vertex-track"), "experiments", "list"], env=env, capture_output=True,
+        text=True, check=True).stdout.splitlines()[1].split("\t")[0]
+    return DemoStore(env, (newest, older), experiment, outputs)

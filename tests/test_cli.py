@@ -219,7 +219,7 @@ def test_runs_list_plain_and_json(demo: Demo) -> None:
     assert len(ok_json("runs", "list", "--limit", "1")) == 1
     assert [r["display_name"] for r in ok_json("runs", "list", "--order-by", "create_time")] == [
         "crimson-fox", "lucky-owl"]
-    assert ok_json("runs", "list", "--flow", "nope") == []
+    assert ok_json("runs", "list", "--flow", "training", "--state", "FAILED") == []
     assert [r["display_name"] for r in ok_json(
         "runs", "list", "--filter", "metadata.parameters.lr.number_value < 0.05")] == ["lucky-owl"]
 

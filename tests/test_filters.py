@@ -317,6 +317,11 @@ ARTIFACT_CASES: list[tuple[str, set[str]]] = [
     (f'in_context("{P}/contexts/c_run")', {"a_data", "a_model", "a_metrics"}),
     (f'in_context("{P}/contexts/c_exp")', set()),
     (f'in_context("{P}/contexts/nope")', set()),
+    # a bare resource id or (unique) display name names the context too
+    ('in_context("c_run")', {"a_data", "a_model", "a_metrics"}),
+    ('in_context("run 1")', {"a_data", "a_model", "a_metrics"}),
+    ('in_context("run")', set()),
+    ('in_context("contexts/c_run")', set()),
     ('in_context("projects/x/locations/local/metadataStores/default/contexts/c_run")', set()),
     (f'NOT in_context("{P}/contexts/c_run")', A - {"a_data", "a_model", "a_metrics"}),
     (f'in_context("{P}/contexts/c_run") AND schema_title = "system.Model"', {"a_model"}),
@@ -348,6 +353,8 @@ EXECUTION_CASES: list[tuple[str, set[str]]] = [
     ('state = "CACHED" OR state = FAILED', {"e_failed", "e_cached"}),
     (f'in_context("{P}/contexts/c_run")', {"e_train", "e_eval"}),
     (f'in_context("{P}/contexts/c_run2")', {"e_cached"}),
+    ('in_context("run 2")', {"e_cached"}),
+    ('in_context("c_run2") OR in_context("c_run")', {"e_cached", "e_train", "e_eval"}),
     ("events.type = OUTPUT", {"e_train", "e_cached"}),
     ("events.type = INPUT", {"e_train", "e_eval"}),
     ("NOT events.type:*", {"e_failed"}),
@@ -365,6 +372,8 @@ EXECUTION_CASES: list[tuple[str, set[str]]] = [
 CONTEXT_CASES: list[tuple[str, set[str]]] = [
     (f'parent_contexts:"{P}/contexts/c_exp"', {"c_run", "c_run2"}),
     (f'parent_contexts:"{P}/contexts/c_root"', {"c_run2"}),
+    ('parent_contexts:"root"', {"c_run2"}),
+    ('child_contexts:"c_grand"', {"c_run"}),
     (f'parent_contexts:"{P}/contexts/c_run"', {"c_grand"}),
     (f'child_contexts:"{P}/contexts/c_run2"', {"c_exp", "c_root"}),
     (f'child_contexts:"{P}/contexts/c_run"', {"c_exp"}),
@@ -629,3 +638,18 @@ def test_unparse_round_trips() -> None:
         node = parse_filter(filter)
         assert parse_filter(ast.unparse(node)) == node, filter
 
+
+
+def test_in_context_by_display_name_needs_it_to_be_unique(store: Any) -> None:
+    """A display name two contexts share names neither (the full name or id still works)."""
+    a, b = (vt.Artifact.create("system.Dataset", display_name=n) for n in ("a", "b"))
+    first = vt.Context.create("system.Experiment", display_name="twin")
+    second = vt.Context.create("system.Experiment", display_name="twin")
+    solo = vt.Context.create("system.Experiment", display_name="solo")
+    first.add_artifacts_and_executions(artifact_resource_names=[a.name])
+    second.add_artifacts_and_executions(artifact_resource_names=[b.name])
+    solo.add_artifacts_and_executions(artifact_resource_names=[a.name, b.name])
+    assert ids(vt.Artifact.list('in_context("twin")')) == set()
+    assert ids(vt.Artifact.list('in_context("solo")')) == {a.resource_id, b.resource_id}
+    assert ids(vt.Artifact.list(f'in_context("{second.resource_id}")')) == {b.resource_id}
+    assert ids(vt.Artifact.list(f'in_context("{first.name}")')) == {a.resource_id}

@@ -411,7 +411,7 @@ def test_records_are_durable_when_the_process_exits_right_after_the_flow(
         def many():
             return sum(work(i) for i in range(40))
 
-        print(many())
+        print(many(), flush=True)  # os._exit skips the flush of a buffered stdout
         os._exit(0)  # no atexit, no interpreter shutdown: only what the flow made durable
     """))
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}

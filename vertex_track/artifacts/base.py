@@ -25,6 +25,7 @@ from ..exceptions import InvalidArgumentError
 from .hashing import CHUNK_SIZE
 
 __all__ = [
+    "DESCRIBED_COLUMNS",
     "MANIFEST_SUFFIX",
     "DirectoryMaterializer",
     "Materializer",
@@ -131,8 +132,22 @@ class Materializer(ABC):
         """Rebuild the value from ``source``: an open binary file, or a local
         :class:`~pathlib.Path` when ``reads_path`` is true."""
 
+    def describe(self, value: Any) -> dict[str, Any]:
+        """Facts about ``value`` for the Artifact's metadata, found without serialising it.
+
+        Tracking puts them at the top level of the metadata, so filters reach
+        them (``metadata.rows.number_value > 1000``). JSON-friendly values
+        only; keep it cheap (it runs for every stored value) and small (cap
+        long lists). The default describes nothing.
+        """
+        return {}
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} v{self.version}>"
+
+
+#: At most this many column names/dtypes are recorded in a table's description.
+DESCRIBED_COLUMNS = 100
 
 
 class TreeWriter(ABC):

@@ -14,6 +14,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from .base import (
+    DESCRIBED_COLUMNS,
     DirectoryMaterializer,
     Materializer,
     MaterializerDeclined,
@@ -125,6 +126,14 @@ class NumpyMaterializer(Materializer):
         np = require("numpy", self.name)
         return np.load(source, allow_pickle=False)
 
+    def describe(self, value: Any) -> dict[str, Any]:
+        """``shape``, ``dtype``, and ``rows`` (the first dimension) of the array."""
+        shape = [int(n) for n in value.shape]
+        out: dict[str, Any] = {"shape": shape, "dtype": str(value.dtype)}
+        if shape:
+            out["rows"] = shape[0]
+        return out
+
 
 class PandasParquetMaterializer(Materializer):
     """A ``pandas.DataFrame`` as parquet (through pyarrow); falls back to pickle
@@ -154,6 +163,14 @@ class PandasParquetMaterializer(Materializer):
         require("pyarrow", self.name)
         return pd.read_parquet(source, engine="pyarrow")
 
+    def describe(self, value: Any) -> dict[str, Any]:
+        """``rows``, ``shape``, ``columns`` and ``dtypes`` (the first 100 columns)."""
+        rows, cols = (int(n) for n in value.shape)
+        names = [str(c) for c in value.columns[:DESCRIBED_COLUMNS]]
+        dtypes = [str(d) for d in value.dtypes.iloc[:DESCRIBED_COLUMNS]]
+        return {"rows": rows, "shape": [rows, cols], "columns": names,
+                "dtypes": dict(zip(names, dtypes))}
+
 
 class PyarrowParquetMaterializer(Materializer):
     """A ``pyarrow.Table`` as parquet."""
@@ -180,6 +197,13 @@ class PyarrowParquetMaterializer(Materializer):
     def read(self, source: Any) -> Any:
         pq = require("pyarrow.parquet", self.name)
         return pq.read_table(source)
+
+    def describe(self, value: Any) -> dict[str, Any]:
+        """``rows``, ``shape``, ``columns`` and ``dtypes`` (the first 100 columns)."""
+        names = [str(n) for n in value.schema.names[:DESCRIBED_COLUMNS]]
+        dtypes = [str(value.schema.field(i).type) for i in range(len(names))]
+        return {"rows": int(value.num_rows), "shape": [int(value.num_rows), value.num_columns],
+                "columns": names, "dtypes": dict(zip(names, dtypes))}
 
 
 class JsonMaterializer(Materializer):

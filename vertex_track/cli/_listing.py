@@ -27,10 +27,44 @@ OrderOpt = typer.Option(
 JsonOpt = typer.Option(False, "--json", help="Print stable JSON for scripts (see docs/cli.md).")
 
 
+def sortable_fields(kind: str) -> list[str]:
+    """The fields ``--order-by`` takes for a resource kind."""
+    from ..store.sql import tables as t
+    from ..store.sql.store import ORDER_FIELDS
+
+    table = t.RESOURCE_TABLES[kind]
+    return [f for f, column in ORDER_FIELDS.items() if column in table.c]
+
+
+def check_order_by(kind: str, order_by: Optional[str], what: str | None = None) -> None:
+    """Reject an ``--order-by`` field the listing cannot sort by, naming the ones it can.
+
+    Raises:
+        InvalidArgumentError: an unknown field (exit 2), with the sortable fields.
+    """
+    if not order_by:
+        return
+    from ..exceptions import InvalidArgumentError
+    from ._common import suggestions
+
+    allowed = sortable_fields(kind)
+    for part in order_by.split(","):
+        words = part.split()
+        if words and words[0] not in allowed:
+            close = suggestions(words[0], allowed, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise InvalidArgumentError(
+                f"--order-by: {words[0]!r} is not a field {what or kind} can be sorted by; "
+                f"{hint}sortable fields: {', '.join(allowed)} (each optionally followed by "
+                "asc or desc, e.g. --order-by 'display_name asc, create_time desc')"
+            )
+
+
 def fetch(
-    cls: Any, filter: Optional[str], limit: int, order_by: Optional[str]
+    cls: Any, filter: Optional[str], limit: int, order_by: Optional[str], what: str | None = None
 ) -> tuple[list[Any], bool]:
     """Up to ``limit`` matches (all for 0) and whether more exist."""
+    check_order_by(cls.kind, order_by, what)
     if limit == 0:
         return list(cls.iter(filter, order_by, page_size=1000)), False
     if limit > PAGE_MAX:

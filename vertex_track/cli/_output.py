@@ -257,52 +257,88 @@ def print_table(
     from rich.markup import escape
     from rich.table import Table
 
-    columns, rows = _fit(list(columns), rows, console().width)
+    id_chars = [
+        id_width(str(r[i]) for r in rows if isinstance(r[i], Id)) for i in range(len(columns))
+    ]
+    keep, widths = fit_columns(list(columns), rows, console().width, id_chars)
+    dropped = [c.title for i, c in enumerate(columns) if i not in keep]
     table = Table(
         title=title, box=box.SIMPLE_HEAD, show_edge=False, title_justify="left",
         title_style="bold",
     )
-    for c in columns:
+    for i in keep:
+        c = columns[i]
         table.add_column(
             c.title, no_wrap=c.no_wrap, justify=c.justify,  # type: ignore[arg-type]
-            max_width=c.max_width, min_width=c.min_width, style=c.style, overflow="ellipsis",
+            width=widths[i], style=c.style, overflow="ellipsis",
         )
-    widths = [
-        id_width(str(r[i]) for r in rows if isinstance(r[i], Id)) for i in range(len(columns))
-    ]
     for row in rows:
-        table.add_row(*[_rich_cell(v, escape, w) for v, w in zip(row, widths, strict=True)])
+        table.add_row(*[_rich_cell(row[i], escape, min(id_chars[i], widths[i] - 1))
+                        for i in keep])
     console().print(table)
+    if dropped:
+        stderr(f"({', '.join(dropped)} left out to fit {console().width} columns; "
+               "a wider terminal, a pipe or --json shows all)", style="dim")
     return len(rows)
 
 
-def _fit(
-    columns: list[Column], rows: list[Sequence[Any]], width: int
-) -> tuple[list[Column], list[Sequence[Any]]]:
-    """Leave out droppable columns, lowest ``drop`` first, until the table fits ``width``."""
+_PAD = 3  # a column's padding and separator in the SIMPLE_HEAD box without edges
+
+
+def fit_columns(
+    columns: list[Column], rows: list[Sequence[Any]], width: int, id_chars: list[int]
+) -> tuple[list[int], dict[int, int]]:
+    """Which columns to show in ``width`` characters, and how wide each is.
+
+    Columns with a ``drop`` rank are left out, lowest rank first, until the
+    others fit at their natural width (the widest cell). Only if that is not
+    enough, free-text columns (those with a ``max_width``) and ids shrink, the
+    widest first, down to a floor; names, states, times and numbers are never
+    cut, so two different values never look alike.
+    """
 
     def natural(i: int) -> int:
         c = columns[i]
-        w = max([len(c.title), *(len(_shown(r[i])) for r in rows)])
+        w = max([len(c.title), *(len(_shown(r[i], id_chars[i])) for r in rows)])
         w = min(w, c.max_width) if c.max_width else w
-        return max(w, c.min_width or 0) + 3  # cell padding and separator
+        return max(w, c.min_width or 0)
 
+    widths = {i: natural(i) for i in range(len(columns))}
     keep = list(range(len(columns)))
-    widths = {i: natural(i) for i in keep}
+
+    def total() -> int:
+        return sum(widths[i] + _PAD for i in keep)
+
     droppable = sorted((c.drop, i) for i, c in enumerate(columns) if c.drop is not None)
-    while sum(widths[i] for i in keep) > width and droppable:
+    dropped: list[int] = []
+    while total() > width and droppable:
         _, i = droppable.pop(0)
         keep.remove(i)
-    if len(keep) == len(columns):
-        return columns, rows
-    return [columns[i] for i in keep], [[r[i] for i in keep] for r in rows]
+        dropped.append(i)
+    # A narrow column left out early may fit in the room a wide one left: take it back.
+    for i in reversed(dropped[:-1]):
+        if total() + widths[i] + _PAD <= width:
+            keep.append(i)
+    keep.sort()
+    has_id = {i for i in keep if any(isinstance(r[i], Id) for r in rows)}
+    floors = {
+        i: (ID_WIDTH + 1) if i in has_id else max(len(columns[i].title), 8)
+        for i in keep if columns[i].max_width or i in has_id
+    }
+    while total() > width:
+        shrinkable = [i for i in floors if widths[i] > floors[i]]
+        if not shrinkable:
+            break  # wider than the terminal: the terminal wraps, nothing is cut
+        widest = max(shrinkable, key=lambda i: widths[i])
+        widths[widest] -= 1
+    return keep, widths
 
 
-def _shown(value: Any) -> str:
+def _shown(value: Any, id_chars: int = ID_WIDTH) -> str:
     if value is None:
         return ""
     if isinstance(value, Id):
-        return short_id(value)
+        return short_id(value, id_chars)
     if isinstance(value, Time):
         return value.short
     return str(value)

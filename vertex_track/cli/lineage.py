@@ -52,7 +52,7 @@ _DIRECTIONS: dict[str, Any] = {"up": "upstream", "down": "downstream", "both": "
 def resolve_node(ref: str) -> Any:
     """An Artifact or Execution by full name, resource id or display name (artifacts first)."""
     from ..exceptions import InvalidArgumentError, NotFoundError
-    from ..resources import Artifact, Execution
+    from ..resources import Artifact, Context, Execution
 
     classes = (Artifact, Execution)
     ref = ref.strip().rstrip("…")  # a shortened id copied from a table
@@ -75,6 +75,9 @@ def resolve_node(ref: str) -> Any:
                     f"{hits[0].resource_id} (pass an id to choose another)"
                 )
             return hits[0]
+    run = _run_named(ref)
+    if run is not None:
+        return run
     by_schema = _newest_of_schema(Artifact, ref)
     if by_schema is not None:
         return by_schema
@@ -86,26 +89,46 @@ def resolve_node(ref: str) -> Any:
             f"{ref!r} is the start of several ids ("
             + ", ".join(r.resource_id for r in by_prefix[:3]) + ", ...); give more of the id"
         )
+    from .runs import RUN_FILTER
+
     pool = candidate_names(Artifact, None, ref) + candidate_names(Execution, None, ref)
+    pool += candidate_names(Context, RUN_FILTER, ref)
     close = suggestions(ref, pool)
     hint = ("; did you mean " + " or ".join(repr(c) for c in close) + "?") if close else ""
-    raise CliNotFound(f"no artifact or execution named {ref!r}{hint}")
+    raise CliNotFound(f"no artifact, execution or pipeline run named {ref!r}{hint}")
+
+
+def _run_named(ref: str) -> Any:
+    """The pipeline run (its Context) named ``ref`` exactly (flow run name or id), else None."""
+    from ..exceptions import NotFoundError
+    from .runs import resolve_run_exactly
+
+    try:
+        return resolve_run_exactly(ref)
+    except NotFoundError:
+        return None
 
 
 def _newest_of_schema(artifact_cls: Any, ref: str) -> Any:
-    """``model`` -> the newest ``*.Model`` artifact (tracked outputs are named by their key,
-    so "the model" is best found by its type)."""
+    """``model`` -> the newest ``*.Model`` artifact that a tracked execution produced, else
+    the newest ``*.Model`` artifact (tracked outputs are named by their key, so "the model"
+    is best found by its type; one with a producer is the one with lineage to show)."""
     if not ref.isidentifier():
         return None
     for title in dict.fromkeys([ref, ref[:1].upper() + ref[1:]]):
-        hits = artifact_cls.list(f'schema_title = "*.{title}"', "create_time desc", page_size=1)
-        if hits:
-            a = hits[0]
-            stderr(
-                f"note: no artifact is named {ref!r}; using the newest {a.schema_title} "
-                f"artifact, {a.resource_id} (pass an id to choose another)"
-            )
-            return a
+        of_type = f'schema_title = "*.{title}"'
+        for f, how in ((f"{of_type} AND events.type = OUTPUT", "produced by a task"),
+                       (of_type, "")):
+            hits = artifact_cls.list(f, "create_time desc", page_size=1)
+            if hits:
+                a = hits[0]
+                what = f"{a.schema_title} artifact{' ' + how if how else ''}"
+                stderr(
+                    f"note: no artifact is named {ref!r}; using the newest {what}, "
+                    f"{a.display_name} ({short_id(a.resource_id)}); others: "
+                    f"vertex-track artifacts list --filter '{of_type}'"
+                )
+                return a
     return None
 
 
@@ -221,6 +244,54 @@ def build_tree(graph: Any, start: Any, direction: str) -> _TreeNode:
     return root
 
 
+def build_run_tree(graph: Any, run: Any) -> _TreeNode:
+    """A pipeline run's whole DAG as a tree: its tasks in start order, each with its inputs
+    (<-) and outputs (->). Every task and artifact is drawn once in full; an artifact
+    met again is named with the task that made it."""
+    from .runs import run_summary
+
+    s = run_summary(run)
+    g = _Graph(graph)
+    chars = id_width(r.resource_id for r in g.nodes.values())
+    head = [(f"Pipeline run {s['display_name'] or s['resource_id']}", "bold")]
+    facts = [x for x in (s["flow_name"], s["state"], fmt_duration(s["duration_s"])) if x]
+    if facts:
+        head.append((f"  ({', '.join(facts)})", "dim"))
+    root = _TreeNode(head)
+
+    def started(e: Any) -> tuple[str, str, str]:
+        return (str(metadata_vt(e).get("start_time") or ""), e.create_time.isoformat(), e.name)
+
+    producer: dict[str, str] = {}
+    for ev in graph.events:
+        if str(ev.type) == "OUTPUT" and ev.execution in g.nodes:
+            producer.setdefault(ev.artifact, ev.execution)
+    shown: set[str] = set()
+
+    def task_name(e: Any) -> str:
+        return metadata_vt(e).get("task_name") or e.display_name or e.resource_id
+
+    for e in sorted(graph.executions, key=started):
+        task = _TreeNode(node_text(e, None, "", chars))
+        root.children.append(task)
+        outputs = sorted(g.down.get(e.name, []), key=lambda x: x[1] or "")
+        for edges, arrow in ((g.up.get(e.name, []), "←"), (outputs, "→")):
+            for name, label in edges:
+                a = g.nodes[name]
+                segs = [(f"{arrow} ", "bold blue")]
+                if name in shown:
+                    segs += node_text(a, label, "", chars, repeated=True)[:-1]
+                    made_by = producer.get(name)
+                    note = f"  (from {task_name(g.nodes[made_by])})" if made_by and arrow == "←" \
+                        else "  (shown above)"
+                    segs.append((note, "dim italic"))
+                else:
+                    segs += node_text(a, label, "", chars)
+                    shown.add(name)
+                task.children.append(_TreeNode(segs))
+    return root
+
+
 def render_plain(root: _TreeNode, write: Callable[[str], Any]) -> None:
     write("".join(t for t, _ in root.segs) + "\n")
 
@@ -275,32 +346,52 @@ def lineage(
         Format.tree, "--format", help="tree (readable), json, mermaid or dot (Graphviz).",
     ),
     json_mode: bool = typer.Option(False, "--json", help="Same as --format json."),
+    run: Optional[str] = typer.Option(
+        None, "--run", "-r", metavar="RUN",
+        help="Only this pipeline run's tasks (flow run name or id): an artifact other runs "
+        "made too (same content) then shows this run's producer and consumers only.",
+    ),
 ) -> None:
-    """Show the lineage of an artifact or execution: a tree to read, or a graph to render.
+    """Show the lineage of an artifact, an execution or a whole pipeline run.
 
-    The tree walks upstream from the node by default: the model, the task that
-    produced it, that task's inputs, the tasks that produced those, and so on.
+    For an artifact or execution, the tree walks upstream by default: the
+    model, the task that produced it, that task's inputs, the tasks that
+    produced those, and so on. For a pipeline run (its flow run name or id),
+    it draws the run's whole DAG: each task once, with what it used and made.
 
     Example:
 
     $ vertex-track lineage model --format tree
+    $ vertex-track lineage model --run crimson-fox
+    $ vertex-track lineage crimson-fox
     $ vertex-track lineage model --direction both --format mermaid > lineage.mmd
     """
     check_store()
     from ..query.lineage import lineage as vt_lineage
+    from ..query.lineage import query_context_lineage_subgraph
 
     node = resolve_node(name)
-    graph = vt_lineage(node, direction=_DIRECTIONS[direction.value], max_hops=max_hops,
-                       filter=filter)
     fmt = Format.json if json_mode else format
-    if fmt is Format.json:
-        print_json(graph.to_dict())
+    if node.kind == "contexts":
+        if run is not None:
+            raise _usage(f"{name!r} is a pipeline run; --run scopes an artifact or execution")
+        graph = query_context_lineage_subgraph(node)
+        _print_graph(graph, fmt)
+        if fmt is Format.tree:
+            root = build_run_tree(graph, node)
+            render_rich(root) if is_rich() else render_plain(root, sys.stdout.write)
+            if not root.children:
+                stderr("(no tracked tasks in this run)")
         return
-    if fmt is Format.mermaid:
-        sys.stdout.write(graph.to_mermaid())
-        return
-    if fmt is Format.dot:
-        sys.stdout.write(graph.to_dot())
+    scope = None
+    if run is not None:
+        from .runs import resolve_run
+
+        scope = resolve_run(run)
+    graph = vt_lineage(node, direction=_DIRECTIONS[direction.value], max_hops=max_hops,
+                       filter=filter, context=scope)
+    if fmt is not Format.tree:
+        _print_graph(graph, fmt)
         return
     walks = ["upstream", "downstream"] if direction is Direction.both else [
         _DIRECTIONS[direction.value]]
@@ -322,3 +413,18 @@ def lineage(
             what = "nothing upstream: not produced by a tracked execution" if d == "upstream" \
                 else "nothing downstream: no tracked execution consumed it"
             stderr(f"({what})")
+
+
+def _print_graph(graph: Any, fmt: Format) -> None:
+    if fmt is Format.json:
+        print_json(graph.to_dict())
+    elif fmt is Format.mermaid:
+        sys.stdout.write(graph.to_mermaid())
+    elif fmt is Format.dot:
+        sys.stdout.write(graph.to_dot())
+
+
+def _usage(message: str) -> Exception:
+    from ..exceptions import InvalidArgumentError
+
+    return InvalidArgumentError(message)

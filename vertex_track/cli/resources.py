@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Optional
 
 import typer
@@ -24,6 +25,7 @@ from ._output import (
     fmt_value,
     heading,
     iso,
+    line,
     print_json,
     print_kv,
     print_table,
@@ -59,8 +61,9 @@ def _classes() -> tuple[Any, Any, Any]:
 
 ARTIFACT_COLUMNS = [
     Column("id", style="cyan", min_width=21), Column("display_name", min_width=10, max_width=40),
-    Column("schema", min_width=12, drop=4), Column("state", min_width=4, drop=1),
-    Column("content", min_width=12, max_width=32, drop=3),
+    Column("schema", min_width=12, drop=5), Column("state", min_width=4, drop=1),
+    Column("content", min_width=12, max_width=32, drop=4),
+    Column("run", max_width=32, drop=3),
     Column("created", min_width=16, drop=2), Column("uri", max_width=60, drop=0),
 ]
 
@@ -73,25 +76,35 @@ def artifact_value(a: Any, width: int = 28) -> str:
     return short_digest(metadata_vt(a).get("digest"))
 
 
-def artifact_row(a: Any) -> list[Any]:
+def runs_text(runs: list[Any]) -> str:
+    """The RUN cell: the newest pipeline run's name, ``+N`` for the others (shared artifacts)."""
+    if not runs:
+        return ""
+    newest = runs[-1].display_name or runs[-1].resource_id
+    return newest if len(runs) == 1 else f"{newest} +{len(runs) - 1}"
+
+
+def artifact_row(a: Any, runs: list[Any] | None = None) -> list[Any]:
     return [
         Id(a.resource_id), a.display_name, a.schema_title, state_cell(a.state), artifact_value(a),
-        fmt_time(a.create_time), a.uri,
+        runs_text(runs or []), fmt_time(a.create_time), a.uri,
     ]
 
 
 EXECUTION_COLUMNS = [
     Column("id", style="cyan", min_width=21), Column("display_name", min_width=10, max_width=40),
     Column("schema", min_width=12, drop=1), Column("state", min_width=8),
-    Column("duration", justify="right", min_width=6, drop=3),
+    Column("duration", justify="right", min_width=6, drop=4),
+    Column("run", max_width=32, drop=3),
     Column("created", min_width=16, drop=2),
 ]
 
 
-def execution_row(e: Any) -> list[Any]:
+def execution_row(e: Any, runs: list[Any] | None = None) -> list[Any]:
     return [
         Id(e.resource_id), e.display_name, e.schema_title, state_cell(e.state),
-        fmt_duration(metadata_vt(e).get("duration_s")), fmt_time(e.create_time),
+        fmt_duration(metadata_vt(e).get("duration_s")), runs_text(runs or []),
+        fmt_time(e.create_time),
     ]
 
 
@@ -107,14 +120,29 @@ def context_row(c: Any) -> list[Any]:
     return [Id(c.resource_id), c.display_name, c.schema_title, parents, fmt_time(c.create_time)]
 
 
+PIPELINE_RUN = "system.PipelineRun"
+
+
 def _list(cls: Any, columns: list[Column], row: Any, filter: Optional[str], limit: int,
           order_by: Optional[str], json_mode: bool) -> None:
     check_store()
     items, more = L.fetch(cls, filter, limit, order_by)
+    if cls.kind == "contexts":
+        if json_mode:
+            print_json([r.to_dict() for r in items])
+        else:
+            print_table(columns, (row(r) for r in items), empty=f"no {cls.kind} match")
+        L.more_hint(len(items), more, json_mode)
+        return
+    from ..query.lineage import contexts_of
+
+    runs = contexts_of(items, PIPELINE_RUN)
     if json_mode:
-        print_json([r.to_dict() for r in items])
+        # `pipeline_runs`: the runs the record belongs to (full context names).
+        print_json([{**r.to_dict(), "pipeline_runs": [c.name for c in runs[r.name]]}
+                    for r in items])
     else:
-        print_table(columns, (row(r) for r in items), empty=f"no {cls.kind} match")
+        print_table(columns, (row(r, runs[r.name]) for r in items), empty=f"no {cls.kind} match")
     L.more_hint(len(items), more, json_mode)
 
 
@@ -182,24 +210,92 @@ def _artifact_links(a: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
     return produced, consumed
 
 
+#: Values up to this size are loaded for a preview (never pickles: loading one runs code).
+PREVIEW_MAX_BYTES = 16 * 2**20
+_PREVIEW_MATERIALIZERS = ("json", "numpy", "pandas.parquet", "pyarrow.parquet")
+
+
+def artifact_preview(a: Any) -> str | None:
+    """A few lines showing the value: a scalar, a table's first rows, an array's shape/dtype.
+
+    Inline values need no read. Stored values are read only when small and
+    written by a materializer that runs no code to read them (JSON, numpy,
+    parquet); tables need pandas (or pyarrow). ``None`` when there is nothing
+    to show.
+    """
+    has_value, value = inline_value(a)
+    if has_value:
+        return fmt_value(value, 400)
+    md, vt = user_metadata(a), metadata_vt(a)
+    facts = []
+    if isinstance(md.get("shape"), list):
+        facts.append("shape " + " x ".join(str(n) for n in md["shape"]))
+    if isinstance(md.get("dtype"), str):
+        facts.append(f"dtype {md['dtype']}")
+    name = vt.get("materializer")
+    size = vt.get("size")
+    if name not in _PREVIEW_MATERIALIZERS or not isinstance(size, int) or size > PREVIEW_MAX_BYTES:
+        return ", ".join(facts) or None
+    try:
+        loaded = a.load()
+    except Exception as exc:  # a preview must not fail the command
+        return ", ".join([*facts, f"(no preview: {type(exc).__name__}: {exc})"])
+    if name == "numpy":
+        import numpy as np
+
+        body = np.array2string(loaded, threshold=20, edgeitems=3, max_line_width=100)
+        return "\n".join([", ".join(facts) or f"shape {loaded.shape}, dtype {loaded.dtype}",
+                          body])
+    if name == "pyarrow.parquet":
+        loaded = loaded.slice(0, 5).to_pandas() if hasattr(loaded, "slice") else loaded
+    if hasattr(loaded, "head") and hasattr(loaded, "to_string"):
+        rows = facts[0] if facts else f"shape {' x '.join(str(n) for n in loaded.shape)}"
+        return f"{rows}; first rows:\n" + loaded.head(5).to_string(max_cols=8, max_colwidth=16)
+    return fmt_value(loaded, 400)
+
+
+def resolve_artifact(ref: str) -> Any:
+    """An artifact by name or id, or by type (``model``: the newest ``*.Model`` with lineage)."""
+    from ._common import CliNotFound
+
+    artifact_cls, _, _ = _classes()
+    try:
+        return resolve(artifact_cls, ref)
+    except CliNotFound:
+        from .lineage import _newest_of_schema
+
+        by_type = _newest_of_schema(artifact_cls, ref)
+        if by_type is None:
+            raise
+        return by_type
+
+
 @artifacts_app.command("show")
 @handle_errors
 def artifacts_show(
     name: str = typer.Argument(..., help="Resource id, full resource name or display name."),
+    preview: bool = typer.Option(
+        True, "--preview/--no-preview",
+        help="Show the value: a scalar, a table's first rows, an array's shape and dtype "
+        "(stored values up to 16 MB; never a pickle).",
+    ),
     json_mode: bool = L.JsonOpt,
 ) -> None:
-    """Show one artifact: its fields, metadata, and the executions that produced and consumed it.
+    """Show one artifact: its fields, metadata, a preview of its value, and the executions
+    that produced and consumed it.
 
     Example:
 
     $ vertex-track artifacts show model
+    $ vertex-track artifacts show split.output.0
     """
     check_store()
-    artifact_cls, _, _ = _classes()
-    a = resolve(artifact_cls, name)
+    a = resolve_artifact(name)
     produced, consumed = _artifact_links(a)
+    shown = artifact_preview(a) if preview else None
     if json_mode:
-        print_json({**a.to_dict(), "produced_by": produced, "consumed_by": consumed})
+        print_json({**a.to_dict(), "produced_by": produced, "consumed_by": consumed,
+                    "preview": shown})
         return
     pairs = [
         *_common_pairs(a),
@@ -211,6 +307,10 @@ def artifacts_show(
     if has_value:
         pairs.append(("value", fmt_value(value, 200)))
     print_kv(f"Artifact {a.resource_id}", pairs + _tail_pairs(a))
+    if shown and not has_value:
+        heading("Preview")
+        for text in shown.splitlines():
+            line(text)
     for title, items in (("Produced by", produced), ("Consumed by", consumed)):
         if items:
             heading(title)
@@ -220,6 +320,96 @@ def artifacts_show(
                 [[Id(i["execution"].rsplit("/", 1)[-1]), i["display_name"], state_cell(i["state"]),
                   i["label"] or ""] for i in items],
             )
+
+
+@artifacts_app.command("download")
+@handle_errors
+def artifacts_download(
+    name: str = typer.Argument(..., help="Resource id, full resource name or display name."),
+    dest: Optional[str] = typer.Argument(
+        None, help="File or folder to write (default: ./<display name><extension>); an existing "
+        "folder receives the file inside it.",
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite DEST if it exists."),
+    json_mode: bool = L.JsonOpt,
+) -> None:
+    """Copy an artifact's stored bytes (a file or a folder) from its URI to a local path.
+
+    Files are checked against the artifact's content digest while they are
+    copied; a mismatch deletes the copy and exits 4. A small value kept inline
+    (no URI) is written as JSON. The path written is printed on stdout.
+
+    Example:
+
+    $ vertex-track artifacts download model ./model.pkl
+    $ vertex-track artifacts download split.output.0 data/
+    """
+    import hashlib
+    import json
+    import os
+    from pathlib import Path
+
+    from ._common import EXIT_FAILED, EXIT_USAGE, fail
+    from ._output import stderr
+
+    check_store()
+    a = resolve_artifact(name)
+    has_value, value = inline_value(a)
+    if not a.uri and not has_value:
+        fail(f"artifact {a.resource_id} has no URI and no inline value: nothing to download",
+             EXIT_FAILED)
+    base = (a.display_name or a.resource_id).replace("/", "_")
+    suffix = ".json" if not a.uri else _suffix(a.uri)
+    target = Path(dest) if dest else Path(base + suffix)
+    if target.is_dir() or (dest and dest.endswith(("/", os.sep))):
+        target = target / (base + suffix)
+    if target.exists() and not force:
+        fail(f"{target} exists; pass --force to overwrite it", EXIT_USAGE)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = metadata_vt(a).get("digest")
+    verified = False
+    if not a.uri:
+        target.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+        size = target.stat().st_size
+    else:
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(a.uri)
+        if not fs.exists(path):
+            fail(f"nothing is stored at {a.uri} (deleted by `gc`, or another machine's path?)",
+                 EXIT_FAILED)
+        if fs.isdir(path):
+            fs.get(path.rstrip("/") + "/", str(target), recursive=True)
+            size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+        else:
+            h = hashlib.sha256()
+            tmp = target.with_name(f".{target.name}.part-{os.getpid()}")
+            size = 0
+            with fs.open(path, "rb") as src, open(tmp, "wb") as dst:
+                while chunk := src.read(1 << 20):
+                    h.update(chunk)
+                    dst.write(chunk)
+                    size += len(chunk)
+            if isinstance(digest, str) and digest.startswith("sha256:"):
+                if h.hexdigest() != digest.split(":", 1)[1]:
+                    tmp.unlink()
+                    fail(f"the bytes at {a.uri} do not match the artifact's digest {digest}: "
+                         "the stored file was changed or damaged; nothing was written", EXIT_FAILED)
+                verified = True
+            os.replace(tmp, target)
+    if json_mode:
+        print_json({"artifact": a.name, "uri": a.uri, "path": str(target), "size": size,
+                    "digest": digest, "verified": verified})
+        return
+    sys.stdout.write(f"{target}\n")
+    check = " (content digest verified)" if verified else ""
+    stderr(f"Downloaded {a.display_name or a.resource_id}: {size:,} bytes to {target}{check}")
+
+
+def _suffix(uri: str) -> str:
+    """``.parquet`` of ``.../ab12....parquet``; ``""`` for a folder or no extension."""
+    last = uri.rstrip("/").rsplit("/", 1)[-1]
+    return "." + last.split(".", 1)[1] if "." in last else ""
 
 
 # -- executions ------------------------------------------------------------------------

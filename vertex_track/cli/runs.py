@@ -10,6 +10,7 @@ its artifacts attributed to it; one lineage query
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
@@ -80,6 +81,31 @@ def resolve_run(ref: str) -> Any:
     return resolve(context_cls, ref, base_filter=RUN_FILTER, what="pipeline run")
 
 
+def resolve_run_exactly(ref: str) -> Any:
+    """A PipelineRun context whose flow run id, resource id or flow run name is ``ref``.
+
+    No prefixes, no suggestions: ``NotFoundError`` when nothing has that exact name.
+    """
+    from ..exceptions import InvalidArgumentError, NotFoundError
+
+    context_cls = _context_cls()
+    ref = ref.strip().rstrip("…")
+    if _UUID.match(ref):
+        ref = f"pipelinerun-{ref.lower()}"
+    try:
+        found = context_cls.get(ref)
+    except (NotFoundError, InvalidArgumentError):
+        pass
+    else:
+        if found.schema_title == PIPELINE_RUN:
+            return found
+    hits = context_cls.list(and_filter(RUN_FILTER, f"display_name = {quote(ref)}"),
+                            order_by="create_time desc", page_size=1)
+    if hits:
+        return hits[0]
+    raise NotFoundError(f"no pipeline run named {ref!r}")
+
+
 def run_summary(ctx: Any) -> dict[str, Any]:
     """The documented JSON of one run (``runs list --json`` items)."""
     md = ctx.metadata
@@ -125,7 +151,7 @@ def runs_list(
     filter: Optional[str] = L.FilterOpt,
     flow: Optional[str] = typer.Option(None, "--flow", help="Only runs of this flow (by name)."),
     state: Optional[str] = typer.Option(
-        None, "--state", help="Only runs in this state: RUNNING, COMPLETE or FAILED."
+        None, "--state", help="Only runs in this state: RUNNING, COMPLETE, FAILED or CANCELLED."
     ),
     limit: int = L.LimitOpt,
     order_by: str = L.OrderOpt,
@@ -139,18 +165,50 @@ def runs_list(
     """
     check_store()
     f: str | None = RUN_FILTER
+    if state and state.upper() not in RUN_STATES:
+        from ..exceptions import InvalidArgumentError
+
+        raise InvalidArgumentError(
+            f"--state: {state!r} is not a run state; use one of {', '.join(RUN_STATES)}"
+        )
     if flow:
         f = and_filter(f, f"metadata.flow_name.string_value = {quote(flow)}")
     if state:
         f = and_filter(f, f"metadata.state.string_value = {quote(state.upper())}")
     f = and_filter(f, filter)
-    items, more = L.fetch(_context_cls(), f, limit, order_by)
+    items, more = L.fetch(_context_cls(), f, limit, order_by, what="pipeline runs")
+    if flow and not items:
+        _check_flow_exists(flow)
     summaries = [run_summary(c) for c in items]
     if json_mode:
         print_json(summaries)
     else:
         print_table(RUN_COLUMNS, (run_row(s) for s in summaries), empty="no pipeline runs")
     L.more_hint(len(items), more, json_mode)
+
+
+RUN_STATES = ("RUNNING", "COMPLETE", "FAILED", "CANCELLED")
+
+
+def _check_flow_exists(flow: str) -> None:
+    """No run at all of ``flow``: a not-found error naming the flows that do have runs."""
+    f = and_filter(RUN_FILTER, f"metadata.flow_name.string_value = {quote(flow)}")
+    context_cls = _context_cls()
+    if context_cls.list(f, page_size=1):
+        return  # the flow has runs; other conditions left none
+    flows: list[str] = []
+    for c in context_cls.iter(RUN_FILTER, "create_time desc", page_size=1000):
+        name = c.metadata.get("flow_name")
+        if isinstance(name, str) and name not in flows:
+            flows.append(name)
+        if len(flows) >= 200:
+            break
+    from ._common import not_found
+
+    # A part of the name ("breast-cancer") is what people remember of a flow.
+    close = [n for n in flows if flow.lower() in n.lower()][:3]
+    not_found("flow", flow, close + flows, hint="flows with runs: " + ", ".join(flows[:10])
+              if flows else "no pipeline runs recorded yet")
 
 
 # -- one run in detail ------------------------------------------------------------------
@@ -250,10 +308,51 @@ def load_run(ctx: Any) -> RunView:
 
 
 TASK_COLUMNS = [
-    Column("task", style="bold"), Column("state"), Column("duration", justify="right", drop=3),
+    Column("task", style="bold"), Column("state"), Column("start", justify="right", drop=4),
+    Column("duration", justify="right", drop=3),
     Column("inputs", max_width=40, drop=2), Column("outputs", max_width=40, drop=1),
     Column("id", style="cyan", drop=0),
 ]
+
+
+def _parse_time(value: Any) -> Any:
+    import datetime as dt
+
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def task_timing(view: RunView, t: TaskView, now: Any = None) -> tuple[float | None, float | None]:
+    """(seconds from the run's start to the task's start, the task's duration so far)."""
+    run_start = _parse_time(view.summary["start_time"]) or view.context.create_time
+    started = _parse_time(t.vt.get("start_time"))
+    offset = (started - run_start).total_seconds() if started and run_start else None
+    duration = t.vt.get("duration_s")
+    if duration is None and started is not None and str(t.execution.state) == "RUNNING":
+        import datetime as dt
+
+        duration = ((now or dt.datetime.now(dt.timezone.utc)) - started).total_seconds()
+    return offset, duration
+
+
+def _offset_text(offset: float | None) -> str:
+    return "" if offset is None else f"+{fmt_duration(max(offset, 0.0))}"
+
+
+def task_rows(view: RunView) -> list[list[Any]]:
+    rows = []
+    for t in view.tasks:
+        offset, duration = task_timing(view, t)
+        rows.append([
+            t.key + (f"  ({_params_text(t.params)})" if t.params else ""),
+            state_cell(t.execution.state), _offset_text(offset), fmt_duration(duration),
+            _io_text(t.inputs), _io_text(t.outputs, sort=True), Id(t.execution.resource_id),
+        ])
+    return rows
 
 
 def _io_text(io: dict[str, Any], sort: bool = False) -> str:
@@ -268,16 +367,32 @@ def _io_text(io: dict[str, Any], sort: bool = False) -> str:
 @handle_errors
 def runs_show(
     run: str = typer.Argument(..., help="Flow run name, flow run id, or the context's id/name."),
+    watch: bool = typer.Option(
+        False, "--watch", "-w",
+        help="Follow the run while it runs: each task's start (from the run's start), "
+        "duration and state, until the run ends (Ctrl-C stops watching, not the run).",
+    ),
+    interval: float = typer.Option(
+        1.0, "--interval", min=0.05, help="With --watch: seconds between two looks at the store.",
+    ),
     json_mode: bool = L.JsonOpt,
 ) -> None:
     """Show one pipeline run: its state, parameters, tasks and the artifacts they made.
 
+    With --watch, a live table on a terminal (one line per task state change
+    when piped) until the run is COMPLETE, FAILED or CANCELLED; then the
+    full view. The table's START column is the task's start from the run's start.
+
     Example:
 
     $ vertex-track runs show crimson-fox
+    $ vertex-track runs show crimson-fox --watch
     """
     check_store()
-    view = load_run(resolve_run(run))
+    ctx = resolve_run(run)
+    if watch:
+        ctx = watch_run(ctx, interval, quiet=json_mode)
+    view = load_run(ctx)
     s = view.summary
     if json_mode:
         print_json({
@@ -298,14 +413,7 @@ def runs_show(
     ]
     print_kv(f"Pipeline run {s['display_name'] or s['resource_id']}", pairs)
     heading(f"Tasks ({len(view.tasks)})")
-    print_table(
-        TASK_COLUMNS,
-        [[t.key + (f"  ({_params_text(t.params)})" if t.params else ""),
-          state_cell(t.execution.state), fmt_duration(t.vt.get("duration_s")),
-          _io_text(t.inputs), _io_text(t.outputs, sort=True), Id(t.execution.resource_id)]
-         for t in view.tasks],
-        empty="no tracked tasks",
-    )
+    print_table(TASK_COLUMNS, task_rows(view), empty="no tracked tasks")
     failed = [t for t in view.tasks if t.vt.get("error_type")]
     for t in failed:
         msg = f"{t.key}: {t.vt.get('error_type')}: {t.vt.get('error_message') or ''}"
@@ -319,6 +427,168 @@ def runs_show(
             [[key, label, Id(a.resource_id), a.schema_title, _artifact_value(a, 36)]
              for key, label, a in produced],
         )
+
+
+# -- watch ------------------------------------------------------------------------------
+
+
+def watch_run(ctx: Any, interval: float, quiet: bool = False) -> Any:
+    """Poll the run until it is no longer RUNNING; returns its final context.
+
+    On a terminal, a live table; piped, one line per task state change
+    (``+0.52s  train  RUNNING``); with ``quiet`` (``--json``), nothing until the end.
+    """
+    import time
+
+    from ._output import is_rich
+
+    context_cls = _context_cls()
+    if is_rich() and not quiet:
+        from rich.live import Live
+
+        from ._output import console
+
+        with Live(console=console(), auto_refresh=False, transient=False) as live:
+            while True:
+                ctx = context_cls.get(ctx.resource_id)
+                view = load_run(ctx)
+                live.update(_live_table(view), refresh=True)
+                if run_summary(ctx)["state"] not in (None, "RUNNING"):
+                    return ctx
+                time.sleep(interval)
+    seen: dict[str, str] = {}
+    while True:
+        ctx = context_cls.get(ctx.resource_id)
+        view = load_run(ctx)
+        state = run_summary(ctx)["state"]
+        if not quiet:
+            for t in view.tasks:
+                now = str(t.execution.state)
+                if seen.get(t.key) != now:
+                    seen[t.key] = now
+                    offset, duration = task_timing(view, t)
+                    took = f"  {fmt_duration(duration)}" if now != "RUNNING" else ""
+                    line(f"{_offset_text(offset) or '+?'}\t{t.key}\t{now}{took}")
+        if state not in (None, "RUNNING"):
+            if not quiet:
+                line(f"# run {state} in {fmt_duration(run_summary(ctx)['duration_s'])}")
+            return ctx
+        # A pipe is block-buffered: without a flush, `--watch | grep` would see
+        # nothing until the run ends.
+        sys.stdout.flush()
+        time.sleep(interval)
+
+
+def _live_table(view: RunView) -> Any:
+    from rich import box
+    from rich.console import Group
+    from rich.markup import escape
+    from rich.table import Table
+    from rich.text import Text
+
+    s = view.summary
+    title = Text(f"Pipeline run {s['display_name']}  {s['state']}"
+                 + (f"  {fmt_duration(s['duration_s'])}" if s["duration_s"] is not None else ""),
+                 style="bold", no_wrap=True, overflow="ellipsis")
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    for c in ("TASK", "STATE", "START", "DURATION"):
+        table.add_column(c, justify="right" if c in ("START", "DURATION") else "left",
+                         no_wrap=True)
+    for t in view.tasks:
+        offset, duration = task_timing(view, t)
+        state = str(t.execution.state)
+        style = {"COMPLETE": "green", "FAILED": "bold red", "RUNNING": "yellow"}.get(state, "")
+        table.add_row(escape(t.key), f"[{style}]{state}[/]" if style else state,
+                      _offset_text(offset), fmt_duration(duration))
+    return Group(title, table)
+
+
+# -- delete -----------------------------------------------------------------------------
+
+
+@runs_app.command("delete")
+@handle_errors
+def runs_delete(
+    run: str = typer.Argument(..., help="Flow run name, flow run id, or the context's id/name."),
+    force: bool = typer.Option(False, "--force", help="Delete (without it: a dry run)."),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="With --force: do not ask (needed when stdin is not a terminal)."
+    ),
+    running: bool = typer.Option(
+        False, "--running",
+        help="Also delete a run still marked RUNNING (its flow's process was killed); "
+        "refused otherwise, since a live flow may still be writing into it.",
+    ),
+    json_mode: bool = L.JsonOpt,
+) -> None:
+    """Delete a pipeline run: its context, its tasks' executions and the artifacts only it has.
+
+    Without --force, a dry run that says what would go. Deleted: the run and its
+    subflows' runs, their executions with their events, and their artifacts
+    that nothing else references. Kept: artifacts another run also produced or
+    used (the same data, shared by content) or that another context holds (an
+    experiment run). One transaction: all or nothing. Artifact files stay
+    until `vertex-track gc --force`.
+
+    Example:
+
+    $ vertex-track runs delete crimson-fox
+    $ vertex-track runs delete crimson-fox --force --yes
+    """
+    check_store()
+    from ..tracking.pipeline_run import PipelineRun
+    from ._common import EXIT_FAILED, EXIT_USAGE, fail
+    from ._output import stderr
+    from .purge import stdin_is_tty
+
+    ctx = resolve_run(run)
+    pipeline_run = PipelineRun(ctx)
+    plan = pipeline_run.delete(force=False)
+    name = ctx.display_name or ctx.resource_id
+
+    def as_json(result: Any) -> dict[str, Any]:
+        return {"run": ctx.name, "display_name": ctx.display_name, "dry_run": not force,
+                "contexts": result.contexts, "executions": result.executions,
+                "execution_count": result.execution_count, "artifacts": result.artifacts,
+                "artifact_count": result.artifact_count,
+                "kept_artifacts": result.kept_artifacts,
+                "kept_artifact_count": result.kept_artifact_count, "deleted": result.deleted}
+
+    if not json_mode:
+        subflows = len(plan.contexts) - 1
+        verb = "Deleting" if force else "Would delete"
+        stderr(
+            f"{verb} pipeline run {name}"
+            + (f" and {subflows} subflow run(s)" if subflows else "")
+            + f": {plan.execution_count} execution(s) with their events, "
+            f"{plan.artifact_count} artifact(s) only it references. "
+            f"Kept: {plan.kept_artifact_count} artifact(s) other records also reference.",
+            style="bold",
+        )
+    if run_summary(ctx)["state"] == "RUNNING" and not running:
+        stderr(f"note: {name} is still RUNNING; --force refuses it unless --running is given "
+               "too (for a run whose process is gone)", style="yellow")
+    if not force:
+        if json_mode:
+            print_json(as_json(plan))
+        else:
+            stderr("Dry run: nothing was deleted. Add --force to delete.", style="yellow")
+        return
+    if not yes:
+        if not stdin_is_tty():
+            fail(f"refusing to delete pipeline run {name} without confirmation: stdin is not "
+                 "a terminal; add --yes", EXIT_USAGE)
+        if not typer.confirm(f"Delete pipeline run {name}? This cannot be undone",
+                             default=False, err=True):
+            stderr("Nothing deleted.")
+            raise typer.Exit(EXIT_FAILED)
+    done = pipeline_run.delete(force=True, running_ok=running)
+    if json_mode:
+        print_json(as_json(done))
+    else:
+        stderr(f"Deleted pipeline run {name}: {done.execution_count} execution(s), "
+               f"{done.artifact_count} artifact(s). `vertex-track gc --force` frees the files "
+               "no artifact references any more.", style="green")
 
 
 # -- diff -------------------------------------------------------------------------------

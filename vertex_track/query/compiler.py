@@ -413,14 +413,33 @@ def _context_id(ctx: _Ctx, rid: str) -> ColumnElement:
     )
 
 
-def _context_name_arg(ctx: _Ctx, value: ast.Value, what: str) -> str | None:
+def _context_ref(ctx: _Ctx, value: ast.Value, what: str) -> ColumnElement | None:
+    """The id (a scalar subquery) of the context ``value`` names; ``None``: it names none.
+
+    A full resource name is the documented form. A bare word (no ``/``) is read
+    as the context's resource id, else as its display name when exactly one
+    context has it (an ambiguous display name matches nothing, like an unknown
+    one): people type what the CLI shows them (``cherry-gorilla``).
+    """
     if not isinstance(value, ast.StringValue) or value.has_wildcard:
         raise ctx.error(
             f"{what} takes a context resource name in quotes, e.g. "
             f'"{ctx.prefix}/contexts/<id>"',
             value.pos, expected="a quoted context resource name",
         )
-    return _resource_id_of(ctx, value.text, "contexts")
+    rid = _resource_id_of(ctx, value.text, "contexts")
+    if rid is not None:
+        return _context_id(ctx, rid)
+    if "/" in value.text or not value.text:
+        return None
+    c = t.contexts.alias("ctx_by_display_name")
+    by_name = (
+        sa.select(sa.func.min(c.c.id))
+        .where(c.c.store_id == ctx.store_id, c.c.display_name == value.text)
+        .having(sa.func.count() == 1)
+        .scalar_subquery()
+    )
+    return sa.func.coalesce(_context_id(ctx, value.text), by_name)
 
 
 def _context_links(ctx: _Ctx, node: ast.Comparison) -> ColumnElement[bool]:
@@ -434,10 +453,10 @@ def _context_links(ctx: _Ctx, node: ast.Comparison) -> ColumnElement[bool]:
         pc.c.parent_id, pc.c.child_id)
     cond = [mine == ctx.table.c.id]
     if not isinstance(node.value, ast.StarValue):
-        rid = _context_name_arg(ctx, node.value, field)
-        if rid is None:
+        ref = _context_ref(ctx, node.value, field)
+        if ref is None:
             return sa.false()
-        cond.append(other == _context_id(ctx, rid))
+        cond.append(other == ref)
     return sa.exists(sa.select(sa.literal(1)).select_from(pc).where(*cond))
 
 
@@ -455,14 +474,14 @@ def _function(ctx: _Ctx, node: ast.Function) -> ColumnElement[bool]:
         at = node.args[1].pos if len(node.args) > 1 else node.pos
         raise ctx.error('in_context takes exactly one argument: in_context("<context name>")',
                         at, expected="one quoted context resource name")
-    rid = _context_name_arg(ctx, node.args[0], "in_context")
-    if rid is None:
+    ref = _context_ref(ctx, node.args[0], "in_context")
+    if ref is None:
         return sa.false()
     if ctx.kind == "artifacts":
         link, own = t.attributions, t.attributions.c.artifact_id
     else:
         link, own = t.associations, t.associations.c.execution_id
-    return ctx.table.c.id.in_(sa.select(own).where(link.c.context_id == _context_id(ctx, rid)))
+    return ctx.table.c.id.in_(sa.select(own).where(link.c.context_id == ref))
 
 
 _HANDLERS: dict[str, Callable[[_Ctx, ast.Comparison], ColumnElement[bool]]] = {

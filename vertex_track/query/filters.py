@@ -26,7 +26,10 @@ string_value|           does not match (``number_value`` never matches ``"5"`` o
 bool_value>``           ``true``)
 ``in_context("<ctx>")`` artifacts/executions directly attributed/associated
 ``parent_contexts:      contexts whose direct parent is ``<ctx>``; ``child_contexts:``
-"<ctx>"``               contexts with that direct child. ``parent_contexts:*``: has one
+"<ctx>"``               contexts with that direct child. ``parent_contexts:*``: has one.
+                        ``<ctx>`` is the full resource name; also (extension) a
+                        context's resource id, or its display name when exactly one
+                        context has it (``in_context("cherry-gorilla")``)
 ``labels.<key>``        extension: label value (string); ``labels:<key>`` key present
 ``events.type``         extension (artifacts/executions): ``events.type = INPUT`` means
                         "has at least one INPUT event"; ``!=`` means "has an event of

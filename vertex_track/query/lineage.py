@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LineageSubgraph",
+    "contexts_of",
     "lineage",
     "query_context_lineage_subgraph",
     "query_execution_inputs_and_outputs",
@@ -330,6 +331,7 @@ def lineage(
     max_hops: int | None = None,
     filter: str | None = None,
     *,
+    context: Context | str | None = None,
     store: MetadataStore | None = None,
 ) -> LineageSubgraph:
     """The lineage subgraph around an artifact or execution.
@@ -344,6 +346,11 @@ def lineage(
         filter: an artifact filter (same language as ``Artifact.list``); only
             matching artifacts are returned, though the walk goes through all
             of them. Executions are not filtered.
+        context: walk only through the executions associated with this
+            context and the artifacts attributed to it (say, one pipeline
+            run's: a data set shared by content with other runs then shows
+            this run's producer and consumers only). A Context, its full
+            resource name or its resource id. The start node must be in it.
         store: the metadata store; default ``vertex_track.store.get_store()``.
 
     Returns:
@@ -352,8 +359,9 @@ def lineage(
 
     Raises:
         NotFoundError: the start resource does not exist.
-        InvalidArgumentError: bad ``direction`` or ``max_hops``, or a
-            ``resource`` that is not an artifact or execution.
+        InvalidArgumentError: bad ``direction`` or ``max_hops``, a
+            ``resource`` that is not an artifact or execution, or one that is
+            not in ``context``.
         FilterError: a malformed ``filter``.
     """
     s = _store(store)
@@ -366,6 +374,8 @@ def lineage(
     ):
         raise InvalidArgumentError(f"max_hops must be None or an integer >= 0, got {max_hops!r}")
     kind, rid = _start_of(s, resource)
+    if context is not None:
+        return _lineage_in_context(s, kind, rid, direction, max_hops, filter, context)
     bounded = max_hops is not None
     query = _lineage_statement(kind, direction, bounded, filter, s.store_id, s.prefix,
                                s.dialect_name)
@@ -431,3 +441,110 @@ def query_context_lineage_subgraph(
             raise NotFoundError(f"context {s.resource_name('contexts', rid)!r} does not exist")
         rows = conn.execute(_result_union(art_ids, exe_ids)).all()
     return _subgraph(s, rows)
+
+
+def _lineage_in_context(
+    s: Any, kind: str, rid: str, direction: str, max_hops: int | None, filter: str | None,
+    context: Context | str,
+) -> LineageSubgraph:
+    """:func:`lineage` restricted to one context's subgraph (walked in Python: it is small)."""
+    graph = query_context_lineage_subgraph(context, store=s)
+    ctx_name = context.name if isinstance(context, Context) else s.resource_name(
+        "contexts", s.resource_id_from("contexts", context))
+    start = s.resource_name(kind, rid)
+    nodes: dict[str, _Resource] = {a.name: a for a in graph.artifacts}
+    nodes.update({e.name: e for e in graph.executions})
+    if start not in nodes:
+        s.get(kind, rid)  # NotFoundError when it does not exist at all
+        raise InvalidArgumentError(
+            f"{kind[:-1]} {start!r} is not in context {ctx_name!r}: no execution of it "
+            "produced or consumed it; leave out the context to see its whole lineage"
+        )
+    up: dict[str, list[str]] = {}
+    down: dict[str, list[str]] = {}
+    for ev in graph.events:
+        src, dst = (ev.artifact, ev.execution) if str(ev.type) == "INPUT" else (
+            ev.execution, ev.artifact)
+        up.setdefault(dst, []).append(src)
+        down.setdefault(src, []).append(dst)
+    reached = {start}
+    for index in ([up] if direction == "upstream" else [down] if direction == "downstream"
+                  else [up, down]):
+        frontier, hops = [start], 0
+        seen = {start}
+        while frontier and (max_hops is None or hops < max_hops):
+            hops += 1
+            frontier = [n for f in frontier for n in index.get(f, ()) if n not in seen]
+            seen.update(frontier)
+        reached |= seen
+    artifacts = [a for a in graph.artifacts if a.name in reached]
+    if filter is not None:
+        from ..resources import Artifact as _A
+
+        keep = {a.name for a in _A.list(
+            f'({filter}) AND in_context("{ctx_name}")', store=s)}
+        artifacts = [a for a in artifacts if a.name in keep or a.name == start]
+    executions = [e for e in graph.executions if e.name in reached]
+    names = {r.name for r in artifacts} | {e.name for e in executions}
+    events = [ev for ev in graph.events if ev.artifact in names and ev.execution in names]
+    return LineageSubgraph(artifacts=artifacts, executions=executions, events=events)
+
+
+def contexts_of(
+    resources: Sequence[Artifact | Execution],
+    schema_title: str | None = None,
+    *,
+    store: MetadataStore | None = None,
+) -> dict[str, list[Context]]:
+    """The contexts each artifact is attributed to / each execution is associated with.
+
+    One query for the whole list (the CLI's RUN column uses it with
+    ``schema_title="system.PipelineRun"``). Direct links only. An artifact
+    shared by content between runs is in every run that produced or consumed
+    it.
+
+    Args:
+        resources: Artifacts and/or Executions of this store.
+        schema_title: only contexts of this schema title (``None``: all).
+        store: the metadata store; default ``vertex_track.store.get_store()``.
+
+    Returns:
+        ``{resource name: [Context, ...]}``, contexts oldest first; resources
+        in no context map to ``[]``.
+    """
+    s = _store(store)
+    out: dict[str, list[Context]] = {r.name: [] for r in resources}
+    by_kind: dict[str, list[str]] = {}
+    for r in resources:
+        by_kind.setdefault(r.kind, []).append(r.resource_id)
+    c = t.contexts
+    links: list[tuple[str, str, int]] = []  # (kind, resource_id, context pk)
+    with s.read() as conn:
+        for kind, rids in by_kind.items():
+            table = t.RESOURCE_TABLES[kind]
+            link, own = (t.attributions, t.attributions.c.artifact_id) if kind == "artifacts" \
+                else (t.associations, t.associations.c.execution_id)
+            for i in range(0, len(rids), 500):
+                q = (
+                    sa.select(table.c.resource_id, link.c.context_id)
+                    .select_from(table.join(link, own == table.c.id))
+                    .where(table.c.store_id == s.store_id,
+                           table.c.resource_id.in_(rids[i:i + 500]))
+                )
+                links += [(kind, row[0], row[1]) for row in conn.execute(q)]
+        ctx_ids = sorted({pk for _, _, pk in links})
+        contexts: dict[int, Context] = {}
+        for i in range(0, len(ctx_ids), 500):
+            q = sa.select(*(c.c[n] for n in _RESOURCE_COLS)).where(c.c.id.in_(ctx_ids[i:i + 500]))
+            if schema_title is not None:
+                q = q.where(c.c.schema_title == schema_title)
+            rows = [row._mapping for row in conn.execute(q)]
+            parents = s._parents_of(conn, [m["id"] for m in rows])
+            for m in rows:
+                contexts[m["id"]] = s.row_to_resource("contexts", m, parents.get(m["id"], []))
+    for kind, rid, pk in links:
+        if pk in contexts:
+            out[s.resource_name(kind, rid)].append(contexts[pk])
+    for found in out.values():
+        found.sort(key=lambda x: (x.create_time, x.name))
+    return out

@@ -121,6 +121,58 @@ class PipelineRun:
         """Artifacts this flow run consumed or produced."""
         return self.context.get_artifacts(filter)
 
+    def get_lineage(self) -> Any:
+        """The run's whole DAG: its executions, the artifacts they used and made, the events.
+
+        Only this run's executions, even for an artifact that other runs made
+        too (artifacts are shared by content). Same as
+        ``vt.query_context_lineage_subgraph(run.context)``.
+
+        Returns:
+            A :class:`vertex_track.LineageSubgraph`.
+        """
+        from ..query.lineage import query_context_lineage_subgraph
+
+        return query_context_lineage_subgraph(self.context, store=self.context._own_store())
+
+    def delete(self, *, force: bool = False, running_ok: bool = False) -> Any:
+        """Delete this run: its context, its subflows' runs, their executions (with
+        their events), and the artifacts nothing else references.
+
+        An artifact another run also produced or consumed (artifacts are shared
+        by content), or that another context holds (an experiment run), is
+        kept. One transaction: all or nothing. Artifact files stay until
+        ``vertex-track gc --force``. ``vt.Context.delete()`` / ``purge``, as in
+        Vertex, delete the context alone.
+
+        Args:
+            force: ``False`` (the default) is a dry run: the result says what
+                would be deleted, and nothing is.
+            running_ok: also delete a run still in state ``RUNNING``. Off by
+                default: its flow may still be writing records into it. (A
+                flow whose process was killed stays ``RUNNING``.)
+
+        Returns:
+            A ``RunDeletion`` with ``contexts``, ``executions``, ``artifacts``
+            and ``kept_artifacts`` (names, up to 100 each), their counts, and
+            ``deleted``.
+
+        Raises:
+            InvalidArgumentError: ``force`` on a ``RUNNING`` run without ``running_ok``.
+        """
+        from ..store.sql.run_delete import delete_run
+
+        if force and not running_ok:
+            self.refresh()
+            if self.state == ExecutionState.RUNNING:
+                raise InvalidArgumentError(
+                    f"pipeline run {self.display_name!r} is still RUNNING: its flow may still "
+                    "be writing into it. Wait for it to end, or pass running_ok=True "
+                    "(`--running` on the command line) if its process is gone"
+                )
+
+        return delete_run(self.context._own_store(), self.context.resource_id, force=force)
+
     def get_child_runs(self) -> List[PipelineRun]:
         """PipelineRuns of subflows started by this run."""
         return [

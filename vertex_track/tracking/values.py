@@ -188,7 +188,10 @@ def artifact_row(
     stored = ArtifactStore.for_root(get_settings().artifact_root).put(value)
     from ..artifacts import get_materializer
 
+    materializer = get_materializer(stored.materializer)
     metadata = {
+        # rows/shape/columns/dtypes of tables and arrays, for filters
+        **_described(materializer, value),
         "vertex_track": {
             "digest": stored.digest,
             "materializer": stored.materializer,
@@ -199,10 +202,21 @@ def artifact_row(
     }
     return (
         stored_resource_id(stored.digest), label[:128],
-        schema_title or get_materializer(stored.materializer).schema_title,
+        schema_title or materializer.schema_title,
         dumps(metadata), stored.uri,
         stored.digest, now_us,
     )
+
+
+def _described(materializer: Any, value: Any) -> dict[str, Any]:
+    """``materializer.describe(value)``; a user materializer's failure there costs the
+    description only, never the record."""
+    try:
+        facts = materializer.describe(value)
+    except Exception:
+        return {}
+    return {k: v for k, v in facts.items() if k != "vertex_track"} if isinstance(
+        facts, dict) else {}
 
 
 #: Compact JSON of metadata documents (finite numbers only: JSONB refuses NaN).

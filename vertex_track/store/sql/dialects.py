@@ -5,7 +5,6 @@ Everything else in the SQL layer is written once against SQLAlchemy Core.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -13,6 +12,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Table, event, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
+
+from ..._random import rng
 
 T = TypeVar("T")
 
@@ -159,6 +160,6 @@ def retry_transient(dialect: Dialect, fn: Callable[[], T], attempts: int = 8) ->
         except DBAPIError as exc:
             if attempt == attempts - 1 or not dialect.is_transient(exc):
                 raise
-            time.sleep(delay * (0.5 + random.random()))
+            time.sleep(delay * (0.5 + rng.random()))  # never the user's random
             delay = min(delay * 2, 1.0)
     raise AssertionError("unreachable")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import random
 import threading
 import time
 import weakref
@@ -31,6 +30,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+
+from ..._random import rng
 
 T = TypeVar("T")
 
@@ -275,7 +276,7 @@ class FastPath:
         return code in {"40001", "40P01"} or code.startswith("08")
 
     def _backoff(self, delay: float) -> float:
-        time.sleep(delay * (0.5 + random.random()))
+        time.sleep(delay * (0.5 + rng.random()))  # never the user's random
         return min(delay * 2, 1.0)
 
     def write(self, fn: Callable[[Tx], T], attempts: int = 8) -> T:

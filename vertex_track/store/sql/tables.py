@@ -16,7 +16,6 @@ Conventions that the rest of the SQL layer relies on:
 from __future__ import annotations
 
 import os
-import random
 import threading
 import time
 from typing import Any
@@ -36,6 +35,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.types import TypeDecorator
+
+from ..._random import rng
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -212,11 +213,11 @@ RESOURCE_TABLES: dict[str, Table] = {
 # counter: roughly time ordered, and unique without asking the database.
 _EPOCH_MS = 1_704_067_200_000
 _id_lock = threading.Lock()
-_id_state = {"ms": 0, "seq": 0, "proc": random.getrandbits(10)}
+_id_state = {"ms": 0, "seq": 0, "proc": rng.getrandbits(10)}
 
 
 def _reseed_after_fork() -> None:
-    _id_state.update(ms=0, seq=0, proc=random.getrandbits(10))
+    _id_state.update(ms=0, seq=0, proc=rng.getrandbits(10))
 
 
 os.register_at_fork(after_in_child=_reseed_after_fork)
