@@ -344,6 +344,9 @@ def test_lineage_formats_and_directions(demo: Demo) -> None:
                          "--json").stdout)
     assert [a["display_name"] for a in hop1["artifacts"]] == ["raw"]
     assert len(hop1["executions"]) == 2
+    long_form = json.loads(ok("lineage", raw["resource_id"], "--direction", "downstream",
+                              "--json").stdout)
+    assert long_form == down  # the library's word for it is the same walk
 
     mermaid = ok("lineage", "model", "--format", "mermaid").stdout
     assert mermaid.startswith("flowchart")

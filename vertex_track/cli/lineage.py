@@ -37,6 +37,8 @@ class Direction(str, Enum):
     up = "up"
     down = "down"
     both = "both"
+    upstream = "upstream"  # the library's words (vt.lineage(direction=...)) work too
+    downstream = "downstream"
 
 
 class Format(str, Enum):
@@ -46,7 +48,10 @@ class Format(str, Enum):
     dot = "dot"
 
 
-_DIRECTIONS: dict[str, Any] = {"up": "upstream", "down": "downstream", "both": "both"}
+_DIRECTIONS: dict[str, Any] = {
+    "up": "upstream", "down": "downstream", "both": "both",
+    "upstream": "upstream", "downstream": "downstream",
+}
 
 
 def resolve_node(ref: str) -> Any:
