@@ -2,6 +2,10 @@
 
 1. overhead: a flow of N sequential trivial Prefect tasks, each taking a small
    numpy array, tracked vs untracked (interleaved repetitions): per-task time ratio.
+   The same for N trivial tasks taking and returning an int (the floor of what
+   a task can cost, so the ratio shows all of tracking's per-task cost), and for
+   a task's 100-element list output mapped over by a second task with
+   ``.map()`` (each element an edge from the list's producer).
 2. plain: tracked plain functions (no Prefect) with 2 new inputs + 1 new
    output, executions/s including the final flush, vs the ceiling: raw
    sqlite3 inserting exactly the rows we stored (read back from our store),
@@ -10,7 +14,8 @@
    atomic write vs plain ``np.save`` + fsync of the same array.
 4. memory: RSS after 10,000 tracked calls vs after 1,000 (flat = ~1.0).
 
-Usage: python benchmarks/bench_tracking.py [--tasks 200] [--repeats 5] [--large-mb 1024]
+Usage: python benchmarks/bench_tracking.py [--tasks 200] [--repeats 5] [--map-size 100]
+       [--trivial-repeats 9] [--large-mb 1024]
 """
 
 from __future__ import annotations
@@ -50,8 +55,58 @@ def rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its child processes (Prefect's local API server
+    runs as one: ``python -m uvicorn ...``), from ``/proc`` where there is one."""
+    total = time.process_time()
+    me, tick = str(os.getpid()), os.sysconf("SC_CLK_TCK")
+    try:
+        entries = [e.name for e in os.scandir("/proc") if e.name.isdigit()]
+    except OSError:
+        return total
+    for pid in entries:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if fields[1] == me:  # ppid; then utime and stime, in clock ticks
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 # -- 1. tracked vs untracked Prefect tasks --------------------------------------------
-def bench_overhead(n_tasks: int, repeats: int) -> tuple[float, float]:
+def side_by_side(
+    plain_flow: object, tracked_flow: object, repeats: int, per: int
+) -> tuple[float, float, float, float]:
+    """Median seconds per unit (``per`` units a run) of each flow, runs interleaved:
+    (plain wall, tracked wall, plain CPU, tracked CPU). CPU counts every thread of
+    this process (Prefect's engine, our writer) and Prefect's API server process;
+    on a busy machine it moves far less than wall time."""
+    plain_flow()  # type: ignore[operator]  # warm up both (server start, imports, first connection)
+    tracked_flow()  # type: ignore[operator]
+    times: dict[object, tuple[list[float], list[float]]] = {plain_flow: ([], []), tracked_flow: ([], [])}
+
+    def timed_run(fn: object) -> None:
+        wall, cpu = times[fn]
+        start_cpu = cpu_seconds()
+        start = time.perf_counter()
+        fn()  # type: ignore[operator]  # the tracked flow returns after its records are committed
+        wall.append((time.perf_counter() - start) / per)
+        cpu.append((cpu_seconds() - start_cpu) / per)
+
+    for r in range(repeats):  # interleaved, alternating which goes first
+        pair = [plain_flow, tracked_flow]
+        for fn in pair if r % 2 == 0 else reversed(pair):
+            timed_run(fn)
+    (plain_wall, plain_cpu), (tracked_wall, tracked_cpu) = times[plain_flow], times[tracked_flow]
+    return (
+        statistics.median(plain_wall), statistics.median(tracked_wall),
+        statistics.median(plain_cpu), statistics.median(tracked_cpu),
+    )
+
+
+def bench_overhead(n_tasks: int, repeats: int) -> tuple[float, float, float, float]:
     from prefect import flow, task
 
     def step(x: np.ndarray, i: int) -> float:
@@ -69,19 +124,69 @@ def bench_overhead(n_tasks: int, repeats: int) -> tuple[float, float]:
     def tracked_flow() -> float:
         return sum(tracked_step(array, i) for i in range(n_tasks))
 
-    plain_flow()  # warm up both (server start, imports, first connection)
-    tracked_flow()
-    plain_times, tracked_times = [], []
-    def timed_run(fn: object, out: list[float]) -> None:
-        start = time.perf_counter()
-        fn()  # type: ignore[operator]  # the tracked flow returns after its records are committed
-        out.append((time.perf_counter() - start) / n_tasks)
+    return side_by_side(plain_flow, tracked_flow, repeats, n_tasks)
 
-    for r in range(repeats):  # interleaved, alternating which goes first
-        pair = [(plain_flow, plain_times), (tracked_flow, tracked_times)]
-        for fn, out in pair if r % 2 == 0 else reversed(pair):
-            timed_run(fn, out)
-    return statistics.median(plain_times), statistics.median(tracked_times)
+
+def bench_trivial(n_tasks: int, repeats: int) -> tuple[float, float, float, float]:
+    """An int in, an int out: Prefect's cheapest task, so every cost of ours shows."""
+    from prefect import flow, task
+
+    def inc(i: int) -> int:
+        return i + 1
+
+    plain_inc = task(inc, name="inc")
+    tracked_inc = vt.track(task(inc, name="inc"))
+
+    @flow
+    def plain_flow() -> int:
+        return sum(plain_inc(i) for i in range(n_tasks))
+
+    @vt.flow
+    def tracked_flow() -> int:
+        return sum(tracked_inc(i) for i in range(n_tasks))
+
+    return side_by_side(plain_flow, tracked_flow, repeats, n_tasks)
+
+
+def bench_map(n_elements: int, repeats: int) -> tuple[float, float, float, float]:
+    """``.map()`` over a task's list output: per element (one mapped task run each)."""
+    from prefect import flow, task
+
+    def make(n: int) -> list:
+        return [{"id": i, "v": i * 0.5} for i in range(n)]
+
+    def use(item: dict) -> float:
+        return item["v"] * 2
+
+    plain_make, plain_use = task(make, name="make"), task(use, name="use")
+    tracked_make, tracked_use = vt.track(task(make, name="make")), vt.track(task(use, name="use"))
+
+    @flow
+    def plain_flow() -> float:
+        return sum(plain_use.map(plain_make(n_elements)).result())
+
+    @vt.flow
+    def tracked_flow() -> float:
+        return sum(tracked_use.map(tracked_make(n_elements)).result())
+
+    return side_by_side(plain_flow, tracked_flow, repeats, n_elements)
+
+
+def map_edges(db: Path) -> tuple[int, int]:
+    """(mapped ``use`` executions, of them with an INPUT event on a ``make`` output)."""
+    conn = sqlite3.connect(db)
+    total = conn.execute(
+        "SELECT count(*) FROM vt_executions WHERE display_name LIKE 'use-%'"
+    ).fetchone()[0]
+    linked = conn.execute(
+        "SELECT count(DISTINCT e.id) FROM vt_executions e "
+        "JOIN vt_events i ON i.execution_id = e.id AND i.type = 'INPUT' "
+        "JOIN vt_events o ON o.artifact_id = i.artifact_id AND o.type = 'OUTPUT' "
+        "JOIN vt_executions m ON m.id = o.execution_id AND m.display_name LIKE 'make-%' "
+        "WHERE e.display_name LIKE 'use-%'"
+    ).fetchone()[0]
+    conn.close()
+    return total, linked
 
 
 # -- 2. plain functions vs raw ceiling ---------------------------------------------------
@@ -212,15 +317,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--map-size", type=int, default=100, help="elements of the .map() case")
+    parser.add_argument(
+        "--trivial-repeats", type=int, default=9,
+        help="repetitions of the int-in/int-out case (its ratio is read against 1.05)",
+    )
     parser.add_argument("--plain", type=int, default=5000, help="plain tracked calls")
     parser.add_argument("--large-mb", type=int, default=1024)
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         os.environ["PREFECT_HOME"] = str(root / "prefect")
         vt.init(store_uri=f"sqlite:///{root / 'overhead.db'}", artifact_root=str(root / "a1"))
-        plain_task, tracked_task = bench_overhead(args.tasks, args.repeats)
+        plain_task, tracked_task, plain_task_cpu, tracked_task_cpu = bench_overhead(args.tasks, args.repeats)
+        vt.init(store_uri=f"sqlite:///{root / 'trivial.db'}", artifact_root=str(root / "a4"))
+        plain_trivial, tracked_trivial, plain_trivial_cpu, tracked_trivial_cpu = bench_trivial(args.tasks, args.trivial_repeats)
+        vt.init(store_uri=f"sqlite:///{root / 'map.db'}", artifact_root=str(root / "a5"))
+        plain_map, tracked_map, plain_map_cpu, tracked_map_cpu = bench_map(args.map_size, args.repeats)
+        mapped, mapped_linked = map_edges(root / "map.db")
 
         ours_rates, raw_rates = [], []
         for r in range(5):  # interleaved
@@ -234,13 +350,32 @@ def main() -> None:
         vt.init(store_uri=f"sqlite:///{root / 'mem.db'}", artifact_root=str(root / "a3"))
         rss_1k, rss_10k = bench_memory()
 
+    load_after = os.getloadavg()[0]
     overhead = tracked_task / plain_task
+    trivial = tracked_trivial / plain_trivial
+    map_ratio = tracked_map / plain_map
     report(
         "tracking",
         [
             (f"untracked Prefect task (median of {args.repeats} x {args.tasks})", plain_task * 1e3, "ms/task"),
             ("tracked Prefect task", tracked_task * 1e3, "ms/task"),
             ("overhead ratio tracked / untracked", overhead, ""),
+            ("same, CPU time tracked / untracked", tracked_task_cpu / plain_task_cpu, ""),
+            (f"untracked trivial task, int -> int (median of {args.trivial_repeats} x {args.tasks})",
+             plain_trivial * 1e3, "ms/task"),
+            ("tracked trivial task", tracked_trivial * 1e3, "ms/task"),
+            ("trivial overhead ratio tracked / untracked", trivial, ""),
+            ("trivial extra per task", (tracked_trivial - plain_trivial) * 1e3, "ms/task"),
+            ("trivial task, CPU time untracked / tracked",
+             f"{plain_trivial_cpu * 1e3:.3f} / {tracked_trivial_cpu * 1e3:.3f}", "ms/task"),
+            ("trivial CPU ratio tracked / untracked", tracked_trivial_cpu / plain_trivial_cpu, ""),
+            (f"untracked .map() over a task's {args.map_size}-element list (median of {args.repeats})",
+             plain_map * 1e3, "ms/element"),
+            ("tracked .map(), same", tracked_map * 1e3, "ms/element"),
+            ("map overhead ratio tracked / untracked", map_ratio, ""),
+            ("map extra per element", (tracked_map - plain_map) * 1e3, "ms/element"),
+            ("map CPU ratio tracked / untracked", tracked_map_cpu / plain_map_cpu, ""),
+            ("mapped runs linked to the list's producer", f"{mapped_linked} of {mapped}", ""),
             ("tracked plain function, 2 in + 1 out", ours, "executions/s"),
             ("raw sqlite3 ceiling, same rows, same batches", ceiling, "executions/s"),
             ("ratio to ceiling", ours / ceiling, ""),
@@ -250,11 +385,26 @@ def main() -> None:
             ("large write ratio", ours_mbs / plain_mbs, ""),
             ("RSS after 1,000 tracked calls", rss_1k, "MiB"),
             ("RSS after 10,000 tracked calls", rss_10k, "MiB"),
+            ("1-minute load average, start / end", f"{load_before:.2f} / {load_after:.2f}", ""),
         ],
         {
             "overhead_ratio": round(overhead, 3),
             "untracked_ms_per_task": round(plain_task * 1e3, 3),
             "tracked_ms_per_task": round(tracked_task * 1e3, 3),
+            "overhead_cpu_ratio": round(tracked_task_cpu / plain_task_cpu, 3),
+            "trivial_overhead_ratio": round(trivial, 3),
+            "trivial_untracked_ms_per_task": round(plain_trivial * 1e3, 3),
+            "trivial_tracked_ms_per_task": round(tracked_trivial * 1e3, 3),
+            "trivial_extra_ms_per_task": round((tracked_trivial - plain_trivial) * 1e3, 3),
+            "trivial_cpu_overhead_ratio": round(tracked_trivial_cpu / plain_trivial_cpu, 3),
+            "trivial_extra_cpu_ms_per_task": round((tracked_trivial_cpu - plain_trivial_cpu) * 1e3, 3),
+            "map_overhead_ratio": round(map_ratio, 3),
+            "map_untracked_ms_per_element": round(plain_map * 1e3, 3),
+            "map_tracked_ms_per_element": round(tracked_map * 1e3, 3),
+            "map_extra_ms_per_element": round((tracked_map - plain_map) * 1e3, 3),
+            "map_cpu_overhead_ratio": round(tracked_map_cpu / plain_map_cpu, 3),
+            "map_runs_linked": mapped_linked,
+            "map_runs": mapped,
             "plain_executions_per_s": round(ours, 1),
             "raw_ceiling_executions_per_s": round(ceiling, 1),
             "ceiling_ratio": round(ours / ceiling, 3),
@@ -264,6 +414,7 @@ def main() -> None:
             "rss_1k_mb": round(rss_1k, 1),
             "rss_10k_mb": round(rss_10k, 1),
             "rss_growth_ratio": round(rss_10k / rss_1k, 3),
+            "load_avg_1m": [round(load_before, 2), round(load_after, 2)],
         },
     )
 

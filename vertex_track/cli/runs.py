@@ -535,7 +535,7 @@ def runs_delete(
     $ vertex-track runs delete crimson-fox
     $ vertex-track runs delete crimson-fox --force --yes
     """
-    check_store()
+    check_store(write=force)
     from ..tracking.pipeline_run import PipelineRun
     from ._common import EXIT_FAILED, EXIT_USAGE, fail
     from ._output import stderr
