@@ -827,11 +827,6 @@ def build_generator_tasks(task: Any, flow: Any) -> Callable[[], Any]:
     return lambda: (consume(return_state=True), asyncio.run(consume_async(return_state=True)))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "an item a generator task yields is consumed while the generator task is "
-    "still running; its output (the list of items) is recorded only when it "
-    "ends, so the consumer's edge to it (Prefect records it) finds no artifact"
-))
 def test_generator_tasks(tracked: MetadataStore) -> None:
     plain, _t, executions = check_shape(build_generator_tasks, expected_task_runs=6)
     assert [s[4] for s in plain.value] == [["CHUNK-0", "CHUNK-1"], ["ACHUNK-0", "ACHUNK-1"]]

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
-from .values import is_parameter, produced
+from .values import artifact_row, is_parameter, produced
 
 #: PipelineRun context ids of the current flow run and the runs that contain it:
 #: a value recorded in one of them is recognised by identity.
@@ -71,6 +72,12 @@ class _Lru:
         with self._lock:
             self._items.clear()
 
+
+#: Generator tasks still running -> resource ids of the items consumed so far.
+#: A consumer gets an item while its producer is still running, before the
+#: producer's outputs exist: the item becomes an Artifact then, and the
+#: producer's end record names it as an OUTPUT.
+generator_items: dict[str, list[str]] = {}
 
 #: ``taskrun-<id>`` -> ((artifact resource id, scalar value or _OPAQUE), ...)
 task_outputs = _Lru(4096)
@@ -140,6 +147,17 @@ def links_for(
                 out.append(("INPUT", label, target))
             continue
         outputs = task_outputs.get(target[1:])
+        pending = generator_items.get(target[1:]) if outputs is None else None
+        if pending is not None:  # an item of a generator task that is still running
+            row = artifact_row(
+                value, label=f"{label}.item", scope=target[1:], schema_title=None,
+                now_us=time.time_ns() // 1000,
+            )
+            pending.append(row[0])
+            if row[0] not in seen:
+                seen.add(row[0])
+                out.append(("INPUT", label, row))
+            continue
         if outputs is None:
             if target not in seen:
                 seen.add(target)

@@ -28,7 +28,14 @@ from ..store.base import ExecutionRow, LinkRow
 from ..validation import generate_resource_id
 from .markers import schema_from_annotation
 from .pipeline_run import SCHEMA, context_id_for, ensure_context
-from .provenance import from_flow_inputs, links_for, producers, remember_outputs, scope_chain
+from .provenance import (
+    from_flow_inputs,
+    generator_items,
+    links_for,
+    producers,
+    remember_outputs,
+    scope_chain,
+)
 from .values import (
     artifact_row,
     dumps,
@@ -113,6 +120,7 @@ class Tracker:
         if typing.get_origin(ret) is tuple:
             self.return_element_schemas = [schema_from_annotation(a) for a in typing.get_args(ret)]
         self.name = getattr(fn, "__name__", "function")
+        self.is_generator = inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)
         # Plain signatures (positional-or-keyword parameters only) are bound
         # without inspect on the hot path when every parameter is given.
         params = list(self.signature.parameters.values())
@@ -192,6 +200,8 @@ class Tracker:
             fresh=run.attempt == 1,
         )
         get_writer().submit(run.queued)
+        if self.is_generator:
+            generator_items[run.resource_id] = []  # running: its items can be consumed now
         return run
 
     def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -392,6 +402,9 @@ class Tracker:
 
     def _finish(self, run: Run, state: ExecutionState, links: list[LinkRow]) -> None:
         """Queue the end record: final state, timings and ``links`` (the outputs)."""
+        consumed = generator_items.pop(run.resource_id, None)
+        if consumed:  # items a consumer took while this generator was running
+            links = [*links, *(("OUTPUT", "item", rid) for rid in dict.fromkeys(consumed))]
         end_us = time.time_ns() // 1000
         run.vt_meta.update(
             end_time=_iso(end_us), duration_s=round(time.perf_counter() - run.started, 6)
