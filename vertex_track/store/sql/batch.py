@@ -78,7 +78,7 @@ def _write_group(
     cur, sid = tx.cur, store.store_id
 
     # -- executions: insert the fresh ones, update the others ---------------------
-    ex_ids = t.new_ids(len(group))
+    ex_ids = tx.ids(len(group))
     stale = [r.execution[0] for r in group if not r.fresh]
     found = store._tx_rows(tx, "executions", stale, "id", "etag") if stale else {}
     inserts: list[int] = []
@@ -134,7 +134,7 @@ def _write_group(
     if new:
         rows = []
         for pk, (rid, name, title, meta, uri, digest, created) in zip(
-            t.new_ids(len(new)), new.values()
+            tx.ids(len(new)), new.values()
         ):
             art_ids[rid] = pk
             rows.append((
@@ -150,7 +150,7 @@ def _write_group(
 
     # -- events and context links ------------------------------------------------
     n_links = sum(len(r.links) for r in group)
-    event_ids = iter(t.new_ids(n_links)) if n_links else iter(())
+    event_ids = iter(tx.ids(n_links)) if n_links else iter(())
     events: list[tuple[Any, ...]] = []
     associations: list[tuple[int, int]] = []
     attributions: list[tuple[int, int]] = []

@@ -25,7 +25,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Connection, Engine, RowMapping
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ...exceptions import (
     AlreadyExistsError,
@@ -48,7 +48,8 @@ from ..barrier import wait_for_pending_writes
 from ..base import ArtifactLink, PurgeResult, TrackedRecord
 from . import tables as t
 from .dialects import Dialect, dialect_for, retry_transient
-from .fast import FastPath, Tx, dumps
+from .fast import FastPath, StoreDownError, Tx, dumps
+from .keys import is_key_clash
 from .migrations import ensure_schema
 
 T = TypeVar("T")
@@ -164,7 +165,7 @@ def _engine_for(uri: str) -> tuple[Engine, Dialect]:
             url = dialect.url(uri)
             if dialect.name == "sqlite" and url.database and url.database != ":memory:":
                 os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
-            engine = create_engine(url, **dialect.engine_kwargs())
+            engine = create_engine(url, **dialect.engine_kwargs(url))
             dialect.install(engine)
             hit = _engines[uri] = (engine, dialect)
     return hit
@@ -229,6 +230,8 @@ class SqlStore:
                 _migrated.add(uri)
             self.store_id = self._ensure_store_row()
         except (OperationalError, DBAPIError) as exc:
+            if self.dialect_name == "sqlite" and _is_corruption(exc):
+                raise self._unavailable(exc.orig or exc) from exc
             raise StoreUnavailableError(
                 f"cannot open the metadata store at {_redact(uri)}: {exc.orig}"
             ) from exc
@@ -242,14 +245,17 @@ class SqlStore:
         """A connection in a read transaction (after this process's queued writes)."""
         wait_for_pending_writes()
         try:
+            self.fast.health.begin()
             with self.engine.connect() as conn, conn.begin():
                 yield conn
-        except OperationalError as exc:
-            if self.dialect.is_transient(exc):
+        except StoreDownError as exc:
+            raise self._unavailable(exc) from None
+        except DBAPIError as exc:
+            if not _unavailable_kind(exc):
                 raise
-            raise StoreUnavailableError(
-                f"metadata store {_redact(self.uri)} is unavailable: {exc.orig}"
-            ) from exc
+            if self.dialect_name != "sqlite" and self.dialect.is_transient(exc):
+                self.engine.dispose()  # its pooled connections are dead; the next call reconnects
+            raise self._unavailable(exc.orig or exc) from exc
 
     def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(conn)`` in one write transaction, retried on transient errors."""
@@ -260,13 +266,20 @@ class SqlStore:
                     return fn(conn)
 
         try:
-            return retry_transient(self.dialect, attempt)
-        except IntegrityError:
-            raise
-        except OperationalError as exc:
-            raise StoreUnavailableError(
-                f"metadata store {_redact(self.uri)} is unavailable: {exc.orig}"
-            ) from exc
+            self.fast.health.begin()
+            result = retry_transient(self.dialect, attempt)
+        except StoreDownError as exc:
+            raise self._unavailable(exc) from None
+        except DBAPIError as exc:
+            if not _unavailable_kind(exc):
+                raise
+            if self.dialect.is_transient(exc):
+                self.fast.health.failed(str(exc.orig))
+                if self.dialect_name != "sqlite":
+                    self.engine.dispose()
+            raise self._unavailable(exc.orig or exc) from exc
+        self.fast.health.ok()
+        return result
 
     def fast_write(self, fn: Callable[[Tx], T]) -> T:
         """Run ``fn(tx)`` in one write transaction on the fast path (see :mod:`.fast`)."""
@@ -277,16 +290,33 @@ class SqlStore:
         return self._unavailable_as_error(self.fast.write_one, sql, params)
 
     def _unavailable_as_error(self, write: Callable[..., T], *args: Any) -> T:
-        """``write(*args)``; the driver's operational errors become StoreUnavailableError
-        (integrity errors pass through for the caller to interpret)."""
+        """``write(*args)``; the driver's operational errors (and a damaged SQLite file)
+        become StoreUnavailableError; integrity errors pass through for the caller."""
         try:
             return write(*args)
         except self.fast.integrity_error:
             raise
-        except self.fast.operational_error as exc:
-            raise StoreUnavailableError(
-                f"metadata store {_redact(self.uri)} is unavailable: {exc}"
-            ) from exc
+        except StoreDownError as exc:
+            raise self._unavailable(exc) from None
+        except self.fast.database_error as exc:
+            if not _unavailable_kind(exc):
+                raise
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailableError:
+        """The error for a store that cannot be used now, naming it and saying what to do."""
+        where = _redact(self.uri)
+        if self.dialect_name == "sqlite" and _is_corruption(exc):
+            path = self.engine.url.database
+            return StoreUnavailableError(
+                f"the SQLite file of metadata store {path} is damaged ({exc}); restore it "
+                "from a backup, or check it with: sqlite3 "
+                f"{path} 'PRAGMA integrity_check'"
+            )
+        return StoreUnavailableError(
+            f"metadata store {where} is unavailable: {exc}. Tracking records are kept in "
+            "the local spool and replayed when it is back (vertex-track sync replays them now)"
+        )
 
     # -- primary keys of known resources ------------------------------------------
     def _remember(self, kind: str, resource_id: str, pk: int) -> None:
@@ -520,19 +550,25 @@ class SqlStore:
             NotFoundError: a parent context or one of ``contexts`` does not exist.
         """
         kind = resource.kind
-        pk = t.new_id()
-        sql, row = self._insert_row(kind, resource, pk)
         parents = resource.parent_contexts if isinstance(resource, Context) else None
-        try:
-            if parents or contexts:
-                self._create_linked(resource, pk, sql, row, parents or [], contexts)
-            else:  # the common case: one INSERT, a transaction of its own
-                self.fast_write_one(sql, row)
-        except self.fast.integrity_error as exc:
-            raise AlreadyExistsError(
-                f"{kind[:-1]} {resource.name!r} already exists; choose another resource_id "
-                "or get() the existing one"
-            ) from exc
+        for attempt in range(4):
+            pk = self.fast.keys.take(self.fast, 1)[0]
+            sql, row = self._insert_row(kind, resource, pk)
+            try:
+                if parents or contexts:
+                    self._create_linked(resource, pk, sql, row, parents or [], contexts)
+                else:  # the common case: one INSERT, a transaction of its own
+                    self.fast_write_one(sql, row)
+                break
+            except self.fast.integrity_error as exc:
+                if is_key_clash(exc) and attempt < 3:
+                    # Not the resource id: the primary key. Take a new key block.
+                    self.fast.keys.discard()
+                    continue
+                raise AlreadyExistsError(
+                    f"{kind[:-1]} {resource.name!r} already exists; choose another resource_id "
+                    "or get() the existing one"
+                ) from exc
         self._remember(kind, row[2], pk)
         return self._stored_copy(resource, "1")
 
@@ -961,7 +997,7 @@ class SqlStore:
                 event_id, art_id, ex_id, _state_text(link.type), now,
                 _label_json(link.label) if link.label else "{}",
             )
-            for event_id, link, art_id in zip(t.new_ids(len(links)), links, art_ids)
+            for event_id, link, art_id in zip(self.fast.keys.take(self.fast, len(links)), links, art_ids)
         ]
         linked = builtins.list(dict.fromkeys(art_ids))
 
@@ -1053,7 +1089,7 @@ class SqlStore:
             values = self._row_values("executions", execution, 0, raw=True)
             hit = found.get(execution.resource_id)
             if hit is None:
-                ex_id, etag = t.new_id(), 1
+                ex_id, etag = tx.ids(1)[0], 1
                 inserts.append({**values, "id": ex_id})
             else:
                 ex_id, etag = hit[0], hit[1] + 1
@@ -1096,8 +1132,8 @@ class SqlStore:
         missing = [rid for rid in new_rows if rid not in art_ids]
         if missing:
             rows = []
-            for rid in missing:
-                art_ids[rid] = t.new_id()
+            for rid, pk in zip(missing, tx.ids(len(missing))):
+                art_ids[rid] = pk
                 rows.append({**new_rows[rid], "id": art_ids[rid]})
             tx.executemany(
                 ("insert_ignore", "artifacts"), lambda: self.dialect.insert_ignore(art_t), rows
@@ -1110,6 +1146,7 @@ class SqlStore:
         events: builtins.list[dict[str, Any]] = []
         associations: builtins.list[dict[str, Any]] = []
         attributions: builtins.list[dict[str, Any]] = []
+        event_ids = iter(tx.ids(sum(len(r[1]) for r in group)))
         for (_execution, links, _artifacts, contexts), ex_id, rids in zip(
             group, ex_ids, record_rids
         ):
@@ -1120,7 +1157,7 @@ class SqlStore:
                     continue  # an only_existing link to an artifact that is not there
                 linked.append(art_id)
                 events.append({
-                    "id": t.new_id(), "artifact_id": art_id, "execution_id": ex_id,
+                    "id": next(event_ids), "artifact_id": art_id, "execution_id": ex_id,
                     "type": str(link.type), "event_time": now,
                     "labels": dumps({"name": link.label} if link.label else {}),
                 })
@@ -1173,13 +1210,13 @@ class SqlStore:
         now = now_micros()
         ex_rid = execution.resource_id
 
-        def rows(ex_id: int, art_ids: Sequence[int]) -> builtins.list[dict[str, Any]]:
+        def rows(ex_id: int, art_ids: Sequence[int], tx: Tx) -> builtins.list[dict[str, Any]]:
             return [
                 {
-                    "id": t.new_id(), "artifact_id": art_id, "execution_id": ex_id,
+                    "id": pk, "artifact_id": art_id, "execution_id": ex_id,
                     "type": str(type), "event_time": now, "labels": "{}",
                 }
-                for art_id in art_ids
+                for pk, art_id in zip(tx.ids(len(art_ids)), art_ids)
             ]
 
         known_ex = self._known_pks("executions", [ex_rid])
@@ -1188,7 +1225,7 @@ class SqlStore:
             try:
                 self.fast_write(
                     lambda tx: tx.executemany(
-                        ("insert", "events"), t.events.insert, rows(known_ex[0], known_arts)
+                        ("insert", "events"), t.events.insert, rows(known_ex[0], known_arts, tx)
                     )
                 )
                 return
@@ -1200,7 +1237,7 @@ class SqlStore:
             ex_id = self._tx_ids(tx, "executions", [ex_rid])[ex_rid]
             art_ids = self._tx_ids(tx, "artifacts", rids)
             tx.executemany(
-                ("insert", "events"), t.events.insert, rows(ex_id, [art_ids[r] for r in rids])
+                ("insert", "events"), t.events.insert, rows(ex_id, [art_ids[r] for r in rids], tx)
             )
             self._remember("executions", ex_rid, ex_id)
             for rid, pk in art_ids.items():
@@ -1355,6 +1392,19 @@ class SqlStore:
 
 
 # -- helpers ---------------------------------------------------------------------------
+def _unavailable_kind(exc: BaseException) -> bool:
+    """Errors that mean "the store cannot be used now", not "this request is wrong":
+    operational errors (connection, lock, disk, timeout) and a damaged database file."""
+    orig = getattr(exc, "orig", exc)
+    name = type(orig).__name__
+    return name in ("OperationalError", "DatabaseError", "InterfaceError") or _is_corruption(orig)
+
+
+def _is_corruption(exc: BaseException) -> bool:
+    msg = str(exc).lower()
+    return "malformed" in msg or "not a database" in msg or "disk image" in msg
+
+
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
