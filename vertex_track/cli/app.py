@@ -20,6 +20,7 @@ from .lineage import lineage
 from .purge import purge_app
 from .resources import artifacts_app, contexts_app, executions_app
 from .runs import diff, runs_app
+from .sync import sync
 
 HELP = """Inspect what vertex_track recorded: pipeline runs, artifacts, executions, lineage.
 
@@ -84,6 +85,7 @@ app.command("diff")(diff)
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(purge_app, name="purge")
 app.command("gc")(gc)
+app.command("sync")(sync)
 
 
 def run() -> None:

@@ -8,14 +8,19 @@ opens any other one.
 from __future__ import annotations
 
 import threading
+import time
 
 from .. import config
+from ..exceptions import StoreUnavailableError
 from .base import ArtifactLink, MetadataStore, PurgeResult
 
 __all__ = ["ArtifactLink", "MetadataStore", "PurgeResult", "get_store", "open_store"]
 
 _lock = threading.Lock()
 _stores: dict[tuple[str, str, str, str], MetadataStore] = {}
+# A store that could not be opened, remembered for ``unavailable_hold`` seconds:
+# key -> (monotonic time until which opens fail at once, the error).
+_failed: dict[tuple[str, str, str, str], tuple[float, StoreUnavailableError]] = {}
 
 
 def open_store(
@@ -27,6 +32,10 @@ def open_store(
 ) -> MetadataStore:
     """Open (or reuse) the metadata store at ``uri``.
 
+    A store that cannot be opened (its server down or not answering within
+    ``connect_timeout``) is remembered for ``unavailable_hold`` seconds: opens
+    in that time raise at once instead of waiting on the server again.
+
     Raises:
         InvalidArgumentError: the URI scheme is not supported.
         StoreUnavailableError: the database cannot be opened.
@@ -37,11 +46,24 @@ def open_store(
         with _lock:
             store = _stores.get(key)
             if store is None:
+                failed = _failed.get(key)
+                if failed is not None:
+                    left = failed[0] - time.monotonic()
+                    if left > 0:
+                        raise StoreUnavailableError(
+                            f"{failed[1]} (remembered: not retried for another {left:.1f} s)"
+                        )
+                    del _failed[key]
                 from .sql.store import SqlStore
 
-                store = _stores[key] = SqlStore(
-                    uri, project=project, location=location, metadata_store=metadata_store
-                )
+                try:
+                    store = _stores[key] = SqlStore(
+                        uri, project=project, location=location, metadata_store=metadata_store
+                    )
+                except StoreUnavailableError as exc:
+                    hold = config.get_settings().unavailable_hold
+                    _failed[key] = (time.monotonic() + hold, exc)
+                    raise
     return store
 
 
@@ -57,11 +79,14 @@ def _forget_uri(uri: str) -> None:
     with _lock:
         for key in [k for k in _stores if k[0] == uri]:
             del _stores[key]
+        for key in [k for k in _failed if k[0] == uri]:
+            del _failed[key]
 
 
 def _forget(_settings: object) -> None:
     with _lock:
         _stores.clear()
+        _failed.clear()
 
 
 config.on_change(_forget)

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from ..config import get_settings
-from ..exceptions import ConflictError
+from ..exceptions import ConflictError, StoreUnavailableError
 from ..resources import Context
 from ..store import get_store
 from .pipeline_run import SCHEMA, context_id_for, ensure_context
@@ -99,7 +99,17 @@ def _end(run: _FlowRun | None, token: Any, error: BaseException | None) -> None:
         if error is not None:
             metadata["error_type"] = type(error).__name__
             metadata["error_message"] = str(error)[:2000]
-        run.context = _update(run.context, metadata)
+        try:
+            run.context = _update(run.context, metadata)
+        except StoreUnavailableError:
+            # The store went away during the run: the final state waits in the
+            # spool with the task records (nothing lost, so no error).
+            from .spool import get_spool
+
+            store = run.context._own_store()
+            get_spool().append(store, context_update={
+                "resource_id": run.context.resource_id, "metadata": metadata,
+            })
     except Exception as exc:
         Tracker._handle(exc, "the end of the flow run", settings)
 

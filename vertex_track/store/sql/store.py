@@ -222,14 +222,26 @@ class SqlStore:
         self.prefix = (
             f"projects/{project}/locations/{location}/metadataStores/{metadata_store}"
         )
+        health = self.fast.health
         try:
+            # After a failed open, one attempt (no retry window) until it works again.
+            retry_s = max(0.0, health.begin() - time.monotonic())
             if uri not in _migrated:
                 retry_transient(
-                    self.dialect, lambda: ensure_schema(self.engine, self.dialect, _redact(uri))
+                    self.dialect,
+                    lambda: ensure_schema(self.engine, self.dialect, _redact(uri)),
+                    retry_s,
                 )
                 _migrated.add(uri)
-            self.store_id = self._ensure_store_row()
+            self.store_id = retry_transient(self.dialect, self._ensure_store_row, retry_s)
+            health.ok()
+        except StoreDownError as exc:
+            raise StoreUnavailableError(
+                f"cannot open the metadata store at {_redact(uri)}: {exc}"
+            ) from None
         except (OperationalError, DBAPIError) as exc:
+            if self.dialect.is_transient(exc):
+                health.failed(str(exc.orig or exc))
             if self.dialect_name == "sqlite" and _is_corruption(exc):
                 raise self._unavailable(exc.orig or exc) from exc
             raise StoreUnavailableError(
@@ -1070,11 +1082,11 @@ class SqlStore:
             out.append((stored, objects))
         return out
 
-    def put_tracked(self, records: Sequence[TrackedRecord]) -> None:
+    def put_tracked(self, records: Sequence[TrackedRecord], *, replay: bool = False) -> None:
         """Tracking's batch of row records in one transaction (see :mod:`.batch`)."""
         from .batch import put_tracked
 
-        put_tracked(self, records, now_micros())
+        put_tracked(self, records, now_micros(), replay=replay)
 
     def _put_batch_tx(self, tx: Tx, group: builtins.list[Any], now: int) -> builtins.list[int]:
         """Write records with distinct executions, set-wise: a few statements per batch.
