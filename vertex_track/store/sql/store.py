@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import base64
 import builtins
 import datetime as dt
@@ -30,6 +31,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from ...exceptions import (
     AlreadyExistsError,
     ConflictError,
+    FilterError,
     InvalidArgumentError,
     NotFoundError,
     StoreUnavailableError,
@@ -172,15 +174,59 @@ def _engine_for(uri: str) -> tuple[Engine, Dialect]:
 
 
 def dispose_engine(uri: str) -> None:
-    """Close the pooled connections of one store URI and forget its engine."""
+    """Close the pooled connections of one store URI and forget its engine.
+
+    An SQLite store's WAL is folded into the database file first (see
+    :func:`_checkpoint`).
+    """
     with _engines_lock:
         hit = _engines.pop(uri, None)
         _migrated.discard(uri)
     if hit is not None:
+        _checkpoint(*hit)
         hit[0].dispose()
     from .. import _forget_uri
 
     _forget_uri(uri)
+
+
+def _checkpoint(engine: Engine, dialect: Dialect) -> None:
+    """Fold an SQLite store's WAL into its database file and cut the WAL to zero bytes.
+
+    So the database file alone holds every record (``cp metadata.db copy.db``
+    copies them all) once the process is done with it. Best effort: another
+    process still reading keeps the checkpoint from finishing, which is
+    harmless (its records stay in the WAL, as durable).
+    """
+    database = engine.url.database
+    if dialect.name != "sqlite" or not database or database == ":memory:":
+        return
+    try:
+        raw = engine.raw_connection()
+        try:
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+        finally:
+            raw.close()
+    except Exception:  # a damaged or vanished file: nothing to fold back
+        pass
+
+
+def _close_sqlite_stores_at_exit() -> None:
+    """At interpreter exit: write what the tracking writer holds, then checkpoint and
+    close every SQLite store of this process (its WAL file then goes away)."""
+    try:
+        wait_for_pending_writes()
+    except Exception:  # reported by the writer's own exit hook
+        pass
+    with _engines_lock:
+        engines = list(_engines.values())
+    for engine, dialect in engines:
+        if dialect.name == "sqlite":
+            _checkpoint(engine, dialect)
+            engine.dispose()
+
+
+atexit.register(_close_sqlite_stores_at_exit)
 
 
 def _redact(uri: str) -> str:
@@ -263,6 +309,11 @@ class SqlStore:
         except StoreDownError as exc:
             raise self._unavailable(exc) from None
         except DBAPIError as exc:
+            if _too_complex(exc):
+                raise FilterError(
+                    f"the filter is too complex for this database ({exc.orig}); split it "
+                    "into several queries or use fewer terms"
+                ) from exc
             if not _unavailable_kind(exc):
                 raise
             if self.dialect_name != "sqlite" and self.dialect.is_transient(exc):
@@ -325,10 +376,7 @@ class SqlStore:
                 "from a backup, or check it with: sqlite3 "
                 f"{path} 'PRAGMA integrity_check'"
             )
-        return StoreUnavailableError(
-            f"metadata store {where} is unavailable: {exc}. Tracking records are kept in "
-            "the local spool and replayed when it is back (vertex-track sync replays them now)"
-        )
+        return StoreUnavailableError(f"metadata store {where} is unavailable: {exc}")
 
     # -- primary keys of known resources ------------------------------------------
     def _remember(self, kind: str, resource_id: str, pk: int) -> None:
@@ -1404,9 +1452,17 @@ class SqlStore:
 
 
 # -- helpers ---------------------------------------------------------------------------
+def _too_complex(exc: BaseException) -> bool:
+    """SQLite's limits on one statement (expression depth, terms), not an outage."""
+    msg = str(getattr(exc, "orig", exc)).lower()
+    return "too large" in msg or "too many" in msg
+
+
 def _unavailable_kind(exc: BaseException) -> bool:
     """Errors that mean "the store cannot be used now", not "this request is wrong":
     operational errors (connection, lock, disk, timeout) and a damaged database file."""
+    if _too_complex(exc):
+        return False
     orig = getattr(exc, "orig", exc)
     name = type(orig).__name__
     return name in ("OperationalError", "DatabaseError", "InterfaceError") or _is_corruption(orig)
