@@ -15,10 +15,12 @@ Two runs, each against a private PostgreSQL server started in a temp folder
    last worker's final commit).
 2. ``outage``: P processes x N tracked executions on PostgreSQL; the server
    is stopped for ``--outage-s`` seconds when a third of the work is done,
-   then started again. Reported: ``lost`` and ``max_call_stall_s`` (the
-   longest a tracked call took), with the configured bound
-   (``retry_timeout + connect_timeout``), and ``max_flush_s`` (the longest
-   final flush, which waits for the spool to be replayed).
+   then started again; each call also sleeps 15 ms (the task's own work), so
+   the run goes on after the outage. Reported: ``lost`` (after the workers
+   exited and ``vertex-track sync`` ran for any record still in a spool, also
+   reported), ``max_call_stall_s`` (the longest a tracked call took), with the
+   configured bound (``retry_timeout + connect_timeout``), and
+   ``max_flush_s`` (the longest final flush, which replays the spool).
 
 Usage: python benchmarks/bench_concurrency.py [--processes 8] [--n 2000] [--outage-s 10]
 """
@@ -47,8 +49,8 @@ WORKER = textwrap.dedent("""
     import vertex_track as vt
     from vertex_track.tracking import TrackingWarning, flush
 
-    uri, root, tag, n, start_at, progress = sys.argv[1:7]
-    n, start_at = int(n), float(start_at)
+    uri, root, tag, n, start_at, progress, pace = sys.argv[1:8]
+    n, start_at, pace = int(n), float(start_at), float(pace)
     vt.init(store_uri=uri, artifact_root=root, on_tracking_error="warn",
             connect_timeout=1, retry_timeout=2, unavailable_hold=1)
 
@@ -71,6 +73,8 @@ WORKER = textwrap.dedent("""
             if i % 100 == 0 and progress != "-":
                 with open(progress, "a") as f:
                     f.write(".")
+            if pace:
+                time.sleep(pace)  # a task's own work: the run spans the outage
         t0 = time.perf_counter()
         flush()
         flush_s = time.perf_counter() - t0
@@ -84,10 +88,11 @@ WORKER = textwrap.dedent("""
 
 
 def _spawn(script: Path, uri: str, root: Path, tag: str, n: int, start_at: float,
-           progress: str, home: Path) -> subprocess.Popen[str]:
+           progress: str, home: Path, pace: float = 0.0) -> subprocess.Popen[str]:
     env = {**os.environ, "VERTEX_TRACK_HOME": str(home / tag)}
     return subprocess.Popen(
-        [sys.executable, str(script), uri, str(root), tag, str(n), str(start_at), progress],
+        [sys.executable, str(script), uri, str(root), tag, str(n), str(start_at), progress,
+         str(pace)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
 
@@ -189,8 +194,9 @@ def run_outage(
     progress = work / "progress"
     progress.write_text("")
     start_at = time.time() + 8 + processes
+    # Each call also "works" 15 ms, so the run spans the outage and goes on after it.
     procs = [
-        _spawn(script, uri, work / "art", f"o{k}", n, start_at, str(progress), work)
+        _spawn(script, uri, work / "art", f"o{k}", n, start_at, str(progress), work, 0.015)
         for k in range(processes)
     ]
     total_ticks = processes * ((n + 99) // 100)
@@ -211,12 +217,28 @@ def run_outage(
     thread.start()
     res = _collect(procs)
     thread.join()
+    # Whatever a worker could not replay before it exited is in its spool:
+    # that is what `vertex-track sync` is for (counted, then written).
+    left = 0
+    for r in res:
+        for path in (work / r["tag"] / "spool").glob("*.jsonl"):
+            left += sum(len(json.loads(line).get("records", [])) for line in
+                        path.read_text().splitlines() if line.strip())
+        sync = subprocess.run(
+            [sys.executable, "-m", "vertex_track.cli", "--store-uri", uri, "sync"],
+            capture_output=True, text=True,
+            env={**os.environ, "VERTEX_TRACK_HOME": str(work / r["tag"])},
+        )
+        if sync.returncode != 0:
+            raise SystemExit(f"vertex-track sync failed: {sync.stderr[-2000:]}")
     check = _check(uri, [r["tag"] for r in res], n)
     return {
         **check,
+        "left_for_sync": left,
         "max_call_stall_s": max(r["max_stall"] for r in res),
         "max_flush_s": max(r["flush_s"] for r in res),
         "warnings": sum(r["warnings"] for r in res),
+        "first_warning": [w for r in res for w in r["first_warning"]][:1],
         "outage_s": outage.get("started", 0) - outage.get("stopped", 0),
         "wall_s": max(r["ended"] for r in res) - min(r["started"] for r in res),
     }
@@ -229,6 +251,7 @@ def main() -> None:
     parser.add_argument("--outage-processes", type=int, default=4)
     parser.add_argument("--outage-n", type=int, default=2000)
     parser.add_argument("--outage-s", type=float, default=10.0)
+    parser.add_argument("--only", choices=["concurrent", "outage"], help="run one part only")
     args = parser.parse_args()
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -239,8 +262,18 @@ def main() -> None:
         pg = PrivatePostgres()
         pg.start()
         try:
-            conc = run_concurrent(pg, work, args.processes, args.n)
-            out = run_outage(pg, work, args.outage_processes, args.outage_n, args.outage_s)
+            empty = {"lost": 0, "misattributed": 0, "lock_errors": 0, "duplicated": 0,
+                     "exec_per_s": 0.0}
+            conc = (
+                run_concurrent(pg, work, args.processes, args.n) if args.only != "outage"
+                else {"sqlite": empty, "postgres": empty}
+            )
+            out = (
+                run_outage(pg, work, args.outage_processes, args.outage_n, args.outage_s)
+                if args.only != "concurrent"
+                else {**empty, "max_call_stall_s": 0.0, "max_flush_s": 0.0, "warnings": 0,
+                      "outage_s": 0.0, "first_warning": [], "left_for_sync": 0}
+            )
         finally:
             pg.close()
 
@@ -255,6 +288,8 @@ def main() -> None:
         (f"outage: {args.outage_processes} x {args.outage_n}, server down",
          out["outage_s"], "s"),
         ("outage: lost / misattributed", f"{out['lost']} / {out['misattributed']}", ""),
+        ("outage: records left in spools at exit (then vertex-track sync)",
+         out["left_for_sync"], ""),
         ("outage: longest tracked call", out["max_call_stall_s"], f"s (bound {bound} s)"),
         ("outage: longest final flush", out["max_flush_s"], "s"),
     ]
@@ -267,11 +302,13 @@ def main() -> None:
         "postgres_exec_per_s": round(p["exec_per_s"], 1),
         "outage_processes": args.outage_processes, "outage_n": args.outage_n,
         "outage_s": round(out["outage_s"], 1), "outage_lost": out["lost"],
-        "outage_misattributed": out["misattributed"],
+        "outage_misattributed": out["misattributed"], "left_for_sync": out["left_for_sync"],
         "max_call_stall_s": round(out["max_call_stall_s"], 3), "stall_bound_s": bound,
         "max_flush_s": round(out["max_flush_s"], 2), "outage_warnings": out["warnings"],
         "cpu_count": os.cpu_count(),
     }
+    if out["first_warning"]:
+        print("first tracking warning of the outage run:", out["first_warning"][0][:2000])
     report("concurrency", rows, summary)
 
 

@@ -14,7 +14,9 @@ from .. import config
 from ..exceptions import StoreUnavailableError
 from .base import ArtifactLink, MetadataStore, PurgeResult
 
-__all__ = ["ArtifactLink", "MetadataStore", "PurgeResult", "get_store", "open_store"]
+__all__ = [
+    "ArtifactLink", "MetadataStore", "PurgeResult", "get_store", "open_store", "tracking_store",
+]
 
 _lock = threading.Lock()
 _stores: dict[tuple[str, str, str, str], MetadataStore] = {}
@@ -50,9 +52,11 @@ def open_store(
                 if failed is not None:
                     left = failed[0] - time.monotonic()
                     if left > 0:
-                        raise StoreUnavailableError(
+                        err = StoreUnavailableError(
                             f"{failed[1]} (remembered: not retried for another {left:.1f} s)"
                         )
+                        err.transient = getattr(failed[1], "transient", False)  # type: ignore[attr-defined]
+                        raise err
                     del _failed[key]
                 from .sql.store import SqlStore
 
@@ -75,6 +79,79 @@ def get_store() -> MetadataStore:
     )
 
 
+class PendingStore:
+    """Stands in for a store that could not be opened (unreachable) when tracking started.
+
+    Tracking records need a store only to be named and written: this object
+    names them like the real store and hands writes to it once it opens; until
+    then writes raise :class:`StoreUnavailableError`, so the tracking writer
+    spools them. Anything else is delegated to the real store (and raises the
+    same way while it is unreachable).
+    """
+
+    def __init__(self, uri: str, project: str, location: str, metadata_store: str) -> None:
+        self.uri = uri
+        self._key = (project, location, metadata_store)
+        self.prefix = (
+            f"projects/{project}/locations/{location}/metadataStores/{metadata_store}"
+        )
+
+    def resource_name(self, kind: str, resource_id: str) -> str:
+        return f"{self.prefix}/{kind}/{resource_id}"
+
+    def _real(self) -> MetadataStore:
+        project, location, metadata_store = self._key
+        return open_store(
+            self.uri, project=project, location=location, metadata_store=metadata_store
+        )
+
+    def put_tracked(self, records: object, *, replay: bool = False) -> None:
+        self._real().put_tracked(records, replay=replay)  # type: ignore[arg-type]
+
+    def retry_now(self) -> None:
+        """Let the next write try to open the store even within the remembered hold."""
+        with _lock:
+            for key in [k for k in _failed if k[0] == self.uri]:
+                del _failed[key]
+        from .sql.store import _engines
+
+        hit = _engines.get(self.uri)
+        if hit is not None:
+            from .sql.fast import health_for
+
+            health = health_for(hit[0])
+            if health.failing:
+                health.down_until = 0.0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real(), name)
+
+
+_pending: dict[tuple[str, str, str, str], PendingStore] = {}
+
+
+def tracking_store() -> MetadataStore:
+    """:func:`get_store` for tracking: a store that cannot be reached now (a refused or
+    timed-out connection) gives a :class:`PendingStore`, so the records of this
+    call are spooled instead of lost.
+
+    Raises:
+        StoreUnavailableError: the store cannot be used for another reason (a
+            newer schema, a damaged file).
+    """
+    try:
+        return get_store()
+    except StoreUnavailableError as exc:
+        if not getattr(exc, "transient", False):
+            raise
+        s = config.get_settings()
+        key = (s.store_uri, s.project, s.location, s.metadata_store)
+        pending = _pending.get(key)
+        if pending is None:
+            pending = _pending[key] = PendingStore(*key)
+        return pending  # type: ignore[return-value]
+
+
 def _forget_uri(uri: str) -> None:
     with _lock:
         for key in [k for k in _stores if k[0] == uri]:
@@ -87,6 +164,7 @@ def _forget(_settings: object) -> None:
     with _lock:
         _stores.clear()
         _failed.clear()
+        _pending.clear()
 
 
 config.on_change(_forget)

@@ -200,7 +200,7 @@ class Writer:
                 if not self._queue:  # flush() asks for a replay of the spool
                     self._cond.release()
                     try:
-                        self._replay()
+                        self._replay(now=True)
                     finally:
                         self._cond.acquire()
                         self._replay_wanted = False
@@ -274,11 +274,20 @@ class Writer:
                 _spool.store_key(store)[0], exc, _spool.get_spool().path,
             )
 
-    def _replay(self) -> None:
-        """Replay this process's spool to the stores it was written for (writer thread)."""
+    def _replay(self, now: bool = False) -> None:
+        """Replay this process's spool to the stores it was written for (writer thread).
+
+        ``now``: a flush asked for it, so try each store even if it is
+        remembered as unavailable (one attempt, no retry window).
+        """
         own = _spool.own_spool()
         if own is None or not own.pending:
             return
+        if now:
+            for store in list(own.stores.values()):
+                retry = getattr(store, "retry_now", None)
+                if retry is not None:
+                    retry()
         try:
             result = own.replay()
         except OSError as exc:

@@ -282,20 +282,30 @@ class SqlStore:
             self.store_id = retry_transient(self.dialect, self._ensure_store_row, retry_s)
             health.ok()
         except StoreDownError as exc:
-            raise StoreUnavailableError(
-                f"cannot open the metadata store at {_redact(uri)}: {exc}"
-            ) from None
+            err = StoreUnavailableError(f"cannot open the metadata store at {_redact(uri)}: {exc}")
+            err.transient = True  # type: ignore[attr-defined]
+            raise err from None
         except (OperationalError, DBAPIError) as exc:
-            if self.dialect.is_transient(exc):
+            transient = self.dialect.is_transient(exc)
+            if transient:
                 health.failed(str(exc.orig or exc))
             if self.dialect_name == "sqlite" and _is_corruption(exc):
                 raise self._unavailable(exc.orig or exc) from exc
-            raise StoreUnavailableError(
+            err = StoreUnavailableError(
                 f"cannot open the metadata store at {_redact(uri)}: {exc.orig}"
-            ) from exc
+            )
+            err.transient = transient  # type: ignore[attr-defined]  # tracking spools for it
+            raise err from exc
 
     def __repr__(self) -> str:
         return f"SqlStore({_redact(self.uri)!r}, prefix={self.prefix!r})"
+
+    def retry_now(self) -> None:
+        """Let the next write try the database even within the remembered hold
+        (a flush, the end of a process: explicit moments to try again)."""
+        health = self.fast.health
+        if health.failing:
+            health.down_until = 0.0
 
     # -- transactions -----------------------------------------------------------
     @contextmanager
