@@ -295,6 +295,8 @@ class Writer:
             return
         if not own.pending and self._outage_reported:
             self._outage_reported = False
+            if not result.records:
+                return
             logger.warning(
                 "vertex_track: the metadata store is back; %d spooled tracking records "
                 "were written", result.records,
