@@ -283,3 +283,18 @@ def test_an_unresponsive_server_costs_a_tracked_call_at_most_the_bound_and_loses
         assert len({r[0][0] for r in spooled}) == 20  # every call's execution is in the spool
     finally:
         hole.close()
+
+
+def test_a_statement_over_the_statement_timeout_is_cancelled_by_the_server(
+    postgres_url: str,
+) -> None:
+    from sqlalchemy import text
+
+    vt.init(store_uri=postgres_url, statement_timeout=0.5)
+    store = open_store(postgres_url)
+    started = time.monotonic()
+    with pytest.raises(vt.StoreUnavailableError, match="statement timeout"):
+        with store.read() as conn:  # type: ignore[attr-defined]
+            conn.execute(text("SELECT pg_sleep(5)"))
+    assert time.monotonic() - started < 4
+    assert vt.Artifact.list(store=store) == []  # the store itself is fine

@@ -1474,8 +1474,12 @@ def _unavailable_kind(exc: BaseException) -> bool:
     if _too_complex(exc):
         return False
     orig = getattr(exc, "orig", exc)
-    name = type(orig).__name__
-    return name in ("OperationalError", "DatabaseError", "InterfaceError") or _is_corruption(orig)
+    if type(orig).__name__ == "DatabaseError" or _is_corruption(orig):
+        return True  # SQLite's "not a database" and damaged pages raise the base class
+    # Operational errors and their subclasses (psycopg's QueryCanceled for a
+    # statement over statement_timeout, AdminShutdown, ...).
+    names = {cls.__name__ for cls in type(orig).__mro__}
+    return bool(names & {"OperationalError", "InterfaceError"})
 
 
 def _is_corruption(exc: BaseException) -> bool:
