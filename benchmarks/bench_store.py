@@ -17,6 +17,7 @@ Usage: python benchmarks/bench_store.py [--n 2000] [--repeats 3]
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sqlite3
@@ -31,8 +32,9 @@ from _common import RESOURCE_COLUMNS, raw_sqlite, report
 
 import vertex_track as vt
 from vertex_track.store import open_store
-from vertex_track.store.sql import tables as t
 from vertex_track.store.sql.store import now_micros
+
+_ids = itertools.count(1)  # raw ceilings: keys in insertion order, as the store makes them
 
 
 def run_vt(path: Path, n: int) -> float:
@@ -88,7 +90,7 @@ def run_put(path: Path, n: int) -> float:
 def _raw_with_context(path: Path) -> tuple[sqlite3.Connection, int, int]:
     """A raw connection (see ``_common.raw_sqlite``), its store id and a new context's id."""
     conn, store_id = raw_sqlite(path)
-    ctx_id, now = t.new_id(), now_micros()
+    ctx_id, now = next(_ids), now_micros()
     conn.execute(
         f"INSERT INTO vt_contexts ({RESOURCE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         (ctx_id, store_id, "ctx", "bench", "system.PipelineRun", "0.0.1", "", "{}", "{}", 1,
@@ -106,7 +108,7 @@ def run_raw_calls(path: Path, n: int) -> float:
     start = time.perf_counter()
     for i in range(n):
         now = now_micros()
-        ex_id = t.new_id()
+        ex_id = next(_ids)
         conn.execute(
             f"INSERT INTO vt_executions ({res_cols}, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (ex_id, store_id, generate_resource_id(), f"step-{i}", "system.ContainerExecution",
@@ -114,7 +116,7 @@ def run_raw_calls(path: Path, n: int) -> float:
         )
         arts = []
         for k, title in enumerate(("system.Dataset", "system.Dataset", "system.Model")):
-            arts.append(t.new_id())
+            arts.append(next(_ids))
             conn.execute(
                 f"INSERT INTO vt_artifacts ({res_cols}, uri, state) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -131,7 +133,7 @@ def run_raw_calls(path: Path, n: int) -> float:
             "INSERT INTO vt_events (id, artifact_id, execution_id, type, event_time, labels) "
             "VALUES (?,?,?,?,?,?)",
             [
-                (t.new_id(), aid, ex_id, "INPUT" if k < 2 else "OUTPUT", now, "{}")
+                (next(_ids), aid, ex_id, "INPUT" if k < 2 else "OUTPUT", now, "{}")
                 for k, aid in enumerate(arts)
             ],
         )
@@ -157,8 +159,8 @@ def run_raw(path: Path, n: int) -> float:
     start = time.perf_counter()
     for i in range(n):
         now = now_micros()
-        ex_id = t.new_id()
-        arts = [t.new_id() for _ in range(3)]
+        ex_id = next(_ids)
+        arts = [next(_ids) for _ in range(3)]
         conn.execute("BEGIN IMMEDIATE")
         conn.execute(
             f"INSERT INTO vt_executions ({res_cols}, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -178,7 +180,7 @@ def run_raw(path: Path, n: int) -> float:
             "INSERT INTO vt_events (id, artifact_id, execution_id, type, event_time, labels) "
             "VALUES (?,?,?,?,?,?)",
             [
-                (t.new_id(), aid, ex_id, "INPUT" if k < 2 else "OUTPUT", now, "{}")
+                (next(_ids), aid, ex_id, "INPUT" if k < 2 else "OUTPUT", now, "{}")
                 for k, aid in enumerate(arts)
             ],
         )

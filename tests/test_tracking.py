@@ -355,26 +355,38 @@ def test_plain_function_tracking(tmp_path: Path) -> None:
 
 
 # -- tracking-store failures under both policies -------------------------------------
-def test_store_failure_raise_policy_keeps_the_result_and_raises_at_flush(
-    tmp_path: Path,
+def test_an_unreachable_store_spools_the_record_and_raise_does_not_fail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    vt.init(store_uri="postgresql://nobody@127.0.0.1:1/none", artifact_root=str(tmp_path))
+    from vertex_track.tracking import spool
+
+    monkeypatch.setattr(spool, "_spool", None)  # this test's spool file
+    vt.init(store_uri="postgresql://nobody@127.0.0.1:1/none", artifact_root=str(tmp_path),
+            retry_timeout=0)
 
     @vt.track
     def f(x: int) -> int:
         return x + 1
 
-    assert f(1) == 2  # tracking never costs the caller the function's result
-    with pytest.raises(TrackingError, match="could not record") as info:
-        flush()
-    assert "on_tracking_error" in str(info.value)  # says how to go on
+    assert f(1) == 1
+    flush()  # nothing lost (the record waits in the spool), so nothing raised
+    own = spool.own_spool()
+    assert own is not None and own.pending and own.path.parent == tmp_path / "vt_home" / "spool"
+    assert '"run-' in own.path.read_text()
 
 
-def test_store_failure_warn_policy_keeps_the_result(tmp_path: Path) -> None:
-    vt.init(
-        store_uri="postgresql://nobody@127.0.0.1:1/none", artifact_root=str(tmp_path),
-        on_tracking_error="warn",
-    )
+@pytest.mark.parametrize("policy", ["raise", "warn"])
+def test_a_record_neither_written_nor_spooled_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy: str
+) -> None:
+    from vertex_track.tracking import spool
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("VERTEX_TRACK_HOME", str(blocker))  # the spool cannot be made here
+    monkeypatch.setattr(spool, "_spool", None)
+    vt.init(store_uri="postgresql://nobody@127.0.0.1:1/none", artifact_root=str(tmp_path),
+            retry_timeout=0, on_tracking_error=policy)
 
     @vt.track
     def f(x: int) -> int:
@@ -383,8 +395,16 @@ def test_store_failure_warn_policy_keeps_the_result(tmp_path: Path) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert f(2) == 6
-    assert any(issubclass(w.category, TrackingWarning) for w in caught)
-    assert "could not record" in str(caught[0].message)
+        if policy == "raise":
+            with pytest.raises(TrackingError, match="could not record"):
+                flush()
+        else:
+            flush()
+    if policy == "warn":
+        assert any(
+            issubclass(w.category, TrackingWarning) and "lost the tracking record" in str(w.message)
+            for w in caught
+        )
 
 
 def test_bad_policy_is_refused() -> None:

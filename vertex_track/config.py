@@ -29,6 +29,19 @@ _ENV = {
     "metadata_store": "VERTEX_TRACK_METADATA_STORE",
     "experiment": "VERTEX_TRACK_EXPERIMENT",
     "on_tracking_error": "VERTEX_TRACK_ON_TRACKING_ERROR",
+    "connect_timeout": "VERTEX_TRACK_CONNECT_TIMEOUT",
+    "statement_timeout": "VERTEX_TRACK_STATEMENT_TIMEOUT",
+    "retry_timeout": "VERTEX_TRACK_RETRY_TIMEOUT",
+    "unavailable_hold": "VERTEX_TRACK_UNAVAILABLE_HOLD",
+    "max_metadata_bytes": "VERTEX_TRACK_MAX_METADATA_BYTES",
+}
+# Numeric settings: (type, smallest allowed value).
+_NUMBERS: dict[str, tuple[type, float]] = {
+    "connect_timeout": (float, 0.1),
+    "statement_timeout": (float, 0.0),
+    "retry_timeout": (float, 0.0),
+    "unavailable_hold": (float, 0.0),
+    "max_metadata_bytes": (int, 1024),
 }
 _POLICIES = ("raise", "warn")
 
@@ -40,7 +53,27 @@ def home() -> Path:
 
 @dataclass(frozen=True)
 class Settings:
-    """The effective configuration. Read it with :func:`get_settings`."""
+    """The effective configuration. Read it with :func:`get_settings`.
+
+    The reliability settings (see docs/reliability.md):
+
+    Attributes:
+        connect_timeout: seconds to wait for a PostgreSQL server to accept a
+            connection (``VERTEX_TRACK_CONNECT_TIMEOUT``, default 5).
+        statement_timeout: seconds a PostgreSQL statement may run before the
+            server cancels it; 0 for no limit (``VERTEX_TRACK_STATEMENT_TIMEOUT``,
+            default 30).
+        retry_timeout: seconds a write is retried after transient errors (a
+            lost or refused connection, a deadlock, a locked SQLite file),
+            with jittered exponential back-off, before it fails
+            (``VERTEX_TRACK_RETRY_TIMEOUT``, default 10). Tracking records that
+            still fail then go to the local spool.
+        unavailable_hold: seconds a store that failed is remembered as
+            unavailable: opens and writes in that time fail at once, without
+            waiting on the server again (``VERTEX_TRACK_UNAVAILABLE_HOLD``, default 5).
+        max_metadata_bytes: the largest ``metadata`` of one resource, as JSON
+            text in UTF-8 (``VERTEX_TRACK_MAX_METADATA_BYTES``, default 1 MiB).
+    """
 
     store_uri: str
     artifact_root: str
@@ -49,6 +82,11 @@ class Settings:
     metadata_store: str = "default"
     experiment: str | None = None
     on_tracking_error: str = "raise"
+    connect_timeout: float = 5.0
+    statement_timeout: float = 30.0
+    retry_timeout: float = 10.0
+    unavailable_hold: float = 5.0
+    max_metadata_bytes: int = 1024 * 1024
 
     @property
     def store_prefix(self) -> str:
@@ -83,6 +121,20 @@ def _validate(values: dict[str, Any]) -> None:
         raise InvalidArgumentError(
             f"on_tracking_error must be one of {_POLICIES}, got {policy!r}"
         )
+    for key, (kind, low) in _NUMBERS.items():
+        if key not in values:
+            continue
+        value = values[key]
+        try:
+            number = kind(value)
+            if isinstance(value, bool) or not number >= low or number != number:
+                raise ValueError
+        except (TypeError, ValueError):
+            var = _ENV[key]
+            raise InvalidArgumentError(
+                f"{key} (or {var}) must be a number >= {low}, got {value!r}"
+            ) from None
+        values[key] = number
     for key in ("project", "location", "metadata_store"):
         value = values.get(key)
         if value is not None and (not isinstance(value, str) or not value or "/" in value):
@@ -111,6 +163,12 @@ def init(
     metadata_store: str | None = None,
     experiment: str | None = None,
     on_tracking_error: str | None = None,
+    *,
+    connect_timeout: float | None = None,
+    statement_timeout: float | None = None,
+    retry_timeout: float | None = None,
+    unavailable_hold: float | None = None,
+    max_metadata_bytes: int | None = None,
 ) -> Settings:
     """Configure vertex_track for this process.
 
@@ -125,11 +183,18 @@ def init(
         project, location, metadata_store: the parts of resource names.
         experiment: the default experiment for :func:`vertex_track.start_run`.
         on_tracking_error: what a tracking failure does; never the task's own
-            outcome, which stands either way. ``"raise"`` (default): the
-            ``vt.flow`` run fails at its end with a ``TrackingError`` naming
-            what could not be recorded (outside a flow: the next
-            ``vertex_track.tracking.flush()``). ``"warn"``: one
+            outcome (its value is returned, its exception raised) either way.
+            ``"raise"`` (default): the ``vt.flow`` run fails at its end with a
+            :class:`~vertex_track.TrackingError` naming what could not be
+            recorded and how to go on (outside a flow: the next
+            ``vertex_track.tracking.flush()``). A record *spooled* during a
+            store outage is not lost, so it raises nothing (``vertex-track
+            sync`` or the next write replays it). ``"warn"``: one
             ``TrackingWarning`` per problem, at the time, and the run goes on.
+            Either way a tracked call waits at most about ``connect_timeout``
+            on a store that cannot be reached.
+        connect_timeout, statement_timeout, retry_timeout, unavailable_hold,
+        max_metadata_bytes: see :class:`Settings`.
 
     Returns:
         The effective :class:`Settings`.
@@ -146,6 +211,11 @@ def init(
         "metadata_store": metadata_store,
         "experiment": experiment,
         "on_tracking_error": on_tracking_error,
+        "connect_timeout": connect_timeout,
+        "statement_timeout": statement_timeout,
+        "retry_timeout": retry_timeout,
+        "unavailable_hold": unavailable_hold,
+        "max_metadata_bytes": max_metadata_bytes,
     }
     given = {k: v for k, v in given.items() if v is not None}
     with _lock:

@@ -286,10 +286,13 @@ class _Resource(BaseModel):
             v.check_display_name(changes["display_name"])
         if "metadata" in changes and changes["metadata"] is not None:
             v.check_metadata(changes["metadata"])
+            v.json_text({**self.metadata, **changes["metadata"]})  # merged: the size limit
         if "labels" in changes and changes["labels"] is not None:
             v.check_labels(changes["labels"])
         if "description" in changes and changes["description"] is not None:
             v.check_description(changes["description"])
+        if changes.get("uri"):
+            v.check_uri(changes["uri"])
         changes = {k: val for k, val in changes.items() if val is not None}
         fresh = self._own_store().update(self, changes)
         self.__dict__.update(fresh.__dict__)
@@ -431,6 +434,8 @@ class Artifact(_Resource):
         )
         if uri is not None and not isinstance(uri, str):
             raise InvalidArgumentError(f"uri must be a string, got {type(uri).__name__}")
+        if uri:
+            v.check_uri(uri)
         fields["uri"] = uri or ""
         fields["state"] = _coerce_state(ArtifactState, state)
         return s.create(cls._from_fields(fields))  # type: ignore[return-value]

@@ -56,9 +56,37 @@ def check_resource_id(value: Any) -> None:
         )
 
 
-def check_display_name(value: Any) -> None:
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text on every backend, or None.
+
+    A NUL character (PostgreSQL text and JSON cannot hold one) and a lone
+    surrogate (not encodable as UTF-8) are refused, the same on SQLite and
+    PostgreSQL, at the call that passes them.
+    """
+    if "\x00" in value:
+        return f"holds a NUL character (\\x00) at position {value.index(chr(0))}"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return (
+                f"holds a lone surrogate ({value[exc.start]!r}) at position {exc.start}, "
+                "which is not valid Unicode text"
+            )
+    return None
+
+
+def check_text(field: str, value: Any) -> None:
+    """``value`` must be a string that every backend stores as given."""
     if not isinstance(value, str):
-        raise _fail("display_name", "must be a string", value)
+        raise _fail(field, "must be a string", value)
+    problem = text_problem(value)
+    if problem:
+        raise _fail(field, f"must be valid text: it {problem}", value)
+
+
+def check_display_name(value: Any) -> None:
+    check_text("display_name", value)
     if len(value) > MAX_DISPLAY_NAME:
         raise _fail(
             "display_name",
@@ -68,21 +96,31 @@ def check_display_name(value: Any) -> None:
 
 
 def check_description(value: Any) -> None:
-    if not isinstance(value, str):
-        raise _fail("description", "must be a string", value)
+    check_text("description", value)
     if len(value) > MAX_DESCRIPTION:
         raise _fail("description", f"must be at most {MAX_DESCRIPTION} characters", value)
 
 
 def _json_path_problem(value: Any, path: str) -> str | None:
-    if value is None or isinstance(value, (bool, int, str)):
+    if isinstance(value, str):
+        problem = text_problem(value)
+        return f"{path} {problem}" if problem else None
+    if value is None or isinstance(value, (bool, int)):
         return None
     if isinstance(value, float):
-        return None if math.isfinite(value) else f"{path} is {value!r} (not finite)"
+        if math.isfinite(value):
+            return None
+        return (
+            f"{path} is {value!r} (not finite; JSON has no NaN or infinity: store None, "
+            "or a string such as 'NaN')"
+        )
     if isinstance(value, Mapping):
         for key, item in value.items():
             if not isinstance(key, str):
                 return f"{path} has a non-string key {key!r}"
+            problem = text_problem(key)
+            if problem:
+                return f"{path} has a key {key!r} that {problem}"
             problem = _json_path_problem(item, f"{path}.{key}")
             if problem:
                 return problem
@@ -105,6 +143,42 @@ def check_metadata(value: Any) -> None:
             f"metadata must hold only JSON values (str, int, float, bool, None, "
             f"lists and dicts with string keys): {problem}"
         )
+    json_text(value)  # the size limit
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def json_text(value: Any, field: str = "metadata") -> str:
+    """``value`` as compact JSON text, checked as every backend needs it.
+
+    Refuses (InvalidArgumentError naming the path) NaN and infinities, NUL
+    characters and lone surrogates in keys and strings, and documents over
+    the ``max_metadata_bytes`` setting (UTF-8 bytes of this text). Cheap
+    when all is well: the checks are scans of the text, the walk through
+    ``value`` only runs to name what is wrong.
+    """
+    try:
+        text = _ENCODER.encode(value)
+    except (ValueError, TypeError) as exc:
+        why = _json_path_problem(value, field) or str(exc)
+        raise InvalidArgumentError(f"{field} must hold only JSON values: {why}") from None
+    size = len(text)
+    if "\\u0000" in text or not text.isascii():
+        problem = _json_path_problem(value, field)
+        if problem:
+            raise InvalidArgumentError(f"{field} must hold only valid text: {problem}")
+        size = len(text.encode("utf-8"))
+    from . import config
+
+    limit = config.get_settings().max_metadata_bytes
+    if size > limit:
+        raise InvalidArgumentError(
+            f"{field} is {size:,} bytes as JSON, over the limit of {limit:,} bytes "
+            "(setting max_metadata_bytes, env VERTEX_TRACK_MAX_METADATA_BYTES); keep large "
+            "values in an artifact's bytes (its uri) and put only a summary in metadata"
+        )
+    return text
 
 
 def check_labels(value: Any) -> None:
@@ -115,6 +189,12 @@ def check_labels(value: Any) -> None:
     for key, item in value.items():
         if not isinstance(key, str) or not isinstance(item, str):
             raise _fail("labels", "must map strings to strings", {key: item})
+        check_text(f"labels key {key!r}", key)
+        check_text(f"labels[{key!r}]", item)
+
+
+def check_uri(value: Any) -> None:
+    check_text("uri", value)
 
 
 def check_parent_contexts(names: Sequence[str]) -> None:

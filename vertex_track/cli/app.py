@@ -22,6 +22,7 @@ from .pipelines import pipelines_app
 from .purge import purge_app
 from .resources import artifacts_app, contexts_app, executions_app
 from .runs import diff, runs_app
+from .sync import sync
 
 HELP = """Inspect what vertex_track recorded: pipeline runs, artifacts, executions, lineage.
 
@@ -88,6 +89,7 @@ app.add_typer(pipelines_app, name="pipelines")
 app.add_typer(purge_app, name="purge")
 app.command("gc")(gc)
 app.command("doctor")(doctor)
+app.command("sync")(sync)
 
 
 def run() -> None:

@@ -245,7 +245,7 @@ class SeriesBuffer:
             return
         ph = ", ".join("?" * 6)
         sql = f"INSERT INTO {_TABLE} ({_COLUMNS}) VALUES ({ph})"
-        ids = t.new_ids(len(rows))
+        ids = store.fast.keys.take(store.fast, len(rows))
 
         def tx(conn: Connection) -> None:
             pk = self._context_pk(conn)
@@ -257,7 +257,8 @@ class SeriesBuffer:
 
     def _write_copy(self, rows: list[Row]) -> None:
         sql = f"COPY {_TABLE} ({_COLUMNS}) FROM STDIN"
-        ids = t.new_ids(len(rows))
+        store = self.store
+        ids = store.fast.keys.take(store.fast, len(rows))
         escaped: dict[str, str] = {}
         for name, *_ in rows:
             if name not in escaped:

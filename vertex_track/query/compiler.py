@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BinaryExpression, ColumnElement, Grouping
 
 from ..exceptions import FilterError
 from ..resources import ArtifactState, ExecutionState
@@ -71,11 +72,34 @@ def compile_node(
     return _compile(ctx, node)
 
 
+#: Operands of one AND/OR written flat; longer ones become a balanced tree.
+_FLAT = 32
+
+
+def _balanced(op: Callable[..., Any], clauses: list[Any]) -> Any:
+    """``op(*clauses)`` (``and_``/``or_``) as a balanced tree of parenthesized halves.
+
+    SQLite parses ``a OR b OR c ...`` into a tree as deep as it is long and
+    refuses depths over 1000 ("Expression tree is too large"); halves in
+    parentheses keep the depth logarithmic, so a 1,200-term OR works on
+    every backend. (``or_`` of ``or_`` clauses would be flattened back into
+    one list, hence the explicit binary expression.)
+    """
+    if len(clauses) <= _FLAT:
+        return op(*clauses)
+    mid = len(clauses) // 2
+    operator = operators.and_ if op is sa.and_ else operators.or_
+    return BinaryExpression(
+        Grouping(_balanced(op, clauses[:mid])), Grouping(_balanced(op, clauses[mid:])),
+        operator, type_=sa.Boolean(),
+    )
+
+
 def _compile(ctx: _Ctx, node: ast.Node) -> ColumnElement[bool]:
     if isinstance(node, ast.And):
-        return sa.and_(*(_compile(ctx, n) for n in node.operands))
+        return _balanced(sa.and_, [_compile(ctx, n) for n in node.operands])  # type: ignore[no-any-return]
     if isinstance(node, ast.Or):
-        return sa.or_(*(_compile(ctx, n) for n in node.operands))
+        return _balanced(sa.or_, [_compile(ctx, n) for n in node.operands])  # type: ignore[no-any-return]
     if isinstance(node, ast.Not):
         return sa.not_(_compile(ctx, node.operand))
     if isinstance(node, ast.Function):

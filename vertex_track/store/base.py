@@ -166,13 +166,20 @@ class MetadataStore(Protocol):
         returning only its new ``(etag, update_time)``."""
         ...
 
-    def put_tracked(self, records: Sequence[TrackedRecord]) -> None:
+    def put_tracked(self, records: Sequence[TrackedRecord], *, replay: bool = False) -> None:
         """Write a batch of tracking records in ONE transaction, in order.
 
         Same semantics as :meth:`put_execution` per record (insert or
         overwrite the execution, insert-or-reuse artifacts, events, context
         links), for rows tracking built from trusted values. A context that
         does not exist raises NotFoundError and writes nothing.
+
+        ``replay=True`` (records from the spool, maybe written before) makes
+        it idempotent: an event the execution already has is not added again,
+        and an execution in a final state is not set back to a running one.
+
+        Raises:
+            StoreUnavailableError: the store cannot be reached (after retries).
         """
         ...
 

@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from ..config import get_settings
-from ..exceptions import ConflictError
+from ..exceptions import ConflictError, StoreUnavailableError
 from ..processes import process_info
 from ..resources import Context
 from ..store import get_store
@@ -160,7 +160,17 @@ def _end(
                 reason, BaseException
             ) else "State"
             metadata["error_message"] = str(reason)[:2000]
-        run.context = _update(run.context, metadata)
+        try:
+            run.context = _update(run.context, metadata)
+        except StoreUnavailableError:
+            # The store went away during the run: the final state waits in the
+            # spool with the task records (nothing lost, so no error).
+            from .spool import get_spool
+
+            store = run.context._own_store()
+            get_spool().append(store, context_update={
+                "resource_id": run.context.resource_id, "metadata": metadata,
+            })
     except Exception as exc:
         Tracker._handle(exc, "the end of the flow run", settings)
         try:

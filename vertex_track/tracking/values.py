@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import math
 import socket
 import threading
@@ -28,6 +27,7 @@ from ..config import get_settings
 from ..exceptions import InvalidArgumentError
 from ..resources import Artifact
 from ..store.base import ArtifactRow
+from ..validation import json_text
 
 SCALAR_TYPES = (bool, int, float, type(None))
 MAX_PARAM_STR = 256
@@ -50,9 +50,15 @@ def placeholder(value: Any, error: BaseException) -> dict[str, Any]:
     }
 
 
+#: NaN and infinities are not JSON: a tracked parameter keeps them as these
+#: strings, the mapping protobuf's JSON format uses for doubles (a filter
+#: finds them with ``metadata.lr.string_value = "NaN"``).
+NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
 def parameter_value(value: Any) -> Any:
-    if type(value) is float and not math.isfinite(value):  # NaN and infinities are not JSON
-        return None
+    if type(value) is float and not math.isfinite(value):
+        return NON_FINITE[repr(value)]
     return value
 
 
@@ -219,8 +225,9 @@ def _described(materializer: Any, value: Any) -> dict[str, Any]:
         facts, dict) else {}
 
 
-#: Compact JSON of metadata documents (finite numbers only: JSONB refuses NaN).
-dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+# JSON text of tracked metadata, checked like the API's (NUL, lone surrogates,
+# NaN, the size limit): a value no backend can store fails the call that got it.
+dumps = json_text
 
 _type_json_cache: dict[type, str] = {}
 

@@ -18,6 +18,14 @@ Nothing is lost:
 - A batch that fails is retried record by record, so one bad record cannot
   take others with it; a record that still fails is reported (policy
   ``"warn"``) or raised from the next flush (policy ``"raise"``).
+- A store that is unavailable (a database outage, a lost connection) is
+  retried by the store for its ``retry_timeout``; then the batch goes to the
+  local spool (:mod:`.spool`), durably, and counts as written: nothing is
+  lost, so neither policy reports an error, and one warning says where the
+  records are. Later batches of that store follow it into the spool (order
+  is kept) until a write succeeds; the spool is replayed before the next
+  write, at :func:`flush` and at exit, or by ``vertex-track sync``. Only a
+  record that can be neither written nor spooled is lost (and reported).
 """
 
 from __future__ import annotations
@@ -31,9 +39,10 @@ import warnings
 from collections import deque
 from typing import Any
 
-from ..exceptions import TrackingError, TrackingWarning
+from ..exceptions import StoreUnavailableError, TrackingError, TrackingWarning
 from ..store import barrier
 from ..store.base import ExecutionRow, LinkRow, TrackedRecord
+from . import spool as _spool
 
 logger = logging.getLogger("vertex_track.tracking")
 
@@ -86,6 +95,8 @@ class Writer:
         self._deferred: list[BaseException] = []  # tracking failures outside the writer
         self._closed = False
         self._urgent = 0  # threads waiting in flush()
+        self._replay_wanted = False  # flush() asks the writer thread to replay the spool
+        self._outage_reported = False
 
     # -- producer side ------------------------------------------------------------
     def submit(self, record: Record) -> None:
@@ -120,7 +131,12 @@ class Writer:
         return self._submitted - self._done
 
     def flush(self, timeout: float | None = None, *, deferred: bool = True) -> None:
-        """Wait until every record submitted so far is committed or failed.
+        """Wait until every record submitted so far is committed, spooled or failed.
+
+        If this process has spooled records, the writer then tries once to
+        replay them (a store still unavailable fails at once, see the
+        store's ``unavailable_hold``), so flush never waits on an outage for
+        longer than the store's retry window.
 
         ``deferred=False`` (a store read's barrier) leaves the failures that
         tracking deferred to the end of the flow run for that point.
@@ -144,6 +160,12 @@ class Writer:
                         f"tracking records were not written within {timeout} s "
                         f"({self._submitted - self._done} still queued)"
                     )
+        own = _spool.own_spool()
+        if own is not None and own.pending and self._thread is not None:
+            with self._cond:
+                self._replay_wanted = True
+                self._cond.notify_all()
+                self._cond.wait_for(lambda: not self._replay_wanted, timeout=timeout)
         if self._errors or (self._deferred and deferred):
             self._report(deferred)
 
@@ -181,7 +203,16 @@ class Writer:
     def _run(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: bool(self._queue))
+                self._cond.wait_for(lambda: bool(self._queue) or self._replay_wanted)
+                if not self._queue:  # flush() asks for a replay of the spool
+                    self._cond.release()
+                    try:
+                        self._replay(now=True)
+                    finally:
+                        self._cond.acquire()
+                        self._replay_wanted = False
+                        self._cond.notify_all()
+                    continue
                 # Linger a moment for a fuller batch (one commit for many task
                 # runs, and a short task's RUNNING and end records merge),
                 # unless somebody waits for the records (flush).
@@ -206,19 +237,77 @@ class Writer:
         for record in _coalesce(batch):
             by_store.setdefault(id(record.store), []).append(record)
         for records in by_store.values():
-            store = records[0].store
+            self._write_store(records[0].store, records)
+
+    def _write_store(self, store: Any, records: list[Record]) -> None:
+        own = _spool.own_spool()
+        if own is not None and own.pending and _spool.store_key(store) in own.stores:
+            # Earlier records of this store wait in the spool: they go first.
+            self._replay()
+            if own.pending and _spool.store_key(store) in own.stores:
+                self._spool(store, records, None)
+                return
+        try:
+            store.put_tracked([r.tracked() for r in records])
+            return
+        except StoreUnavailableError as exc:
+            self._spool(store, records, exc)
+            return
+        except BaseException as exc:
+            if len(records) == 1:
+                self._failed(records[0], exc)
+                return
+        for record in records:  # isolate the bad record(s)
             try:
-                store.put_tracked([r.tracked() for r in records])
-                continue
+                store.put_tracked([record.tracked()])
+            except StoreUnavailableError as exc:
+                self._spool(store, [record], exc)
             except BaseException as exc:
-                if len(records) == 1:
-                    self._failed(records[0], exc)
-                    continue
-            for record in records:  # isolate the bad record(s)
-                try:
-                    store.put_tracked([record.tracked()])
-                except BaseException as exc:
-                    self._failed(record, exc)
+                self._failed(record, exc)
+
+    def _spool(self, store: Any, records: list[Record], exc: BaseException | None) -> None:
+        """Keep ``records`` in the local spool; report them lost only if that fails."""
+        try:
+            _spool.get_spool().append(store, [r.tracked() for r in records])
+        except OSError as err:
+            for record in records:
+                self._failed(record, err if exc is None else exc)
+            return
+        if not self._outage_reported:
+            self._outage_reported = True
+            logger.warning(
+                "vertex_track: metadata store %s is unavailable (%s); tracking records are "
+                "kept in %s and written when it is back (or run: vertex-track sync)",
+                _spool.store_key(store)[0], exc, _spool.get_spool().path,
+            )
+
+    def _replay(self, now: bool = False) -> None:
+        """Replay this process's spool to the stores it was written for (writer thread).
+
+        ``now``: a flush asked for it, so try each store even if it is
+        remembered as unavailable (one attempt, no retry window).
+        """
+        own = _spool.own_spool()
+        if own is None or not own.pending:
+            return
+        if now:
+            for store in list(own.stores.values()):
+                retry = getattr(store, "retry_now", None)
+                if retry is not None:
+                    retry()
+        try:
+            result = own.replay()
+        except OSError as exc:
+            logger.warning("vertex_track: cannot read the tracking spool %s: %s", own.path, exc)
+            return
+        if not own.pending and self._outage_reported:
+            self._outage_reported = False
+            if not result.records:
+                return
+            logger.warning(
+                "vertex_track: the metadata store is back; %d spooled tracking records "
+                "were written", result.records,
+            )
 
     def _failed(self, record: Record, exc: BaseException) -> None:
         logger.debug("tracking record failed", exc_info=exc)
@@ -302,12 +391,20 @@ def _after_fork_in_child() -> None:
 
 def _at_exit() -> None:
     w = _writer
-    if w is None or not (w.pending or w._errors or w._deferred):
+    own = _spool.own_spool()
+    if w is None or (
+        not (w.pending or w._errors or w._deferred) and (own is None or not own.pending)
+    ):
         return
     try:
         w.flush(timeout=60)
     except TrackingError as exc:
         logger.error("%s", exc)
+    if own is not None and own.pending:
+        logger.error(
+            "vertex_track: the metadata store is still unavailable; tracking records are kept "
+            "in %s. Run `vertex-track sync` when it is back to write them.", own.path,
+        )
 
 
 barrier.set_flush(_read_barrier)

@@ -15,6 +15,7 @@ stored keys looked up. A batch of new work therefore costs no lookups at all.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -58,29 +59,38 @@ def _update_execution(store: SqlStore) -> tuple[str, tuple[str, ...]]:
     )
 
 
-def put_tracked(store: SqlStore, records: Sequence[TrackedRecord], now: int) -> None:
+_FINAL_STATES = frozenset({"COMPLETE", "FAILED", "CACHED", "CANCELLED"})
+
+
+def put_tracked(
+    store: SqlStore, records: Sequence[TrackedRecord], now: int, *, replay: bool = False
+) -> None:
     """Write ``records`` in one transaction (see :meth:`MetadataStore.put_tracked`)."""
     if not records:
         return
+    if replay:  # maybe written before: look every execution up
+        records = [r._replace(fresh=False) for r in records]
 
     def tx(tx: Tx) -> None:
         rids = list(dict.fromkeys(rid for record in records for rid in record.contexts))
         ctx_ids = store._tx_ids(tx, "contexts", rids, required=False) if rids else {}
         for group in _unique_groups(records, lambda r: r.execution[0]):
-            _write_group(store, tx, group, ctx_ids, now)
+            _write_group(store, tx, group, ctx_ids, now, replay)
 
     store.fast_write(tx)
 
 
 def _write_group(
-    store: SqlStore, tx: Tx, group: list[TrackedRecord], ctx_ids: dict[str, int], now: int
+    store: SqlStore, tx: Tx, group: list[TrackedRecord], ctx_ids: dict[str, int], now: int,
+    replay: bool = False,
 ) -> None:
     cur, sid = tx.cur, store.store_id
 
     # -- executions: insert the fresh ones, update the others ---------------------
-    ex_ids = t.new_ids(len(group))
+    ex_ids = tx.ids(len(group))
     stale = [r.execution[0] for r in group if not r.fresh]
-    found = store._tx_rows(tx, "executions", stale, "id", "etag") if stale else {}
+    columns = ("id", "etag", "state") if replay else ("id", "etag")
+    found = store._tx_rows(tx, "executions", stale, *columns) if stale else {}
     inserts: list[int] = []
     updates: list[tuple[int, int]] = []  # (index in group, new etag)
     for i, record in enumerate(group):
@@ -89,6 +99,8 @@ def _write_group(
             inserts.append(i)
         else:
             ex_ids[i] = hit[0]
+            if replay and hit[2] in _FINAL_STATES and record.execution[3] not in _FINAL_STATES:
+                continue  # a spooled RUNNING record after its end was written: keep the end
             updates.append((i, hit[1] + 1))
     rows: list[tuple[Any, ...]]
     if inserts:
@@ -135,7 +147,7 @@ def _write_group(
     if new:
         rows = []
         for pk, (rid, name, title, meta, uri, digest, created) in zip(
-            t.new_ids(len(new)), new.values()
+            tx.ids(len(new)), new.values()
         ):
             art_ids[rid] = pk
             rows.append((
@@ -180,12 +192,46 @@ def _write_group(
             associations.append((ctx_id, ex_id))
             attributions.extend((ctx_id, art_id) for art_id in linked)
     if events:
-        rows = [(pk, *event) for pk, event in zip(t.new_ids(len(events)), events)]
-        _insert_rows(store, tx, t.events, rows, ignore=False)
+        events = [(pk, *event) for pk, event in zip(tx.ids(len(events)), events)]
+    if events and replay:
+        events = _new_events(store, tx, events)
+    if events:
+        _insert_rows(store, tx, t.events, events, ignore=False)
     if associations:
         _insert_rows(store, tx, t.associations, associations, ignore=True)
     if attributions:
         _insert_rows(store, tx, t.attributions, attributions, ignore=True)
+
+
+def _new_events(store: SqlStore, tx: Tx, events: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The ``events`` that their executions do not have yet (same artifact, type and label)."""
+    ev = t.events
+    ex_ids = list(dict.fromkeys(e[2] for e in events))
+    have: set[tuple[int, int, str, str]] = set()
+    for lo in range(0, len(ex_ids), 50):
+        chunk = ex_ids[lo : lo + 50]
+        n = len(chunk)
+        rows = tx.fetchall(
+            ("events_of", n),
+            lambda n=n: select(ev.c.execution_id, ev.c.artifact_id, ev.c.type, ev.c.labels)  # type: ignore[misc]
+            .where(ev.c.execution_id.in_([bindparam(f"e{i}") for i in range(n)])),
+            {f"e{i}": pk for i, pk in enumerate(chunk)},
+        )
+        for ex_id, art_id, kind, labels in rows:
+            have.add((ex_id, art_id, kind, _label_of(labels)))
+    out = []
+    for e in events:
+        key = (e[2], e[1], e[3], _label_of(e[5]))
+        if key not in have:
+            have.add(key)
+            out.append(e)
+    return out
+
+
+def _label_of(labels: Any) -> str:
+    if isinstance(labels, str):
+        labels = json.loads(labels) if labels else {}
+    return str((labels or {}).get("name", ""))
 
 
 def _outputs_of(

@@ -26,14 +26,18 @@ class Dialect:
     def url(self, uri: str) -> URL:
         return make_url(uri)
 
-    def engine_kwargs(self) -> dict[str, Any]:
+    def engine_kwargs(self, url: URL | None = None) -> dict[str, Any]:
         return {}
 
     def install(self, engine: Engine) -> None:
         """Attach connect/begin listeners to a new engine."""
 
     def insert_ignore(self, table: Table) -> Any:
-        """``INSERT ... ON CONFLICT DO NOTHING`` for ``table``."""
+        """``INSERT ... ON CONFLICT DO NOTHING`` for ``table``.
+
+        For resource tables only a taken ``(store_id, resource_id)`` is
+        skipped; a clash of primary keys is an error (see :mod:`.keys`).
+        """
         raise NotImplementedError
 
     def lock_for_migration(self, conn: Connection) -> None:
@@ -69,7 +73,7 @@ class SqliteDialect(Dialect):
             url = url.set(drivername="sqlite+pysqlite")
         return url
 
-    def engine_kwargs(self) -> dict[str, Any]:
+    def engine_kwargs(self, url: URL | None = None) -> dict[str, Any]:
         return {"connect_args": {"timeout": self.busy_timeout_s, "check_same_thread": False}}
 
     def install(self, engine: Engine) -> None:
@@ -100,7 +104,7 @@ class SqliteDialect(Dialect):
     def insert_ignore(self, table: Table) -> Any:
         from sqlalchemy.dialects.sqlite import insert
 
-        return insert(table).on_conflict_do_nothing()
+        return insert(table).on_conflict_do_nothing(index_elements=_conflict_target(table))
 
     def is_transient(self, exc: BaseException) -> bool:
         msg = str(getattr(exc, "orig", exc)).lower()
@@ -112,19 +116,40 @@ class PostgresDialect(Dialect):
 
     name = "postgresql"
 
+    def engine_kwargs(self, url: URL | None = None) -> dict[str, Any]:
+        from ... import config
+
+        kwargs: dict[str, Any] = {"pool_pre_ping": False, "pool_size": 5, "max_overflow": 10}
+        # Without a connect timeout an unresponsive server blocks for the
+        # kernel's TCP retries (~130 s); a timeout in the URI wins.
+        if url is None or "connect_timeout" not in url.query:
+            timeout = config.get_settings().connect_timeout
+            kwargs["connect_args"] = {"connect_timeout": max(1, round(timeout))}
+        return kwargs
+
     def url(self, uri: str) -> URL:
         url = make_url(uri)
         if url.drivername in ("postgresql", "postgres"):
             url = url.set(drivername="postgresql+psycopg")
         return url
 
-    def engine_kwargs(self) -> dict[str, Any]:
-        return {"pool_pre_ping": False, "pool_size": 5, "max_overflow": 10}
+    def install(self, engine: Engine) -> None:
+        from ... import config
+
+        timeout_ms = int(config.get_settings().statement_timeout * 1000)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # A statement the server has not answered within the timeout is
+            # cancelled by the server (0: no limit), so no call hangs on it.
+            with dbapi_conn.cursor() as cur:
+                cur.execute(f"SET statement_timeout = {timeout_ms}")
+            dbapi_conn.commit()
 
     def insert_ignore(self, table: Table) -> Any:
         from sqlalchemy.dialects.postgresql import insert
 
-        return insert(table).on_conflict_do_nothing()
+        return insert(table).on_conflict_do_nothing(index_elements=_conflict_target(table))
 
     def lock_for_migration(self, conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(1987343979)"))  # 0x7674726b, "vtrk"
@@ -132,9 +157,21 @@ class PostgresDialect(Dialect):
     def is_transient(self, exc: BaseException) -> bool:
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
             return True
-        code = getattr(getattr(exc, "orig", None), "sqlstate", None)
-        # serialization failure, deadlock, connection errors
-        return code in {"40001", "40P01"} or (code or "").startswith("08")
+        from .fast import is_transient_postgres
+
+        orig = getattr(exc, "orig", None)
+        if not isinstance(orig, BaseException):
+            return False
+        import psycopg
+
+        return is_transient_postgres(orig, psycopg.OperationalError)
+
+
+def _conflict_target(table: Table) -> list[str] | None:
+    """The columns whose clash an insert-or-ignore skips: a resource's id in its store."""
+    if "resource_id" in table.c:
+        return ["store_id", "resource_id"]
+    return None
 
 
 def dialect_for(uri: str) -> Dialect:
@@ -151,15 +188,21 @@ def dialect_for(uri: str) -> Dialect:
     )
 
 
-def retry_transient(dialect: Dialect, fn: Callable[[], T], attempts: int = 8) -> T:
-    """Run ``fn`` again after transient errors, with jittered exponential back-off."""
+def retry_transient(dialect: Dialect, fn: Callable[[], T], retry_s: float | None = None) -> T:
+    """Run ``fn`` again after transient errors, with jittered exponential back-off,
+    for at most ``retry_s`` seconds (default: the ``retry_timeout`` setting)."""
+    if retry_s is None:
+        from ... import config
+
+        retry_s = config.get_settings().retry_timeout
+    deadline = time.monotonic() + retry_s
     delay = 0.02
-    for attempt in range(attempts):
+    while True:
         try:
             return fn()
         except DBAPIError as exc:
-            if attempt == attempts - 1 or not dialect.is_transient(exc):
+            left = deadline - time.monotonic()
+            if left <= 0 or not dialect.is_transient(exc):
                 raise
-            time.sleep(delay * (0.5 + rng.random()))  # never the user's random
+            time.sleep(min(left, delay * (0.5 + rng.random())))  # never the user's random
             delay = min(delay * 2, 1.0)
-    raise AssertionError("unreachable")

@@ -32,6 +32,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from ..._random import rng
+from .keys import LOW_WATER, allocator_for, is_key_clash
 
 T = TypeVar("T")
 
@@ -240,6 +241,9 @@ class FastPath:
         dbapi = engine.dialect.loaded_dbapi
         self.integrity_error: type[BaseException] = dbapi.IntegrityError
         self.operational_error: type[BaseException] = dbapi.OperationalError
+        self.database_error: type[BaseException] = dbapi.DatabaseError
+        self.keys = allocator_for(engine)
+        self.health = health_for(engine)
 
     def sql(self, key: Any, build: Callable[[], Any]) -> str:
         text = self._sql.get(key)
@@ -269,26 +273,59 @@ class FastPath:
         return hit
 
     def _transient(self, exc: BaseException) -> bool:
+        """Whether retrying may succeed: a lock or a lost/refused connection."""
         if self.dialect_name == "sqlite":
             msg = str(exc).lower()
             return isinstance(exc, self.operational_error) and ("locked" in msg or "busy" in msg)
-        code = getattr(exc, "sqlstate", None) or ""
-        return code in {"40001", "40P01"} or code.startswith("08")
+        return is_transient_postgres(exc, self.operational_error)
 
-    def _backoff(self, delay: float) -> float:
-        time.sleep(delay * (0.5 + rng.random()))  # never the user's random
+    def _retry(self, exc: BaseException, deadline: float, delay: float) -> float:
+        """Back off before the next attempt after ``exc``, or re-raise it.
+
+        Retries transient errors (and, once, a primary-key clash with a new
+        key block) until ``deadline``; then the store is remembered as
+        unavailable (:class:`Health`) and ``exc`` raised.
+        """
+        if isinstance(exc, self.integrity_error) and is_key_clash(exc):
+            # Keys from a block the database handed out cannot clash unless
+            # the block was misused; a new block settles it. Bounded: the
+            # next attempt's delay field carries the count.
+            if delay >= _CLASH_MARK * 4:
+                raise exc
+            self.keys.discard()
+            return delay + _CLASH_MARK
+        if not self._transient(exc):
+            raise exc
+        if self.dialect_name != "sqlite" and _is_connection_error(exc):
+            # Pooled connections to a server that went away are all dead.
+            self.engine.dispose()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            self.health.failed(f"{type(exc).__name__}: {exc}".strip())
+            raise exc
+        delay %= _CLASH_MARK
+        time.sleep(min(left, delay * (0.5 + rng.random())))  # never the user's random
         return min(delay * 2, 1.0)
 
-    def write(self, fn: Callable[[Tx], T], attempts: int = 8) -> T:
-        """Run ``fn(tx)`` in one write transaction; transient errors retry the whole of it."""
+    def write(self, fn: Callable[[Tx], T], *, top_up: bool = True) -> T:
+        """Run ``fn(tx)`` in one write transaction; transient errors retry the whole of it.
+
+        Transient errors are retried for :attr:`Health.retry_s` (jittered
+        exponential back-off), then raised; while the store is remembered as
+        unavailable, a write fails at once (see :class:`Health`).
+        """
+        health = self.health
+        deadline = health.begin()
+        if top_up and self.keys.end - self.keys.next < LOW_WATER:
+            self.keys.top_up(self)
         writers = self._writers
         if writers is None:
-            return self._write_pooled(fn, attempts)
+            return self._write_pooled(fn, deadline)
         delay = 0.02
-        for attempt in range(attempts):
+        while True:
             conn = writers.acquire()
             if conn is None:  # a write inside a write in this thread: as before, its own connection
-                return self._write_pooled(fn, attempts)
+                return self._write_pooled(fn, deadline)
             cur = conn.cur
             try:
                 # The driver is in autocommit mode (see SqliteDialect): BEGIN IMMEDIATE
@@ -297,6 +334,7 @@ class FastPath:
                 try:
                     result = fn(Tx(self, cur))
                     cur.execute("COMMIT")
+                    health.ok()
                     return result
                 except BaseException:
                     try:
@@ -306,19 +344,16 @@ class FastPath:
                     raise
             except BaseException as exc:
                 conn.broken = conn.dbapi.in_transaction
-                if attempt == attempts - 1 or not self._transient(exc):
-                    raise
+                delay = self._retry(exc, deadline, delay)
             finally:
                 writers.release(conn)
-            delay = self._backoff(delay)
-        raise AssertionError("unreachable")
 
-    def write_one(self, sql: str, params: Any, attempts: int = 8) -> int:
+    def write_one(self, sql: str, params: Any) -> int:
         """Run one statement (driver SQL) as a write transaction of its own; returns its row count.
 
         On SQLite the statement runs in autocommit mode: SQLite wraps it in a
         transaction, as atomic and durable as BEGIN ... COMMIT, without the
-        two extra statements.
+        two extra statements. Its keys are fixed: a key clash is raised, not retried.
         """
         writers = self._writers
         conn = writers.acquire() if writers is not None else None
@@ -328,30 +363,36 @@ class FastPath:
                 tx.cur.execute(sql, params)
                 return int(tx.cur.rowcount)
 
-            return self.write(one, attempts)
+            return self.write(one, top_up=False)
+        health = self.health
+        deadline = health.begin()
         delay = 0.02
-        for attempt in range(attempts):
+        while True:
             if conn is None:
                 conn = writers.acquire()
                 assert conn is not None  # not nested: checked on the first attempt
             try:
                 conn.cur.execute(sql, params)
+                health.ok()
                 return int(conn.cur.rowcount)
             except BaseException as exc:
                 conn.broken = conn.dbapi.in_transaction  # interrupted mid-statement
-                if attempt == attempts - 1 or not self._transient(exc):
+                if isinstance(exc, self.integrity_error):
                     raise
+                delay = self._retry(exc, deadline, delay)
             finally:
                 writers.release(conn)
             conn = None
-            delay = self._backoff(delay)
-        raise AssertionError("unreachable")
 
-    def _write_pooled(self, fn: Callable[[Tx], T], attempts: int) -> T:
+    def _write_pooled(self, fn: Callable[[Tx], T], deadline: float) -> T:
         sqlite = self.dialect_name == "sqlite"
         delay = 0.02
-        for attempt in range(attempts):
-            raw = self.engine.raw_connection()
+        while True:
+            try:
+                raw = self.engine.raw_connection()
+            except BaseException as exc:
+                delay = self._retry(_unwrap(exc), deadline, delay)
+                continue
             try:
                 cur = raw.cursor()
                 if sqlite:
@@ -359,6 +400,7 @@ class FastPath:
                 try:
                     result = fn(Tx(self, cur))
                     cur.execute("COMMIT") if sqlite else raw.commit()
+                    self.health.ok()
                     return result
                 except BaseException:
                     try:
@@ -367,16 +409,101 @@ class FastPath:
                         pass
                     raise
                 finally:
-                    cur.close()
+                    try:
+                        cur.close()
+                    except Exception:
+                        pass
             except BaseException as exc:
-                if attempt == attempts - 1 or not self._transient(exc):
-                    raise
-                if not sqlite:
+                if not sqlite and self._transient(exc):
                     raw.invalidate()
+                delay = self._retry(exc, deadline, delay)
             finally:
                 raw.close()
-            delay = self._backoff(delay)
-        raise AssertionError("unreachable")
+
+
+_CLASH_MARK = 1000.0  # added to a back-off delay per key clash (see FastPath._retry)
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """The driver's exception inside SQLAlchemy's wrapper (pool checkouts wrap them)."""
+    orig = getattr(exc, "orig", None)
+    return orig if isinstance(orig, BaseException) else exc
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    code = getattr(exc, "sqlstate", None) or ""
+    return not code or code.startswith("08") or code.startswith("57P")
+
+
+def is_transient_postgres(exc: BaseException, operational_error: type[BaseException]) -> bool:
+    """PostgreSQL errors worth retrying: serialization failures, deadlocks, and a server
+    that is unreachable, restarting or shutting down (a refused or lost connection)."""
+    code = getattr(exc, "sqlstate", None) or ""
+    if code in {"40001", "40P01"} or code.startswith("08") or code in {"57P01", "57P02", "57P03"}:
+        return True
+    # psycopg reports a failed connect (refused, timed out) as OperationalError
+    # without an SQLSTATE: the server never answered.
+    return isinstance(exc, operational_error) and not code
+
+
+class Health:
+    """Whether a database is reachable, remembered for a moment after it was not.
+
+    Every write is retried for :attr:`retry_s` after a transient error. When
+    that fails, the database is remembered as unavailable: for
+    :attr:`hold_s` seconds every write fails at once (no waiting on an
+    unresponsive server call after call), then the next write tries once
+    (without the retry window) and either finds it back or holds again.
+    """
+
+    def __init__(self, retry_s: float, hold_s: float) -> None:
+        self.retry_s = retry_s
+        self.hold_s = hold_s
+        self.down_until = 0.0  # while now < this, fail at once
+        self.failing = False  # the last attempt failed: try once, no retry window
+        self.last_error = ""
+
+    def begin(self) -> float:
+        """The retry deadline of a write starting now (raises while remembered down)."""
+        if not self.failing:
+            return time.monotonic() + self.retry_s
+        now = time.monotonic()
+        if now < self.down_until:
+            raise StoreDownError(
+                f"{self.last_error} (remembered: not retried for another "
+                f"{self.down_until - now:.1f} s)"
+            )
+        return now  # one attempt
+
+    def failed(self, error: str = "") -> None:
+        self.failing = True
+        if error:
+            self.last_error = error
+        self.down_until = time.monotonic() + self.hold_s
+
+    def ok(self) -> None:
+        if self.failing:
+            self.failing = False
+            self.down_until = 0.0
+
+
+class StoreDownError(Exception):
+    """Raised by :meth:`Health.begin` while a database is remembered as unavailable."""
+
+
+_health: weakref.WeakKeyDictionary[Engine, Health] = weakref.WeakKeyDictionary()
+
+
+def health_for(engine: Engine) -> Health:
+    """The :class:`Health` of ``engine``'s database, with the current settings' timeouts."""
+    with _writers_lock:
+        health = _health.get(engine)
+        if health is None:
+            from ... import config
+
+            s = config.get_settings()
+            health = _health[engine] = Health(s.retry_timeout, s.unavailable_hold)
+        return health
 
 
 class Tx:
@@ -387,6 +514,10 @@ class Tx:
     def __init__(self, fast: FastPath, cur: Any) -> None:
         self.fast = fast
         self.cur = cur
+
+    def ids(self, n: int) -> list[int]:
+        """``n`` new primary keys for rows of this transaction (see :mod:`.keys`)."""
+        return self.fast.keys.take(self.fast, n, self.cur)
 
     def execute(self, key: Any, build: Callable[[], Any], params: dict[str, Any]) -> int:
         self.cur.execute(self.fast.sql(key, build), params)

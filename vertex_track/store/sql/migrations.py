@@ -70,10 +70,30 @@ def _v2_sqlite_planner_statistics(conn: Connection) -> None:
         conn.exec_driver_sql("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (?, ?, ?)", row)
 
 
+def _v3_key_blocks(conn: Connection) -> None:
+    """Primary keys from database-handed blocks (see :mod:`.keys`).
+
+    The first block starts above every key already stored (keys made by
+    earlier versions from the clock), so new keys can never meet old ones.
+    """
+    from sqlalchemy import func
+
+    from .keys import BLOCK_BITS
+
+    t.key_blocks.create(conn, checkfirst=True)
+    if conn.execute(select(t.key_blocks.c.id)).first() is not None:
+        return
+    top = 0
+    for table in t.CLIENT_KEYED:
+        top = max(top, int(conn.execute(select(func.max(table.c.id))).scalar() or 0))
+    conn.execute(t.key_blocks.insert().values(id=1, next_block=(top >> BLOCK_BITS) + 1))
+
+
 # (version, description, step). Append only; never edit a released step.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema: resources, events, links, time series", _v1_initial),
     (2, "SQLite planner statistics for store-scoped indexes", _v2_sqlite_planner_statistics),
+    (3, "primary keys from database-handed blocks", _v3_key_blocks),
 ]
 HEAD = MIGRATIONS[-1][0]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import base64
 import builtins
 import datetime as dt
@@ -25,11 +26,12 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Connection, Engine, RowMapping
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ...exceptions import (
     AlreadyExistsError,
     ConflictError,
+    FilterError,
     InvalidArgumentError,
     NotFoundError,
     StoreUnavailableError,
@@ -48,7 +50,8 @@ from ..barrier import wait_for_pending_writes
 from ..base import ArtifactLink, PurgeResult, TrackedRecord
 from . import tables as t
 from .dialects import Dialect, dialect_for, retry_transient
-from .fast import FastPath, Tx, dumps
+from .fast import FastPath, StoreDownError, Tx, dumps
+from .keys import is_key_clash
 from .migrations import ensure_schema
 
 T = TypeVar("T")
@@ -164,18 +167,23 @@ def _engine_for(uri: str) -> tuple[Engine, Dialect]:
             url = dialect.url(uri)
             if dialect.name == "sqlite" and url.database and url.database != ":memory:":
                 os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
-            engine = create_engine(url, **dialect.engine_kwargs())
+            engine = create_engine(url, **dialect.engine_kwargs(url))
             dialect.install(engine)
             hit = _engines[uri] = (engine, dialect)
     return hit
 
 
 def dispose_engine(uri: str) -> None:
-    """Close the pooled connections of one store URI and forget its engine."""
+    """Close the pooled connections of one store URI and forget its engine.
+
+    An SQLite store's WAL is folded into the database file first (see
+    :func:`_checkpoint`).
+    """
     with _engines_lock:
         hit = _engines.pop(uri, None)
         _migrated.discard(uri)
     if hit is not None:
+        _checkpoint(*hit)
         hit[0].dispose()
     from .readonly import dispose as dispose_read_only  # inspection's engine, if any
 
@@ -183,6 +191,45 @@ def dispose_engine(uri: str) -> None:
     from .. import _forget_uri
 
     _forget_uri(uri)
+
+
+def _checkpoint(engine: Engine, dialect: Dialect) -> None:
+    """Fold an SQLite store's WAL into its database file and cut the WAL to zero bytes.
+
+    So the database file alone holds every record (``cp metadata.db copy.db``
+    copies them all) once the process is done with it. Best effort: another
+    process still reading keeps the checkpoint from finishing, which is
+    harmless (its records stay in the WAL, as durable).
+    """
+    database = engine.url.database
+    if dialect.name != "sqlite" or not database or database == ":memory:":
+        return
+    try:
+        raw = engine.raw_connection()
+        try:
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+        finally:
+            raw.close()
+    except Exception:  # a damaged or vanished file: nothing to fold back
+        pass
+
+
+def _close_sqlite_stores_at_exit() -> None:
+    """At interpreter exit: write what the tracking writer holds, then checkpoint and
+    close every SQLite store of this process (its WAL file then goes away)."""
+    try:
+        wait_for_pending_writes()
+    except Exception:  # reported by the writer's own exit hook
+        pass
+    with _engines_lock:
+        engines = list(_engines.values())
+    for engine, dialect in engines:
+        if dialect.name == "sqlite":
+            _checkpoint(engine, dialect)
+            engine.dispose()
+
+
+atexit.register(_close_sqlite_stores_at_exit)
 
 
 def _redact(uri: str) -> str:
@@ -235,20 +282,44 @@ class SqlStore:
         self.prefix = (
             f"projects/{project}/locations/{location}/metadataStores/{metadata_store}"
         )
+        health = self.fast.health
         try:
+            # After a failed open, one attempt (no retry window) until it works again.
+            retry_s = max(0.0, health.begin() - time.monotonic())
             if uri not in _migrated and not read_only:
                 retry_transient(
-                    self.dialect, lambda: ensure_schema(self.engine, self.dialect, _redact(uri))
+                    self.dialect,
+                    lambda: ensure_schema(self.engine, self.dialect, _redact(uri)),
+                    retry_s,
                 )
                 _migrated.add(uri)
-            self.store_id = self._ensure_store_row()
+            self.store_id = retry_transient(self.dialect, self._ensure_store_row, retry_s)
+            health.ok()
+        except StoreDownError as exc:
+            err = StoreUnavailableError(f"cannot open the metadata store at {_redact(uri)}: {exc}")
+            err.transient = True  # type: ignore[attr-defined]
+            raise err from None
         except (OperationalError, DBAPIError) as exc:
-            raise StoreUnavailableError(
+            transient = self.dialect.is_transient(exc)
+            if transient:
+                health.failed(str(exc.orig or exc))
+            if self.dialect_name == "sqlite" and _is_corruption(exc):
+                raise self._unavailable(exc.orig or exc) from exc
+            err = StoreUnavailableError(
                 f"cannot open the metadata store at {_redact(uri)}: {exc.orig}"
-            ) from exc
+            )
+            err.transient = transient  # type: ignore[attr-defined]  # tracking spools for it
+            raise err from exc
 
     def __repr__(self) -> str:
         return f"SqlStore({_redact(self.uri)!r}, prefix={self.prefix!r})"
+
+    def retry_now(self) -> None:
+        """Let the next write try the database even within the remembered hold
+        (a flush, the end of a process: explicit moments to try again)."""
+        health = self.fast.health
+        if health.failing:
+            health.down_until = 0.0
 
     # -- transactions -----------------------------------------------------------
     @contextmanager
@@ -256,14 +327,22 @@ class SqlStore:
         """A connection in a read transaction (after this process's queued writes)."""
         wait_for_pending_writes()
         try:
+            self.fast.health.begin()
             with self.engine.connect() as conn, conn.begin():
                 yield conn
-        except OperationalError as exc:
-            if self.dialect.is_transient(exc):
+        except StoreDownError as exc:
+            raise self._unavailable(exc) from None
+        except DBAPIError as exc:
+            if _too_complex(exc):
+                raise FilterError(
+                    f"the filter is too complex for this database ({exc.orig}); split it "
+                    "into several queries or use fewer terms"
+                ) from exc
+            if not _unavailable_kind(exc):
                 raise
-            raise StoreUnavailableError(
-                f"metadata store {_redact(self.uri)} is unavailable: {exc.orig}"
-            ) from exc
+            if self.dialect_name != "sqlite" and self.dialect.is_transient(exc):
+                self.engine.dispose()  # its pooled connections are dead; the next call reconnects
+            raise self._unavailable(exc.orig or exc) from exc
 
     def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(conn)`` in one write transaction, retried on transient errors."""
@@ -277,13 +356,20 @@ class SqlStore:
                     return fn(conn)
 
         try:
-            return retry_transient(self.dialect, attempt)
-        except IntegrityError:
-            raise
-        except OperationalError as exc:
-            raise StoreUnavailableError(
-                f"metadata store {_redact(self.uri)} is unavailable: {exc.orig}"
-            ) from exc
+            self.fast.health.begin()
+            result = retry_transient(self.dialect, attempt)
+        except StoreDownError as exc:
+            raise self._unavailable(exc) from None
+        except DBAPIError as exc:
+            if not _unavailable_kind(exc):
+                raise
+            if self.dialect.is_transient(exc):
+                self.fast.health.failed(str(exc.orig))
+                if self.dialect_name != "sqlite":
+                    self.engine.dispose()
+            raise self._unavailable(exc.orig or exc) from exc
+        self.fast.health.ok()
+        return result
 
     def fast_write(self, fn: Callable[[Tx], T]) -> T:
         """Run ``fn(tx)`` in one write transaction on the fast path (see :mod:`.fast`)."""
@@ -294,18 +380,32 @@ class SqlStore:
         return self._unavailable_as_error(self.fast.write_one, sql, params)
 
     def _unavailable_as_error(self, write: Callable[..., T], *args: Any) -> T:
-        """``write(*args)``; the driver's operational errors become StoreUnavailableError
-        (integrity errors pass through for the caller to interpret)."""
+        """``write(*args)``; the driver's operational errors (and a damaged SQLite file)
+        become StoreUnavailableError; integrity errors pass through for the caller."""
         if self.read_only:
             self._refuse_write()
         try:
             return write(*args)
         except self.fast.integrity_error:
             raise
-        except self.fast.operational_error as exc:
-            raise StoreUnavailableError(
-                f"metadata store {_redact(self.uri)} is unavailable: {exc}"
-            ) from exc
+        except StoreDownError as exc:
+            raise self._unavailable(exc) from None
+        except self.fast.database_error as exc:
+            if not _unavailable_kind(exc):
+                raise
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailableError:
+        """The error for a store that cannot be used now, naming it and saying what to do."""
+        where = _redact(self.uri)
+        if self.dialect_name == "sqlite" and _is_corruption(exc):
+            path = self.engine.url.database
+            return StoreUnavailableError(
+                f"the SQLite file of metadata store {path} is damaged ({exc}); restore it "
+                "from a backup, or check it with: sqlite3 "
+                f"{path} 'PRAGMA integrity_check'"
+            )
+        return StoreUnavailableError(f"metadata store {where} is unavailable: {exc}")
 
     def _refuse_write(self) -> None:
         raise StoreUnavailableError(
@@ -547,19 +647,25 @@ class SqlStore:
             NotFoundError: a parent context or one of ``contexts`` does not exist.
         """
         kind = resource.kind
-        pk = t.new_id()
-        sql, row = self._insert_row(kind, resource, pk)
         parents = resource.parent_contexts if isinstance(resource, Context) else None
-        try:
-            if parents or contexts:
-                self._create_linked(resource, pk, sql, row, parents or [], contexts)
-            else:  # the common case: one INSERT, a transaction of its own
-                self.fast_write_one(sql, row)
-        except self.fast.integrity_error as exc:
-            raise AlreadyExistsError(
-                f"{kind[:-1]} {resource.name!r} already exists; choose another resource_id "
-                "or get() the existing one"
-            ) from exc
+        for attempt in range(4):
+            pk = self.fast.keys.take(self.fast, 1)[0]
+            sql, row = self._insert_row(kind, resource, pk)
+            try:
+                if parents or contexts:
+                    self._create_linked(resource, pk, sql, row, parents or [], contexts)
+                else:  # the common case: one INSERT, a transaction of its own
+                    self.fast_write_one(sql, row)
+                break
+            except self.fast.integrity_error as exc:
+                if is_key_clash(exc) and attempt < 3:
+                    # Not the resource id: the primary key. Take a new key block.
+                    self.fast.keys.discard()
+                    continue
+                raise AlreadyExistsError(
+                    f"{kind[:-1]} {resource.name!r} already exists; choose another resource_id "
+                    "or get() the existing one"
+                ) from exc
         self._remember(kind, row[2], pk)
         return self._stored_copy(resource, "1")
 
@@ -988,7 +1094,7 @@ class SqlStore:
                 event_id, art_id, ex_id, _state_text(link.type), now,
                 _label_json(link.label) if link.label else "{}",
             )
-            for event_id, link, art_id in zip(t.new_ids(len(links)), links, art_ids)
+            for event_id, link, art_id in zip(self.fast.keys.take(self.fast, len(links)), links, art_ids)
         ]
         linked = builtins.list(dict.fromkeys(art_ids))
 
@@ -1061,11 +1167,11 @@ class SqlStore:
             out.append((stored, objects))
         return out
 
-    def put_tracked(self, records: Sequence[TrackedRecord]) -> None:
+    def put_tracked(self, records: Sequence[TrackedRecord], *, replay: bool = False) -> None:
         """Tracking's batch of row records in one transaction (see :mod:`.batch`)."""
         from .batch import put_tracked
 
-        put_tracked(self, records, now_micros())
+        put_tracked(self, records, now_micros(), replay=replay)
 
     def _put_batch_tx(self, tx: Tx, group: builtins.list[Any], now: int) -> builtins.list[int]:
         """Write records with distinct executions, set-wise: a few statements per batch.
@@ -1080,7 +1186,7 @@ class SqlStore:
             values = self._row_values("executions", execution, 0, raw=True)
             hit = found.get(execution.resource_id)
             if hit is None:
-                ex_id, etag = t.new_id(), 1
+                ex_id, etag = tx.ids(1)[0], 1
                 inserts.append({**values, "id": ex_id})
             else:
                 ex_id, etag = hit[0], hit[1] + 1
@@ -1123,8 +1229,8 @@ class SqlStore:
         missing = [rid for rid in new_rows if rid not in art_ids]
         if missing:
             rows = []
-            for rid in missing:
-                art_ids[rid] = t.new_id()
+            for rid, pk in zip(missing, tx.ids(len(missing))):
+                art_ids[rid] = pk
                 rows.append({**new_rows[rid], "id": art_ids[rid]})
             tx.executemany(
                 ("insert_ignore", "artifacts"), lambda: self.dialect.insert_ignore(art_t), rows
@@ -1137,6 +1243,7 @@ class SqlStore:
         events: builtins.list[dict[str, Any]] = []
         associations: builtins.list[dict[str, Any]] = []
         attributions: builtins.list[dict[str, Any]] = []
+        event_ids = iter(tx.ids(sum(len(r[1]) for r in group)))
         for (_execution, links, _artifacts, contexts), ex_id, rids in zip(
             group, ex_ids, record_rids
         ):
@@ -1147,7 +1254,7 @@ class SqlStore:
                     continue  # an only_existing link to an artifact that is not there
                 linked.append(art_id)
                 events.append({
-                    "id": t.new_id(), "artifact_id": art_id, "execution_id": ex_id,
+                    "id": next(event_ids), "artifact_id": art_id, "execution_id": ex_id,
                     "type": str(link.type), "event_time": now,
                     "labels": dumps({"name": link.label} if link.label else {}),
                 })
@@ -1200,13 +1307,13 @@ class SqlStore:
         now = now_micros()
         ex_rid = execution.resource_id
 
-        def rows(ex_id: int, art_ids: Sequence[int]) -> builtins.list[dict[str, Any]]:
+        def rows(ex_id: int, art_ids: Sequence[int], tx: Tx) -> builtins.list[dict[str, Any]]:
             return [
                 {
-                    "id": t.new_id(), "artifact_id": art_id, "execution_id": ex_id,
+                    "id": pk, "artifact_id": art_id, "execution_id": ex_id,
                     "type": str(type), "event_time": now, "labels": "{}",
                 }
-                for art_id in art_ids
+                for pk, art_id in zip(tx.ids(len(art_ids)), art_ids)
             ]
 
         known_ex = self._known_pks("executions", [ex_rid])
@@ -1215,7 +1322,7 @@ class SqlStore:
             try:
                 self.fast_write(
                     lambda tx: tx.executemany(
-                        ("insert", "events"), t.events.insert, rows(known_ex[0], known_arts)
+                        ("insert", "events"), t.events.insert, rows(known_ex[0], known_arts, tx)
                     )
                 )
                 return
@@ -1227,7 +1334,7 @@ class SqlStore:
             ex_id = self._tx_ids(tx, "executions", [ex_rid])[ex_rid]
             art_ids = self._tx_ids(tx, "artifacts", rids)
             tx.executemany(
-                ("insert", "events"), t.events.insert, rows(ex_id, [art_ids[r] for r in rids])
+                ("insert", "events"), t.events.insert, rows(ex_id, [art_ids[r] for r in rids], tx)
             )
             self._remember("executions", ex_rid, ex_id)
             for rid, pk in art_ids.items():
@@ -1382,6 +1489,31 @@ class SqlStore:
 
 
 # -- helpers ---------------------------------------------------------------------------
+def _too_complex(exc: BaseException) -> bool:
+    """SQLite's limits on one statement (expression depth, terms), not an outage."""
+    msg = str(getattr(exc, "orig", exc)).lower()
+    return "too large" in msg or "too many" in msg
+
+
+def _unavailable_kind(exc: BaseException) -> bool:
+    """Errors that mean "the store cannot be used now", not "this request is wrong":
+    operational errors (connection, lock, disk, timeout) and a damaged database file."""
+    if _too_complex(exc):
+        return False
+    orig = getattr(exc, "orig", exc)
+    if type(orig).__name__ == "DatabaseError" or _is_corruption(orig):
+        return True  # SQLite's "not a database" and damaged pages raise the base class
+    # Operational errors and their subclasses (psycopg's QueryCanceled for a
+    # statement over statement_timeout, AdminShutdown, ...).
+    names = {cls.__name__ for cls in type(orig).__mro__}
+    return bool(names & {"OperationalError", "InterfaceError"})
+
+
+def _is_corruption(exc: BaseException) -> bool:
+    msg = str(exc).lower()
+    return "malformed" in msg or "not a database" in msg or "disk image" in msg
+
+
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]

@@ -2,9 +2,9 @@
 
 Conventions that the rest of the SQL layer relies on:
 
-- Primary keys are 63-bit integers made on the client (:func:`new_id`), so a
-  whole execution record can be written with ``executemany`` and no
-  round trips for generated keys.
+- Primary keys are 63-bit integers made on the client from blocks the
+  database hands out (:mod:`.keys`), so a whole execution record can be
+  written with ``executemany`` and no round trips for generated keys.
 - Timestamps are integer microseconds since the Unix epoch (UTC): compact,
   index-friendly and identical on both backends.
 - Every resource row belongs to one metadata store (``store_id``); resource
@@ -15,9 +15,6 @@ Conventions that the rest of the SQL layer relies on:
 
 from __future__ import annotations
 
-import os
-import threading
-import time
 from typing import Any
 
 from sqlalchemy import (
@@ -35,8 +32,6 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.types import TypeDecorator
-
-from ..._random import rng
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -208,48 +203,12 @@ RESOURCE_TABLES: dict[str, Table] = {
     "contexts": contexts,
 }
 
-# -- client-side ids ------------------------------------------------------------
-# 41 bits of milliseconds since 2024-01-01, 10 bits per process, 12 bits of
-# counter: roughly time ordered, and unique without asking the database.
-_EPOCH_MS = 1_704_067_200_000
-_id_lock = threading.Lock()
-_id_state = {"ms": 0, "seq": 0, "proc": rng.getrandbits(10)}
+key_blocks = Table(  # one row: the next block of primary keys to hand out (see keys.py)
+    "vt_key_blocks",
+    metadata_obj,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("next_block", BigInteger, nullable=False),
+)
 
-
-def _reseed_after_fork() -> None:
-    _id_state.update(ms=0, seq=0, proc=rng.getrandbits(10))
-
-
-os.register_at_fork(after_in_child=_reseed_after_fork)
-
-
-def new_id() -> int:
-    """A new 63-bit primary key, unique across threads and (practically) processes."""
-    with _id_lock:
-        ms = int(time.time() * 1000) - _EPOCH_MS
-        if ms <= _id_state["ms"]:
-            ms = _id_state["ms"]
-            seq = _id_state["seq"] + 1
-            if seq >= 4096:  # 4096 ids in one millisecond: borrow the next one
-                ms += 1
-                seq = 0
-        else:
-            seq = 0
-        _id_state["ms"], _id_state["seq"] = ms, seq
-        return (ms << 22) | (_id_state["proc"] << 12) | seq
-
-
-def new_ids(n: int) -> list[int]:
-    """``n`` new primary keys, allocated under one lock acquisition."""
-    out: list[int] = []
-    with _id_lock:
-        ms = max(int(time.time() * 1000) - _EPOCH_MS, _id_state["ms"])
-        seq = _id_state["seq"] if ms == _id_state["ms"] else -1
-        proc = _id_state["proc"] << 12
-        for _ in range(n):
-            seq += 1
-            if seq >= 4096:
-                ms, seq = ms + 1, 0
-            out.append((ms << 22) | proc | seq)
-        _id_state["ms"], _id_state["seq"] = ms, seq
-    return out
+#: Tables whose primary keys are made on the client from key blocks.
+CLIENT_KEYED = (artifacts, executions, contexts, events, time_series)
