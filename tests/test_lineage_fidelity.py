@@ -414,16 +414,41 @@ def test_unwritable_artifact_root_keeps_the_task_result(
     assert "outputs not recorded" in execution.metadata["vertex_track"]["tracking_error"]
 
 
-def test_plain_function_with_unpicklable_argument_still_runs(tmp_path: Path) -> None:
+def test_outside_a_flow_raise_fails_the_call_that_could_not_be_recorded(tmp_path: Path) -> None:
     vt.init(store_uri=f"sqlite:///{tmp_path / 'm.db'}", artifact_root=str(tmp_path / "a"))
 
     @vt.track
     def f(obj: object) -> int:
         return 7
 
-    assert f(Unpicklable()) == 7
+    # Nothing later belongs to a call outside a flow run: under "raise" it fails now,
+    # saying what and how to go on, and the next call is unaffected.
+    with pytest.raises(TrackingError, match="argument 'obj' of f") as info:
+        f(Unpicklable())
+    assert "ignore=" in str(info.value)
+    assert f(None) == 7
+    flush()
+    (execution,) = vt.Execution.list()
+    assert execution.state == "COMPLETE" and execution.metadata["obj"] is None
+
+
+def test_inside_a_flow_an_unrecordable_argument_is_a_placeholder_and_fails_the_run_at_its_end(
+    tracked: MetadataStore,
+) -> None:
+    ran: list[int] = []
+
+    @vt.task
+    def f(obj: object) -> int:
+        ran.append(1)
+        return 7
+
+    @vt.flow
+    def uses() -> int:
+        return f(Unpicklable()) + 1
+
     with pytest.raises(TrackingError, match="argument 'obj' of f"):
-        flush()
+        uses()
+    assert ran == [1]  # the task ran and its value was used
     (execution,) = vt.Execution.list()
     assert execution.state == "COMPLETE"
     assert execution.metadata["obj"]["recorded"] is False

@@ -138,7 +138,9 @@ def _end(
         if tokens is not None:
             tokens.reset()
         try:
-            flush()  # every task record of the run is committed before the flow returns
+            # Every task record of the run is committed before the flow returns;
+            # what this run's tracking could not record is raised now.
+            flush(deferred=run.flow_run_id if run is not None else False)
         except TrackingError as exc:
             unrecorded = exc
         if run is None:
@@ -173,8 +175,8 @@ def _end(
             })
     except Exception as exc:
         Tracker._handle(exc, "the end of the flow run", settings)
-        try:
-            flush()  # under "raise", reports what _handle deferred
+        try:  # under "raise", reports what _handle deferred
+            flush(deferred=run.flow_run_id if run is not None else False)
         except TrackingError as deferred:
             unrecorded = unrecorded or deferred
     if unrecorded is not None and error is None:

@@ -138,9 +138,10 @@ class Tracker:
         """Report a tracking failure without touching the user's task.
 
         ``warn``: one warning now (Python warning + Prefect's run logger).
-        ``raise``: a :class:`TrackingError` raised where tracking next
-        flushes — the end of the ``vt.flow`` run — after the tasks themselves
-        ran and returned their values.
+        ``raise``: inside a flow run, a :class:`TrackingError` raised when the
+        ``vt.flow`` run ends, after the tasks themselves ran and returned their
+        values; outside any flow run, raised now (nothing later belongs to
+        this call).
         """
         policy = settings.on_tracking_error if settings is not None else "raise"
         message = f"vertex_track could not record {what}: {exc!r}. {FIX_HINT}"
@@ -156,7 +157,11 @@ class Tracker:
             return
         error = TrackingError(message)
         error.__cause__ = exc
-        get_writer().defer_error(error)
+        flow_run_id = _current_flow_run_id()
+        if flow_run_id is None:
+            # Outside a flow run nothing ends later that this call belongs to.
+            raise error from exc
+        get_writer().defer_error(flow_run_id, error)
         # Also said now, where the run's logs are read: a Dask worker's deferred
         # errors would otherwise only reach that worker's own exit.
         try:
@@ -172,6 +177,8 @@ class Tracker:
         try:
             settings = get_settings()
             return self._begin(settings, args, kwargs)
+        except TrackingError:
+            raise  # already reported (raised: outside a flow run, under "raise")
         except Exception as exc:
             self._handle(exc, f"the start of {self.name}", settings)
             return None
@@ -439,6 +446,18 @@ class Tracker:
 
 
 _context_vars: tuple[Any, Any] | None = None
+
+
+def _current_flow_run_id() -> str | None:
+    """The Prefect flow run this code runs in (a task's, or the flow body's), if any."""
+    task_ctx, flow_ctx = _prefect_contexts()
+    if task_ctx is not None and task_ctx.task_run is not None:
+        flow_run_id = task_ctx.task_run.flow_run_id
+        if flow_run_id is not None:
+            return str(flow_run_id)
+    if flow_ctx is not None and flow_ctx.flow_run is not None:
+        return str(flow_ctx.flow_run.id)
+    return None
 
 
 def _prefect_contexts() -> tuple[Any, Any]:

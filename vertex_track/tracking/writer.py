@@ -92,7 +92,8 @@ class Writer:
         self._done = 0
         self._thread: threading.Thread | None = None
         self._errors: list[tuple[Record, BaseException]] = []
-        self._deferred: list[BaseException] = []  # tracking failures outside the writer
+        # Tracking failures kept for the end of their flow run: (flow run id, error).
+        self._deferred: list[tuple[str, BaseException]] = []
         self._closed = False
         self._urgent = 0  # threads waiting in flush()
         self._replay_wanted = False  # flush() asks the writer thread to replay the spool
@@ -130,7 +131,7 @@ class Writer:
     def pending(self) -> int:
         return self._submitted - self._done
 
-    def flush(self, timeout: float | None = None, *, deferred: bool = True) -> None:
+    def flush(self, timeout: float | None = None, *, deferred: bool | str = True) -> None:
         """Wait until every record submitted so far is committed, spooled or failed.
 
         If this process has spooled records, the writer then tries once to
@@ -138,8 +139,9 @@ class Writer:
         store's ``unavailable_hold``), so flush never waits on an outage for
         longer than the store's retry window.
 
-        ``deferred=False`` (a store read's barrier) leaves the failures that
-        tracking deferred to the end of the flow run for that point.
+        ``deferred``: which failures that tracking deferred to the end of a
+        flow run to raise too: all (``True``), none (``False``: a store read's
+        barrier), or those of one flow run (its id: that run's end).
 
         Raises:
             TrackingError: a record failed under the ``"raise"`` policy.
@@ -166,20 +168,26 @@ class Writer:
                 self._replay_wanted = True
                 self._cond.notify_all()
                 self._cond.wait_for(lambda: not self._replay_wanted, timeout=timeout)
-        if self._errors or (self._deferred and deferred):
+        if self._errors or (self._deferred and deferred is not False):
             self._report(deferred)
 
-    def defer_error(self, error: BaseException) -> None:
-        """Raise ``error`` (a ``TrackingError``) from the next :meth:`flush`, not now."""
+    def defer_error(self, flow_run_id: str, error: BaseException) -> None:
+        """Raise ``error`` (a ``TrackingError``) when flow run ``flow_run_id`` ends, not now."""
         with self._cond:
-            self._deferred.append(error)
+            self._deferred.append((flow_run_id, error))
 
-    def _report(self, with_deferred: bool = True) -> None:
+    def _report(self, with_deferred: bool | str = True) -> None:
         with self._cond:
             errors, self._errors = self._errors, []
             deferred: list[BaseException] = []
-            if with_deferred:
-                deferred, self._deferred = self._deferred, []
+            if with_deferred is not False:
+                keep = []
+                for key, error in self._deferred:
+                    if with_deferred is True or key == with_deferred:
+                        deferred.append(error)
+                    else:
+                        keep.append((key, error))
+                self._deferred = keep
         if deferred:
             more = f" (and {len(deferred) - 1} more)" if len(deferred) > 1 else ""
             raise TrackingError(f"{deferred[0]}{more}") from deferred[0].__cause__
@@ -370,11 +378,17 @@ def get_writer() -> Writer:
     return w
 
 
-def flush(timeout: float | None = None) -> None:
-    """Commit every tracking record queued in this process (see module docs)."""
+def flush(timeout: float | None = None, *, deferred: bool | str = True) -> None:
+    """Commit every tracking record queued in this process (see module docs).
+
+    Raises:
+        TrackingError: under ``on_tracking_error="raise"``, something could not
+            be recorded (``deferred`` says which deferred failures count, see
+            :meth:`Writer.flush`).
+    """
     w = _writer
     if w is not None:
-        w.flush(timeout)
+        w.flush(timeout, deferred=deferred)
 
 
 def _read_barrier() -> None:

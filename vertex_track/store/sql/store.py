@@ -648,6 +648,8 @@ class SqlStore:
         """
         kind = resource.kind
         parents = resource.parent_contexts if isinstance(resource, Context) else None
+        if self.read_only:
+            self._refuse_write()  # before a key block is taken (that is a write too)
         for attempt in range(4):
             pk = self.fast.keys.take(self.fast, 1)[0]
             sql, row = self._insert_row(kind, resource, pk)
