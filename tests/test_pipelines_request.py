@@ -427,3 +427,21 @@ def test_metric_file_last_value_of_each_tag(tmp_path: Path) -> None:
     assert read_measurements(path) == {"accuracy": 0.75}
     assert read_measurements(tmp_path / "missing") == {}
     assert not math.isnan(read_measurements(path)["accuracy"])
+
+
+def test_an_sdist_with_a_member_outside_its_folder_is_refused(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from vertex_track.pipelines.runner import _extract_tar
+
+    archive = tmp_path / "evil-0.1.tar.gz"
+    with tarfile.open(archive, "w:gz") as t:
+        data = b"print('owned')"
+        info = tarfile.TarInfo("../escaped.py")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    dest = tmp_path / "unpacked"
+    with pytest.raises(vt.InvalidArgumentError, match="evil-0.1.tar.gz has a member outside"):
+        _extract_tar(archive, dest, "workerPoolSpecs[0].pythonPackageSpec.packageUris[0]")
+    assert not (tmp_path / "escaped.py").exists()

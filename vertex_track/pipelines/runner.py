@@ -146,8 +146,7 @@ def stage_packages(uris: Sequence[str], dest: Path) -> list[str]:
                 with zipfile.ZipFile(local) as z:
                     z.extractall(unpacked)
             else:
-                with tarfile.open(local) as t:
-                    t.extractall(unpacked, filter="data")
+                _extract_tar(local, unpacked, field_path)
             tops = [p for p in unpacked.iterdir() if p.is_dir()]
             top = tops[0] if len(tops) == 1 else unpacked
             src = top / "src"
@@ -400,3 +399,37 @@ def _stop(procs: Sequence[_Proc]) -> None:
     for p in procs:  # children the replica left behind in its group
         p.signal(signal.SIGKILL)
 
+
+def _extract_tar(archive: Path, dest: Path, field_path: str) -> None:
+    """Unpack an sdist, refusing members that would land outside ``dest``.
+
+    Python's ``filter="data"`` does this where it exists (3.11.4+, and the
+    security releases of older versions); Debian 12's Python 3.11.2 lacks it,
+    so the same rules are applied by hand there: no absolute paths, no
+    ``..``, no links out of the folder, no devices.
+    """
+    with tarfile.open(archive) as t:
+        if hasattr(tarfile, "data_filter"):
+            try:
+                t.extractall(dest, filter="data")
+            except tarfile.FilterError as exc:
+                raise InvalidArgumentError(
+                    f"{field_path}: {archive.name} has a member outside its folder: {exc}"
+                ) from None
+            return
+        root = dest.resolve()
+        members = []
+        for m in t.getmembers():
+            target = (root / m.name).resolve()
+            link_ok = True
+            if m.issym() or m.islnk():
+                link_ok = (target.parent / m.linkname).resolve().is_relative_to(root)
+            if (
+                m.name.startswith(("/", "\\")) or not target.is_relative_to(root)
+                or not link_ok or m.isdev()
+            ):
+                raise InvalidArgumentError(
+                    f"{field_path}: {archive.name} has a member outside its folder: {m.name!r}"
+                )
+            members.append(m)
+        t.extractall(dest, members=members)  # every member checked above
