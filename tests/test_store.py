@@ -1,6 +1,7 @@
 """Conformance suite for the metadata store: runs on SQLite and PostgreSQL.
 
-Each seed 000/004 operation (create/get/list/update/delete/purge of
+Each operation of Vertex AI's "Track executions and artifacts" and "Manage ML Metadata"
+guides (create/get/list/update/delete/purge of
 artifacts, executions and contexts, start_execution, context links) in
 ``vt`` calls, plus validation, pagination, etags and purge semantics.
 """
@@ -18,7 +19,7 @@ from vertex_track.store.base import MetadataStore
 PREFIX = "projects/local/locations/local/metadataStores/default"
 
 
-# -- create / get (seed 000 "Create artifact", 004 "아티팩트 만들기") ------------------
+# -- create / get ("Create artifact" in both guides) ----------------------------------
 def test_create_artifact_has_vertex_fields(store: MetadataStore) -> None:
     before = dt.datetime.now(dt.timezone.utc)
     a = vt.Artifact.create(
@@ -282,7 +283,7 @@ def test_update_of_deleted_resource_raises_not_found(store: MetadataStore) -> No
         a.delete()
 
 
-# -- delete / purge (seed 004) --------------------------------------------------------
+# -- delete / purge ("Manage ML Metadata") ---------------------------------------------
 def test_delete_removes_events_and_links(store: MetadataStore) -> None:
     ctx = vt.Context.create("system.PipelineRun")
     a = vt.Artifact.create("system.Dataset")
@@ -333,7 +334,7 @@ def test_purge_requires_a_filter(store: MetadataStore) -> None:
         vt.Artifact.purge("")
 
 
-# -- start_execution (seed 000 "Start execution") ------------------------------------
+# -- start_execution ("Start execution" in "Track executions and artifacts") ----------
 def test_start_execution_records_inputs_outputs_and_state(store: MetadataStore) -> None:
     data = vt.Artifact.create("system.Dataset", uri="file:///data.csv")
     params = vt.Artifact.create("system.Artifact", metadata={"lr": 0.1})

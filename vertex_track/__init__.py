@@ -1,6 +1,6 @@
 """vertex_track: Prefect pipelines tracked in the Vertex AI ML Metadata model.
 
-Public API (a contract; see SPEC section 0). Names that need Prefect or other
+Public API (a contract: code outside this repository calls it). Names that need Prefect or other
 heavy imports (``track``, ``flow``, ``PipelineRun``, experiments, lineage) are
 loaded on first use, so ``import vertex_track`` stays fast for the CLI.
 """

@@ -413,7 +413,7 @@ class Artifact(_Resource):
         state: ArtifactState | str = ArtifactState.LIVE,
         store: MetadataStore | None = None,
     ) -> Artifact:
-        """Create an Artifact (seed 000 ``Artifact.create``).
+        """Create an Artifact (as the Vertex AI SDK's ``aiplatform.Artifact.create``).
 
         Args:
             schema_title: ``namespace.Name``, default ``system.Artifact``.
@@ -523,7 +523,7 @@ class Execution(_Resource):
         description: str | None = None,
         store: MetadataStore | None = None,
     ) -> Execution:
-        """Create an Execution (seed 000 ``Execution.create``); state defaults to RUNNING.
+        """Create an Execution (as the Vertex AI SDK's ``aiplatform.Execution.create``); state defaults to RUNNING.
 
         Raises:
             InvalidArgumentError: a field breaks its rule.

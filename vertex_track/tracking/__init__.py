@@ -1,12 +1,13 @@
 """Auto-tracking of Prefect tasks and flows: ``vt.track``, ``vt.task``, ``vt.flow``.
 
-How a tracked task hooks in (the choice STYLE.md asks to document): the
-task's function is wrapped (``functools.wraps``, so Prefect sees the same
+How a tracked task hooks in (a deliberate choice between Prefect's state
+hooks and wrapping): the task's function is wrapped (``functools.wraps``, so Prefect sees the same
 signature, source and description) and the Task is rebuilt with
 ``Task.with_options`` so every option the user gave stays. Wrapping is what
 sees argument values and the return value on every attempt; Prefect state
 hooks do not. A cache hit never calls the function, so an ``on_completion``
-hook records those (state ``Cached``). The task key is kept equal to the
+hook records those (state ``Cached``); it is handed to Prefect only for a
+run that is a cache hit (Prefect logs two lines per hook it runs). The task key is kept equal to the
 untracked task's so Prefect's cache keys and task identity do not change.
 """
 
