@@ -12,7 +12,6 @@ Prefect deployments: ``prefect deploy flows/hyperparameter_tuning.py:hyperparame
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -33,19 +32,7 @@ def hyperparameter_tuning(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python flows/hyperparameter_tuning.py REQUEST.json", file=sys.stderr)
-        return 2
-    request = vt.pipelines.parse_request(argv[0])
-    name = request.display_name.replace("{", "{{").replace("}", "}}")  # a template
-    state = hyperparameter_tuning.with_options(flow_run_name=name)(
-        request.to_json_dict(), return_state=True
-    )
-    if state.is_completed():
-        print(json.dumps(state.result(), indent=2))
-        return 0
-    print(f"hyperparameter tuning failed: {state.message}", file=sys.stderr)
-    return 1
+    return vt.pipelines.run_request_file(hyperparameter_tuning, argv, script="flows/hyperparameter_tuning.py")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ fails the flow run with the reason. ``vertex-track pipelines list`` shows it.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -27,19 +26,7 @@ def training_pipeline(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python flows/training_pipeline.py REQUEST.json", file=sys.stderr)
-        return 2
-    request = vt.pipelines.parse_request(argv[0])  # a bad request fails here, recording nothing
-    name = request.display_name.replace("{", "{{").replace("}", "}}")  # a template
-    state = training_pipeline.with_options(flow_run_name=name)(
-        request.to_json_dict(), return_state=True
-    )
-    if state.is_completed():
-        print(json.dumps(state.result(), indent=2))
-        return 0
-    print(f"training pipeline failed: {state.message}", file=sys.stderr)
-    return 1
+    return vt.pipelines.run_request_file(training_pipeline, argv, script="flows/training_pipeline.py")
 
 
 if __name__ == "__main__":

@@ -130,18 +130,34 @@ BIN = Path(sys.executable).parent
 # -- the store `make demo` leaves (test_examples, test_readme) --------------------------
 
 
-def _run_example(name: str, env: dict[str, str], log: Path, *args: str) -> None:
-    with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "examples" / name), *args], stdout=out,
-                                stderr=subprocess.STDOUT, env=env, cwd=ROOT,
-                                start_new_session=True)
+def run_python(
+    args: list[str], *, env: dict[str, str], stdout: Path, stderr: Path | None = None,
+    cwd: Path | None = None, timeout: float = 300,
+) -> int:
+    """Run ``python ARGS`` in its own process group; output to files; returns the exit code.
+
+    Files, not pipes: Prefect's temporary API server (a child of the script)
+    can outlive it and would hold pipes open. The whole group is killed
+    afterwards, so no server is left behind.
+    """
+    with stdout.open("w") as out, (stderr or stdout).open("a") as err:
+        proc = subprocess.Popen(
+            [sys.executable, *args], stdout=out,
+            stderr=err if stderr is not None else subprocess.STDOUT, env=env, cwd=cwd,
+            start_new_session=True,
+        )
         try:
-            code = proc.wait(timeout=400)
-        finally:  # Prefect's temporary API server is a child of the example
+            return proc.wait(timeout=timeout)
+        finally:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def _run_example(name: str, env: dict[str, str], log: Path, *args: str) -> None:
+    code = run_python([str(ROOT / "examples" / name), *args], env=env, stdout=log, cwd=ROOT,
+                      timeout=400)
     assert code == 0, log.read_text()[-3000:]
 
 

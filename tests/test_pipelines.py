@@ -519,6 +519,19 @@ def test_flows_folder_entry_points(data: vt.Artifact, train: Path, tmp_path: Pat
         tuning_flow.hyperparameter_tuning(custom(tmp_path, [pool(train)]))
 
 
+def test_flows_folder_command_line(
+    data: vt.Artifact, train: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    training = _load_flow_module("training_pipeline")
+    assert training.main([]) == 2
+    assert "usage: python flows/training_pipeline.py REQUEST.json" in capsys.readouterr().err
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(custom(tmp_path, [pool(train)])))
+    assert training.main([str(request)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["state"] == "PIPELINE_STATE_SUCCEEDED"
+
+
 # -- the command line ----------------------------------------------------------------------------
 def test_cli_run_list_show(data: vt.Artifact, train: Path, tmp_path: Path) -> None:
     cli = CliRunner()

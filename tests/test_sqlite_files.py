@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import run_python
 
 import vertex_track as vt
 from vertex_track.store import open_store
@@ -45,18 +45,7 @@ def test_after_a_tracked_flow_script_exits_the_database_file_alone_holds_every_r
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
     }
     out, err = tmp_path / "out.txt", tmp_path / "err.txt"
-    # Files, not pipes: Prefect's temporary API server (a child of the script)
-    # could hold pipes open after the script exits.
-    with out.open("w") as stdout, err.open("w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, str(script)], stdout=stdout, stderr=stderr, env=env,
-            start_new_session=True,
-        )
-        try:
-            returncode = proc.wait(timeout=300)
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+    returncode = run_python([str(script)], env=env, stdout=out, stderr=err)
     assert returncode == 0, err.read_text()[-3000:]
     wal = Path(f"{db}-wal")
     assert not wal.exists() or wal.stat().st_size == 0

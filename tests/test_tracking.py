@@ -7,11 +7,7 @@ public API, artifact by artifact.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
-import subprocess
-import sys
 import textwrap
 import warnings
 from pathlib import Path
@@ -19,6 +15,7 @@ from typing import Annotated
 
 import numpy as np
 import pytest
+from conftest import run_python
 from prefect import flow, task
 from prefect.cache_policies import INPUTS
 
@@ -436,18 +433,7 @@ def test_records_are_durable_when_the_process_exits_right_after_the_flow(
     """))
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     out, err = tmp_path / "out.txt", tmp_path / "err.txt"
-    # Files, not pipes: Prefect's temporary API server (a child of the script)
-    # outlives os._exit and would hold pipes open.
-    with out.open("w") as stdout, err.open("w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, str(script)], stdout=stdout, stderr=stderr, env=env,
-            start_new_session=True,
-        )
-        try:
-            returncode = proc.wait(timeout=240)
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+    returncode = run_python([str(script)], env=env, stdout=out, stderr=err, timeout=240)
     assert returncode == 0, err.read_text()[-2000:]
     assert out.read_text().strip().splitlines()[-1] == str(sum(i * i for i in range(40)))
     vt.init(store_uri=f"sqlite:///{tmp_path}/exit.db")

@@ -176,11 +176,9 @@ def check_crashed(store: Any, *, fix: bool, prefect: bool) -> list[Finding]:
     for ex in Execution.iter("state = RUNNING", page_size=1000):
         vt = ex.metadata.get("vertex_track")
         vt = vt if isinstance(vt, dict) else {}
-        reason = is_gone(vt.get("process"))
-        new_state, error_type = "FAILED", "ProcessGone"
-        if reason is None and prefect and vt.get("task_run_id"):
-            reason, new_state = _prefect_verdict("task", vt["task_run_id"])
-            error_type = "PrefectRunEnded"
+        reason, new_state, error_type = _crash_verdict(
+            vt.get("process"), "task", vt.get("task_run_id") if prefect else None
+        )
         if reason is None:
             continue
         finding = Finding("crashed", "error",
@@ -192,11 +190,9 @@ def check_crashed(store: Any, *, fix: bool, prefect: bool) -> list[Finding]:
     for ctx in Context.iter(f, page_size=1000):
         vt = ctx.metadata.get("vertex_track")
         vt = vt if isinstance(vt, dict) else {}
-        reason = is_gone(vt.get("process"))
-        new_state, error_type = "FAILED", "ProcessGone"
-        if reason is None and prefect and ctx.metadata.get("flow_run_id"):
-            reason, new_state = _prefect_verdict("flow", ctx.metadata["flow_run_id"])
-            error_type = "PrefectRunEnded"
+        reason, new_state, error_type = _crash_verdict(
+            vt.get("process"), "flow", ctx.metadata.get("flow_run_id") if prefect else None
+        )
         if reason is None:
             continue
         finding = Finding("crashed", "error",
@@ -205,6 +201,21 @@ def check_crashed(store: Any, *, fix: bool, prefect: bool) -> list[Finding]:
             finding.fixed = _mark_run(ctx, reason, new_state, error_type)
         out.append(finding)
     return out
+
+
+def _crash_verdict(
+    process: Any, kind: str, prefect_run_id: str | None
+) -> tuple[str | None, str, str]:
+    """``(reason, new state, error type)`` for a RUNNING record; ``reason`` None: still alive.
+
+    The recorded process (host, pid, start time) decides first; then, when
+    ``prefect_run_id`` is given, Prefect's own final state of that run.
+    """
+    reason = is_gone(process)
+    if reason is not None or not prefect_run_id:
+        return reason, "FAILED", "ProcessGone"
+    reason, new_state = _prefect_verdict(kind, prefect_run_id)
+    return reason, new_state, "PrefectRunEnded"
 
 
 def _mark_execution(ex: Any, reason: str, state: str, error_type: str) -> bool:

@@ -23,7 +23,13 @@ Importing this package does not import Prefect; running a pipeline does.
 
 from __future__ import annotations
 
-from .pipeline import PipelineFailed, experiment_name_for, run_in_flow, run_training_pipeline
+from .pipeline import (
+    PipelineFailed,
+    experiment_name_for,
+    run_in_flow,
+    run_request_file,
+    run_training_pipeline,
+)
 from .request import (
     CUSTOM_TASK,
     HYPERPARAMETER_TUNING_TASK,
@@ -42,5 +48,6 @@ __all__ = [
     "experiment_name_for",
     "parse_request",
     "run_in_flow",
+    "run_request_file",
     "run_training_pipeline",
 ]

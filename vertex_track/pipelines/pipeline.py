@@ -872,3 +872,27 @@ def _attach_run_from_state(result: TrainingPipelineResult, state: Any) -> None:
         except NotFoundError:
             pass
 
+
+def run_request_file(flow: Any, argv: list[str], *, script: str) -> int:
+    """Command-line entry of a pipeline flow: ``python SCRIPT REQUEST.json``.
+
+    Validates the request before the flow starts (a bad request records
+    nothing), names the flow run after the pipeline, prints the result's
+    summary as JSON. Returns the process exit code: 0 succeeded, 1 failed,
+    2 usage error.
+    """
+    import json
+    import sys
+
+    if len(argv) != 1:
+        print(f"usage: python {script} REQUEST.json", file=sys.stderr)
+        return 2
+    request = parse_request(argv[0])  # a bad request fails here, recording nothing
+    name = request.display_name.replace("{", "{{").replace("}", "}}")  # a template
+    state = flow.with_options(flow_run_name=name)(request.to_json_dict(), return_state=True)
+    if state.is_completed():
+        print(json.dumps(state.result(), indent=2))
+        return 0
+    print(f"{flow.name} failed: {state.message}", file=sys.stderr)
+    return 1
+

@@ -184,15 +184,10 @@ def _end(
 
 
 def _state_of_exception(error: BaseException) -> str:
-    try:
-        from prefect.exceptions import CancelledRun, TerminationSignal
-    except ImportError:  # pragma: no cover - Prefect always has them
-        return "FAILED"
-    if isinstance(error, CancelledRun):
-        return "CANCELLED"
-    if isinstance(error, TerminationSignal):
-        return "FAILED"  # Prefect: CRASHED
-    return "FAILED"
+    """Prefect's final state for a flow that raised: CANCELLED, else FAILED (or CRASHED)."""
+    from prefect.exceptions import CancelledRun
+
+    return "CANCELLED" if isinstance(error, CancelledRun) else "FAILED"
 
 
 def _state_of_return(result: Any) -> tuple[str, Any]:
@@ -223,11 +218,7 @@ def _state_of_return(result: Any) -> tuple[str, Any]:
     if any(s.is_cancelled() for s in states):
         return "CANCELLED", None
     failed = [s for s in states if not s.is_completed()]
-    return "FAILED", _StateMessage(failed[0].message or failed[0].name or "failed state")
-
-
-class _StateMessage(str):
-    """The message of the failed state a flow returned (recorded as ``error_message``)."""
+    return "FAILED", failed[0].message or failed[0].name or "failed state"
 
 
 def _experiment_run_context() -> Context | None:

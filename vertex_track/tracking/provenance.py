@@ -128,17 +128,15 @@ def from_flow_inputs(value: Any) -> list[str]:
     return []
 
 
-def links_for(
-    out: list[Any], label: str, value: Any, targets: list[str], scopes: tuple[str, ...]
-) -> None:
+def links_for(out: list[Any], label: str, value: Any, targets: list[str], exact: Any) -> None:
     """Append INPUT links from ``value`` (argument ``label``) to the artifacts of ``targets``.
 
     A producer known in this process links the output the value *is*
-    (identity, or equality for scalars); when none matches, every output of
-    that producer (a ``.map()`` element comes from the whole list). An
-    unknown producer is left for the writer to resolve (``@`` target).
+    (``exact``: what the value was recorded as by identity, already linked;
+    or equality for scalars); when none matches, every output of that
+    producer (a ``.map()`` element comes from the whole list). An unknown
+    producer is left for the writer to resolve (``@`` target).
     """
-    exact = None if is_parameter(value) else produced.get(value, scopes)
     seen: set[str] = set()
     for target in targets:
         if not target.startswith("@"):

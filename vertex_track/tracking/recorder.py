@@ -273,11 +273,12 @@ class Tracker:
         for label, value in arguments:
             if label in self.options.ignore:
                 continue
+            known = None  # what the value itself was recorded as, by identity
             if is_parameter(value):
                 params[label] = parameter_value(value)
             else:
                 try:
-                    self._input_links(inputs, label, value, scope, scopes, start_us)
+                    known = self._input_links(inputs, label, value, scope, scopes, start_us)
                 except Exception as exc:  # this argument only; the call is still tracked
                     params[label] = placeholder(value, exc)
                     self._handle(exc, f"argument {label!r} of {self.name}", settings)
@@ -288,7 +289,7 @@ class Tracker:
             if not targets:  # a subflow's parameter, handed on to this task
                 targets = from_flow_inputs(value)
             if targets:
-                links_for(inputs, label, value, targets, scopes)
+                links_for(inputs, label, value, targets, known)
         return Run(
             store=store, settings=settings, resource_id=resource_id,
             display_name=(display_name or "")[:128], params=params,
@@ -313,11 +314,12 @@ class Tracker:
     def _input_links(
         self, out: list[LinkRow], label: str, value: Any, scope: str,
         scopes: tuple[str, ...], now_us: int,
-    ) -> None:
+    ) -> Any:
+        """Append the INPUT links of ``value``; returns what it was recorded as (identity)."""
         known = produced.get(value, scopes)
         if isinstance(known, str):  # this very object is an upstream output
             out.append(("INPUT", label, known))
-            return
+            return known
         out.append(("INPUT", label, artifact_row(
             value, label=label, scope=scope, schema_title=self.arg_schema.get(label),
             now_us=now_us,
@@ -327,19 +329,20 @@ class Tracker:
         if isinstance(known, dict):
             for key, rid in known.items():
                 out.append(("INPUT", f"{label}.{key}", rid))
-            return
+            return known
         if isinstance(value, dict):
             elements: Any = ((k, v) for k, v in value.items() if isinstance(k, str))
         elif isinstance(value, (tuple, list)):
             elements = enumerate(value)
         else:
-            return
+            return None
         for key, element in itertools.islice(elements, 256):
             if is_parameter(element):
                 continue  # scalars are never recorded by identity
             rid = produced.get(element, scopes)
             if isinstance(rid, str):
                 out.append(("INPUT", f"{label}.{key}", rid))
+        return None
 
     # -- end -----------------------------------------------------------------------------
     def end_ok(self, run: Run | None, result: Any, state: ExecutionState = ExecutionState.COMPLETE) -> None:
