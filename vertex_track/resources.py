@@ -18,6 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from . import validation as v
 from .exceptions import InvalidArgumentError
+from .types import (  # re-exported: part of this module's public names
+    ArtifactState,
+    Event,
+    EventType,
+    ExecutionState,
+    _StrEnum,
+    register_resource_class,
+)
 
 if TYPE_CHECKING:
     from .store.base import MetadataStore, PurgeResult
@@ -34,36 +42,6 @@ __all__ = [
 ]
 
 List = builtins.list  # the classmethods below are called `list`
-
-
-class _StrEnum(str, Enum):
-    def __str__(self) -> str:
-        return self.value
-
-
-class ArtifactState(_StrEnum):
-    """State of an Artifact (Vertex's ``Artifact.State``)."""
-
-    PENDING = "PENDING"
-    LIVE = "LIVE"
-
-
-class ExecutionState(_StrEnum):
-    """State of an Execution (Vertex's ``Execution.State``)."""
-
-    NEW = "NEW"
-    RUNNING = "RUNNING"
-    COMPLETE = "COMPLETE"
-    FAILED = "FAILED"
-    CACHED = "CACHED"
-    CANCELLED = "CANCELLED"
-
-
-class EventType(_StrEnum):
-    """Direction of an Event: the artifact was an INPUT or an OUTPUT of the execution."""
-
-    INPUT = "INPUT"
-    OUTPUT = "OUTPUT"
 
 
 def _now() -> dt.datetime:
@@ -726,22 +704,5 @@ def _and(base: str, extra: str | None) -> str:
     return f"{base} AND ({extra})" if extra else base
 
 
-class Event(BaseModel):
-    """A link between an artifact and an execution: it was an INPUT or an OUTPUT.
-
-    ``labels`` carry the argument name or output key under ``"name"``
-    (e.g. ``{"name": "data"}``, ``{"name": "output.0"}``); :attr:`label` reads it.
-    """
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-
-    artifact: str
-    execution: str
-    event_time: dt.datetime
-    type: EventType
-    labels: dict[str, str] = Field(default_factory=dict)
-
-    @property
-    def label(self) -> str | None:
-        """The argument name or output key this event stands for."""
-        return self.labels.get("name")
+for _cls in (Artifact, Execution, Context):
+    register_resource_class(_cls)
