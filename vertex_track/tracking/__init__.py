@@ -45,6 +45,10 @@ F = TypeVar("F")
 
 
 def _wrap(fn: Callable[..., Any], tracker: Tracker) -> Callable[..., Any]:
+    if tracker.options.cache is not None:
+        from .cache import TaskCache, wrap_cached
+
+        return wrap_cached(fn, tracker, TaskCache(fn, tracker, tracker.options.cache))
     # The wrapper must be the same kind of function as the user's: Prefect
     # decides from it whether the task is async and/or a generator.
     if inspect.isasyncgenfunction(fn):
@@ -117,14 +121,34 @@ def _wrap(fn: Callable[..., Any], tracker: Tracker) -> Callable[..., Any]:
     return wrapper
 
 
-def _options(schema_title: str | None, display_name: str | None, ignore: Iterable[str]) -> Options:
+_CACHE_ARGS = ("cache_expiration", "refresh_cache", "verify", "version")
+
+
+def _options(
+    schema_title: str | None, display_name: str | None, ignore: Iterable[str],
+    cache: bool = False, cache_args: dict[str, Any] | None = None,
+) -> Options:
     title = schema_title or DEFAULT_EXECUTION_SCHEMA
     check_schema_title(title)
     if isinstance(ignore, str):
         raise InvalidArgumentError(
             f"ignore must be a list of argument names, got the string {ignore!r}"
         )
-    return Options(schema_title=title, display_name=display_name, ignore=frozenset(ignore))
+    cache_opts = None
+    given = {k: v for k, v in (cache_args or {}).items() if v is not None}
+    if cache:
+        from .cache import cache_options
+
+        cache_opts = cache_options(**given)
+    elif given.keys() & {"verify", "version"}:
+        raise InvalidArgumentError(
+            f"{' and '.join(sorted(given.keys() & {'verify', 'version'}))} apply to "
+            "vertex_track's result cache: pass cache=True as well"
+        )
+    return Options(
+        schema_title=title, display_name=display_name, ignore=frozenset(ignore),
+        cache=cache_opts,
+    )
 
 
 @overload
@@ -132,7 +156,8 @@ def track(obj: F, /) -> F: ...
 @overload
 def track(
     obj: None = None, /, *, schema_title: str | None = ..., display_name: str | None = ...,
-    ignore: Iterable[str] = ...,
+    ignore: Iterable[str] = ..., cache: bool = ..., cache_expiration: Any = ...,
+    refresh_cache: bool | None = ..., verify: str | None = ..., version: str | None = ...,
 ) -> Callable[[F], F]: ...
 
 
@@ -143,6 +168,11 @@ def track(
     schema_title: str | None = None,
     display_name: str | None = None,
     ignore: Iterable[str] = (),
+    cache: bool = False,
+    cache_expiration: Any = None,
+    refresh_cache: bool | None = None,
+    verify: str | None = None,
+    version: str | None = None,
 ) -> Any:
     """Record every run of a Prefect task (or a plain function) as an Execution.
 
@@ -162,12 +192,31 @@ def track(
     Args:
         schema_title: the Execution's schema (default ``system.ContainerExecution``).
         display_name: the Execution's display name (default: the task run name).
-        ignore: argument names not to record.
+        ignore: argument names not to record (nor to key the cache on).
+        cache: reuse an earlier result when the code, the parameters and the
+            inputs' contents are the same (see ``docs/cache.md``): the
+            function is not called, a ``CACHED`` Execution points at the
+            original outputs, and the reason a run did not reuse is recorded
+            (``vt.explain_cache``).
+        cache_expiration: with ``cache``, a ``datetime.timedelta``: results
+            older than this are not reused.
+        refresh_cache: with ``cache``, run anyway (the new result is reused later).
+        verify: with ``cache``, what is checked before a result is reused:
+            ``"exists"`` (default: recorded and its stored bytes present) or
+            ``"digest"`` (the stored bytes re-hashed too).
+        version: with ``cache``, stands for the code in the key instead of the
+            function's source (bump it when a helper the task calls changes).
 
     Raises:
-        InvalidArgumentError: bad options, or ``obj`` is a flow (use ``vt.flow``).
+        InvalidArgumentError: bad options (``verify`` other than ``"exists"`` /
+            ``"digest"``, a non-positive ``cache_expiration``, ``verify`` or
+            ``version`` without ``cache``, ``cache`` on a generator), or
+            ``obj`` is a flow (use ``vt.flow``).
     """
-    options = _options(schema_title, display_name, ignore)
+    options = _options(schema_title, display_name, ignore, cache, {
+        "cache_expiration": cache_expiration, "refresh_cache": refresh_cache,
+        "verify": verify, "version": version,
+    })
     if obj is None:
         return lambda target: _track(target, options)
     return _track(obj, options)
@@ -282,17 +331,30 @@ def task(
 ) -> Any:
     """``vt.task(...)`` is ``vt.track(prefect.task(...))``; takes Prefect's task options.
 
+    With ``cache=True`` the options ``cache_expiration``, ``refresh_cache``,
+    ``verify`` and ``version`` are those of :func:`track` (vertex_track's
+    result cache) rather than Prefect's.
+
     Example::
 
         @vt.task(retries=2, schema_title="system.ContainerExecution")
         def train(data, lr: float = 0.1): ...
+
+    Raises:
+        InvalidArgumentError: bad tracking or cache options (see :func:`track`).
     """
     # Prefect's Task class, not the `prefect.task` attribute: a code base that
     # replaced `prefect.task` by `vt.task` must not recurse into us.
     from prefect.tasks import Task
 
     display_name = task_kwargs.pop("display_name", None)
-    options = _options(schema_title, display_name, ignore)
+    cache = bool(task_kwargs.pop("cache", False))
+    # With cache=True, cache_expiration and refresh_cache are vertex_track's, not Prefect's.
+    cache_args = {
+        k: task_kwargs.pop(k) for k in _CACHE_ARGS
+        if k in task_kwargs and (cache or k in ("verify", "version"))
+    }
+    options = _options(schema_title, display_name, ignore, cache, cache_args)
 
     def decorate(fn: Any) -> Any:
         if isinstance(fn, Task):

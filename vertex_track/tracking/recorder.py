@@ -75,6 +75,7 @@ class Options:
     schema_title: str = DEFAULT_EXECUTION_SCHEMA
     display_name: str | None = None
     ignore: frozenset[str] = frozenset()
+    cache: Any = None  # a cache.CacheOptions when the task reuses results (cache=True)
 
 
 @dataclass
@@ -366,6 +367,22 @@ class Tracker:
             return
         run.vt_meta.update(error_type=type(exc).__name__, error_message=str(exc)[:2000])
         self._end_quietly(run, ExecutionState.FAILED, [])
+
+    def end_reused(self, run: Run | None, outputs: list[tuple[str, str, Any]], result: Any) -> None:
+        """End a run served from vertex_track's cache: ``CACHED``, with OUTPUT events
+        to the reused artifacts ``[(label, resource id, loaded value)]``."""
+        if run is None:
+            return
+        for _label, rid, value in outputs:
+            produced.add(value, rid, run.scope)
+        remember_outputs(run.resource_id, [(rid, value) for _label, rid, value in outputs])
+        if len(outputs) > 1 or (outputs and outputs[0][0] != "output"):  # a tuple or dict
+            produced.add(
+                result, {label.removeprefix("output."): rid for label, rid, _v in outputs},
+                run.scope,
+            )
+        links: list[LinkRow] = [("OUTPUT", label, rid) for label, rid, _v in outputs]
+        self._end_quietly(run, ExecutionState.CACHED, links)
 
     def _end_quietly(self, run: Run, state: ExecutionState, links: list[LinkRow]) -> None:
         try:
