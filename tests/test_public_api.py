@@ -16,7 +16,7 @@ PUBLIC_NAMES = [
     "log_classification_metrics", "log_model", "get_experiment_df", "VertexTrackError",
     "NotFoundError", "AlreadyExistsError", "ConflictError", "InvalidArgumentError",
     "FilterError", "StoreUnavailableError", "query_execution_inputs_and_outputs",
-    "query_context_lineage_subgraph",
+    "query_context_lineage_subgraph", "explain_cache", "cache_policy", "CacheExplanation",
 ]
 
 

@@ -50,6 +50,10 @@ _LAZY: dict[str, str] = {
     "Model": "vertex_track.tracking.markers",
     "Metrics": "vertex_track.tracking.markers",
     "PipelineRun": "vertex_track.tracking.pipeline_run",
+    # result cache
+    "explain_cache": "vertex_track.tracking.cache_lookup",
+    "CacheExplanation": "vertex_track.tracking.cache_lookup",
+    "cache_policy": "vertex_track.tracking.cache_policy",
     "register_materializer": "vertex_track.artifacts",
     "Materializer": "vertex_track.artifacts",
     # lineage
@@ -75,6 +79,7 @@ __all__ = [
     "ArtifactIntegrityError",
     "ArtifactState",
     "ArtifactType",
+    "CacheExplanation",
     "ConflictError",
     "Context",
     "Dataset",
@@ -99,7 +104,9 @@ __all__ = [
     "UntrustedArtifactError",
     "VertexTrackError",
     "autotrack",
+    "cache_policy",
     "end_run",
+    "explain_cache",
     "flow",
     "get_experiment_df",
     "init",
@@ -159,6 +166,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs
         query_execution_inputs_and_outputs,
     )
     from .tracking import autotrack, flow, task, track
+    from .tracking.cache_lookup import CacheExplanation, explain_cache
+    from .tracking.cache_policy import cache_policy
     from .tracking.markers import ArtifactType, Dataset, Metrics, Model
     from .tracking.pipeline_run import PipelineRun
 
