@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-import textwrap
 import threading
 import warnings
 from pathlib import Path
@@ -313,7 +312,7 @@ def flaky(x: int) -> int:
 def shapes() -> tuple[list[int], list[int], int]:
     arr, meta = pair(2)
     mapped = scale.map([np.ones(2), np.ones(3)], k=3.0)
-    return arr.tolist() + [meta["x"]], [int(m.sum()) for m in mapped.result()], flaky(4)
+    return [*arr.tolist(), meta["x"]], [int(m.sum()) for m in mapped.result()], flaky(4)
 
 
 def test_tuples_retries_and_map(tracked: MetadataStore) -> None:
@@ -488,3 +487,50 @@ def test_a_value_without_a_stable_digest_warns() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         content_digest(np.ones(3))  # no warning for the types with their own digest
+
+
+# -- the command line ----------------------------------------------------------------------
+def test_cache_commands_explain_list_and_clear(tracked: MetadataStore, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from vertex_track.cli.app import app
+
+    pipeline()
+    pipeline()
+    first, second = runs_of("scale")
+    uri = ["--store-uri", f"sqlite:///{tmp_path / 'metadata.db'}"]
+    runner = CliRunner()
+
+    def cli(*args: str) -> Any:
+        result = runner.invoke(app, [*uri, "cache", *args])
+        return result
+
+    out = cli("explain", second.resource_id, "--json")
+    assert out.exit_code == 0, out.stderr
+    assert json.loads(out.stdout) == {
+        "execution": second.name, "reused": first.name,
+        "reason": f"reused execution {first.resource_id} (same code, same params, same inputs)",
+        "key": first.metadata["vertex_track"]["cache"]["key"],
+    }
+    assert "reused execution" in cli("explain", second.resource_id).stdout
+
+    listed = json.loads(cli("list", "--task", "scale", "--json").stdout)
+    assert [e["execution"] for e in listed] == [first.name]  # CACHED runs are not entries
+    assert {e["task"] for e in json.loads(cli("list", "--json").stdout)} == {
+        "test_cache.make", "test_cache.scale"}
+
+    refused = cli("clear", "--task", "scale")
+    assert refused.exit_code == 2 and "add --yes" in refused.stderr
+    cleared = json.loads(cli("clear", "--task", "scale", "--yes", "--json").stdout)
+    assert cleared == {"task": "scale", "cleared": [first.name]}
+    assert cli("list", "--task", "scale", "--json").stdout.strip() == "[]"
+    assert vt.Artifact.get(outputs(first)["output"]).uri  # nothing deleted
+
+    pipeline()
+    assert calls["scale"] == 2 and calls["make"] == 1
+    assert vt.explain_cache(runs_of("scale")[2]).reason == (
+        "ran: the earlier result was cleared (vertex-track cache clear)"
+    )
+    assert cli("explain", "nope-not-there").exit_code == 1

@@ -14,6 +14,7 @@ from typing import Optional
 import typer
 
 from ._common import init_settings
+from .cache import cache_app
 from .doctor import doctor
 from .experiments import experiments_app
 from .gc import gc
@@ -87,6 +88,7 @@ app.command("diff")(diff)
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(pipelines_app, name="pipelines")
 app.add_typer(purge_app, name="purge")
+app.add_typer(cache_app, name="cache")
 app.command("gc")(gc)
 app.command("doctor")(doctor)
 app.command("sync")(sync)
