@@ -1,0 +1,134 @@
+"""What vertex_track's result cache saves, side by side in one run (medians).
+
+A pipeline of ``--tasks`` cached tasks in a chain over a ``--mb`` MB float64
+numpy array: each step sorts its input after a small shift (a stand-in for a
+preprocessing step of about a second) and returns a new array of the same
+size. Each round uses a fresh store and artifact folder and runs the flow
+twice: cold (every task runs, its output is stored and its content digest
+recorded) and fully cached (every task is a verified hit: its outputs are
+loaded from the artifact store, nothing runs).
+
+* ``cached_ratio``: cached / cold wall time of the flow (target <= 0.1).
+* ``key_ms``: the cost of one task's cache key when its input is a ``--mb`` MB
+  array seen for the first time (hashing its bytes: ``content_digest``).
+
+Usage: python benchmarks/bench_cache.py [--tasks 10] [--mb 100] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import report
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+import numpy as np
+
+import vertex_track as vt
+from vertex_track.tracking.cache import known_digests
+
+CALLS = [0]
+
+
+@vt.task(cache=True)
+def step(data: Any, shift: float) -> Any:
+    CALLS[0] += 1
+    return np.sort(data + shift)
+
+
+def make_flow(tasks: int) -> Any:
+    @vt.flow
+    def chain(data: Any) -> float:
+        for i in range(tasks):
+            data = step(data, float(i))
+        return float(data[-1])
+
+    return chain
+
+
+def one_round(chain: Any, data: np.ndarray, base: Path, tasks: int) -> tuple[float, float]:
+    vt.init(store_uri=f"sqlite:///{base / 'metadata.db'}", artifact_root=str(base / "artifacts"))
+    known_digests.clear()  # a new round starts from nothing known
+    before = CALLS[0]
+    start = time.perf_counter()
+    cold_result = chain(data)
+    cold = time.perf_counter() - start
+    assert CALLS[0] - before == tasks
+    start = time.perf_counter()
+    cached_result = chain(data)
+    cached = time.perf_counter() - start
+    assert CALLS[0] - before == tasks, "the cached run called a task"
+    assert cached_result == cold_result
+    states = [e.state.value for e in vt.Execution.list()]
+    assert states.count("CACHED") == tasks, states
+    return cold, cached
+
+
+def key_cost(data: np.ndarray, repeats: int) -> float:
+    from vertex_track.tracking.cache import TaskCache
+
+    cache: TaskCache = step.fn.__vt_cache__
+    samples = []
+    for _ in range(repeats):
+        known_digests.clear()
+        start = time.perf_counter()
+        cache.components((data, 0.0), {})
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=10)
+    parser.add_argument("--mb", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    data = rng.random(args.mb * 2**20 // 8)
+    chain = make_flow(args.tasks)
+    colds, cacheds = [], []
+    with tempfile.TemporaryDirectory(prefix="bench-cache-") as tmp:
+        warm = Path(tmp) / "warm-up"  # Prefect's server starts, imports settle: not timed
+        warm.mkdir()
+        one_round(chain, data[:1000].copy(), warm, args.tasks)
+        for r in range(args.rounds):
+            base = Path(tmp) / f"round{r}"
+            base.mkdir()
+            cold, cached = one_round(chain, data, base, args.tasks)
+            colds.append(cold)
+            cacheds.append(cached)
+        key_s = key_cost(data, max(3, args.rounds))
+    cold_m, cached_m = statistics.median(colds), statistics.median(cacheds)
+    load = os.getloadavg()
+    report("cache", [
+        (f"cold run ({args.tasks} tasks, {args.mb} MB)", cold_m, "s"),
+        ("fully cached run", cached_m, "s"),
+        ("cached_ratio (cached / cold)", cached_m / cold_m, ""),
+        ("cached per task", cached_m / args.tasks * 1000, "ms"),
+        (f"key_ms ({args.mb} MB input)", key_s * 1000, "ms"),
+        ("load average (1 min)", load[0], ""),
+    ], {
+        "tasks": args.tasks, "mb": args.mb, "rounds": args.rounds,
+        "cold_s": round(cold_m, 3), "cached_s": round(cached_m, 3),
+        "cached_ratio": round(cached_m / cold_m, 4), "key_ms": round(key_s * 1000, 1),
+        "cold_samples": [round(x, 3) for x in colds],
+        "cached_samples": [round(x, 3) for x in cacheds],
+        "loadavg_1m": round(load[0], 2),
+    })
+
+
+if __name__ == "__main__":
+    main()
