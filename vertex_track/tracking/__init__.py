@@ -319,7 +319,23 @@ def _track_task(task: Any, options: Options) -> Any:
     # with_options re-runs Task.__init__ with every option of `task`, so what
     # Prefect derives from fn (isasync, description, source) is recomputed
     # from the wrapper, which follows __wrapped__.
+    if options.cache is not None and _prefect_default_policy(task):
+        # vertex_track's cache replaces Prefect's default one, which would hash
+        # (cloudpickle) every input again on each run for nothing.
+        from prefect.cache_policies import NO_CACHE
+
+        return _finish_task(Task.with_options(shell, cache_policy=NO_CACHE), task.task_key)
     return _finish_task(Task.with_options(shell), task.task_key)
+
+
+def _prefect_default_policy(task: Any) -> bool:
+    """Did the task's author leave Prefect's caching at its default?"""
+    from prefect.utilities.annotations import NotSet
+
+    return (
+        getattr(task, "_user_cache_policy", None) is NotSet
+        and getattr(task, "cache_key_fn", None) is None
+    )
 
 
 def task(

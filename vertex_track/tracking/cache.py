@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._json import canonical
+from ..artifacts.cache import frozen_fingerprint
 from ..artifacts.digest import content_digest
 from ..exceptions import InvalidArgumentError
 from .cache_lookup import find_reusable
@@ -147,7 +148,7 @@ class _KnownDigests:
     """
 
     def __init__(self, maxsize: int = 256) -> None:
-        self._items: OrderedDict[int, tuple[Any, str]] = OrderedDict()
+        self._items: OrderedDict[int, tuple[Any, str, Any]] = OrderedDict()
         self._lock = threading.Lock()
         self.maxsize = maxsize
 
@@ -156,14 +157,19 @@ class _KnownDigests:
             hit = self._items.get(id(value))
             if hit is None:
                 return None
-            ref, digest = hit
+            ref, digest, fingerprint = hit
             target = ref() if isinstance(ref, weakref.ref) else ref
             if target is not value:
+                return None
+            if fingerprint is not None and frozen_fingerprint(value) != fingerprint:
+                del self._items[id(value)]  # made writable (or re-pointed) since
                 return None
             self._items.move_to_end(id(value))
             return digest
 
-    def add(self, value: Any, digest: str) -> None:
+    def add(self, value: Any, digest: str, fingerprint: Any = None) -> None:
+        """Remember ``value``'s digest; with a ``fingerprint`` (a frozen value's, see
+        :func:`~vertex_track.artifacts.cache.frozen_fingerprint`) it is checked on use."""
         if is_parameter(value):
             return
         try:
@@ -171,7 +177,7 @@ class _KnownDigests:
         except TypeError:
             ref = value
         with self._lock:
-            self._items[id(value)] = (ref, digest)
+            self._items[id(value)] = (ref, digest, fingerprint)
             self._items.move_to_end(id(value))
             while len(self._items) > self.maxsize:
                 self._items.popitem(last=False)
@@ -247,6 +253,9 @@ class TaskCache:
             digest = known_digests.get(value)
             if digest is None:
                 digest = content_digest(value, known_digests.get)
+                fingerprint = frozen_fingerprint(value)
+                if fingerprint is not None:  # a read-only array: hashed once, not per run
+                    known_digests.add(value, digest, fingerprint)
             inputs[label] = digest
         body = {"code": self.code, "params": params, "inputs": inputs}
         key = "sha256:" + hashlib.sha256(canonical(body).encode()).hexdigest()
