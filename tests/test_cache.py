@@ -534,3 +534,25 @@ def test_cache_commands_explain_list_and_clear(tracked: MetadataStore, tmp_path:
         "ran: the earlier result was cleared (vertex-track cache clear)"
     )
     assert cli("explain", "nope-not-there").exit_code == 1
+
+
+@vt.task(cache=True, ignore=["verbose"])
+async def fetch(n: int, verbose: bool = False) -> list[int]:
+    count("fetch")
+    return list(range(n))
+
+
+@vt.flow
+async def fetching(verbose: bool) -> list[int]:
+    return await fetch(3, verbose=verbose)
+
+
+def test_async_tasks_and_ignored_arguments(tracked: MetadataStore) -> None:
+    import asyncio
+
+    assert asyncio.run(fetching(True)) == [0, 1, 2]
+    assert asyncio.run(fetching(False)) == [0, 1, 2]  # verbose is not part of the key
+    assert calls == {"fetch": 1}
+    first, second = runs_of("fetch")
+    assert second.state == vt.ExecutionState.CACHED
+    assert "verbose" not in first.metadata["vertex_track"]["cache"]["params"]
