@@ -85,6 +85,7 @@ def test_summary_of_a_completed_run(tracked: MetadataStore) -> None:
 
     metrics = {(m.task, m.label, m.key): m.value for m in s.metrics}
     assert metrics == pytest.approx({("fit", "accuracy", ""): 0.6, ("fit", "loss", ""): 0.9})
+    assert {m.name: m.value for m in s.metrics} == pytest.approx({"accuracy": 0.6, "loss": 0.9})
     names = {a.name for a in s.artifacts}
     assert {u.artifact.name for t in s.executions for u in (*t.inputs, *t.outputs)} == names
 

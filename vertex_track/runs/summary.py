@@ -207,6 +207,11 @@ class RunMetric:
     key: str
     value: float
 
+    @property
+    def name(self) -> str:
+        """The metric's own name: its key in a dict output, else the output's label."""
+        return self.key or self.label
+
 
 @dataclass(frozen=True)
 class RunSummary:

@@ -146,7 +146,7 @@ class PipelineRun:
             s = vt.PipelineRun.get(flow_run_id).summary()
             s.state, s.duration_s                      # "COMPLETE", 12.4
             [(t.key, t.state) for t in s.executions]   # tasks in start order
-            {m.key: m.value for m in s.metrics}        # numbers in *Metrics outputs
+            {m.name: m.value for m in s.metrics}       # numbers in *Metrics outputs
 
         Returns:
             A frozen :class:`vertex_track.RunSummary`; ``to_dict()`` is the JSON of
