@@ -50,6 +50,8 @@ _LAZY: dict[str, str] = {
     "Model": "vertex_track.tracking.markers",
     "Metrics": "vertex_track.tracking.markers",
     "PipelineRun": "vertex_track.tracking.pipeline_run",
+    "RunSummary": "vertex_track.runs",
+    "RunDiff": "vertex_track.runs",
     "register_materializer": "vertex_track.artifacts",
     "Materializer": "vertex_track.artifacts",
     # lineage
@@ -93,6 +95,8 @@ __all__ = [
     "PipelineRun",
     "PurgeResult",
     "ResourceList",
+    "RunDiff",
+    "RunSummary",
     "StoreUnavailableError",
     "TrackingError",
     "TrackingWarning",
@@ -158,6 +162,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
         query_context_lineage_subgraph,
         query_execution_inputs_and_outputs,
     )
+    from .runs import RunDiff, RunSummary
     from .tracking import autotrack, flow, task, track
     from .tracking.markers import ArtifactType, Dataset, Metrics, Model
     from .tracking.pipeline_run import PipelineRun

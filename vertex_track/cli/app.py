@@ -14,6 +14,7 @@ from typing import Optional
 import typer
 
 from ._common import init_settings
+from .diff import diff
 from .doctor import doctor
 from .experiments import experiments_app
 from .gc import gc
@@ -21,7 +22,7 @@ from .lineage import lineage
 from .pipelines import pipelines_app
 from .purge import purge_app
 from .resources import artifacts_app, contexts_app, executions_app
-from .runs import diff, runs_app
+from .runs import runs_app
 from .sync import sync
 
 HELP = """Inspect what vertex_track recorded: pipeline runs, artifacts, executions, lineage.

@@ -527,11 +527,7 @@ def count(cls: Any, filter: str) -> int:
     """How many resources match (the store counts them, no rows are loaded)."""
     from ..store import get_store
 
-    store = get_store()
-    counter = getattr(store, "count", None)
-    if counter is not None:
-        return int(counter(cls.kind, filter))
-    return sum(1 for _ in cls.iter(filter, page_size=1000))
+    return get_store().count(cls.kind, filter)
 
 
 @contexts_app.command("show")

@@ -294,7 +294,7 @@ class ExperimentRun:
             metrics: ``{name: value}``; values are float or int.
             step: the step index (int >= 0). Default: the latest step among
                 the time series already logged to this run, 0 when there are
-                none (as the seed documents it; note that the Vertex SDK's
+                none (as the Vertex AI SDK reference documents it; the SDK's
                 implementation adds 1). Pass it explicitly for per-epoch series.
             wall_time: a ``datetime`` (naive = local time), seconds since the
                 epoch, or a protobuf ``Timestamp``; default now.
