@@ -7,7 +7,7 @@ literal name. Only imports under ``if TYPE_CHECKING:`` are left out, since they 
 
 Layers, bottom to top (an import may point to the same or a lower layer):
 
-0. leaves: ``exceptions``, ``_time``, ``_json``, ``types``, ``_random``, ``processes``
+0. leaves: ``exceptions``, ``_time``, ``_json``, ``types``, ``_random``, ``processes``, ``_version``
 1. ``validation``, ``config``, ``context``
 2. ``query`` (backend-neutral: grammar, parser, typed AST)
 3. ``store`` and ``artifacts`` (siblings: neither imports the other)
@@ -31,7 +31,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1] / PACKAGE
 MAX_LINES = 600
 
 LAYERS: list[tuple[str, frozenset[str]]] = [
-    ("leaves", frozenset({"exceptions", "_time", "_json", "types", "_random", "processes"})),
+    ("leaves", frozenset({"exceptions", "_time", "_json", "types", "_random", "processes", "_version"})),
     ("validation/config/context", frozenset({"validation", "config", "context"})),
     ("query", frozenset({"query"})),
     ("store/artifacts", frozenset({"store", "artifacts"})),

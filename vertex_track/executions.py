@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
+from .context import current_run_context
 from .resources import Execution, ExecutionState
 
 if TYPE_CHECKING:
@@ -100,17 +101,7 @@ def _finish(store: MetadataStore, execution: Execution, contexts: list[Any]) -> 
     execution.__dict__["update_time"] = update_time or dt.datetime.now(dt.timezone.utc)
 
 
-_run_context: Callable[[], Any] | None = None  # experiments._current_run_context, once imported
-
-
 def _active_contexts() -> list[Any]:
     """Contexts a hand-made execution joins: the active experiment run, if any."""
-    global _run_context
-    if _run_context is None:
-        try:
-            from .experiments import _current_run_context
-        except ImportError:
-            return []
-        _run_context = _current_run_context
-    ctx = _run_context()
+    ctx = current_run_context()
     return [ctx] if ctx is not None else []

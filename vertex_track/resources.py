@@ -467,7 +467,7 @@ class Artifact(_Resource):
                 were modified since they were recorded.
             NotFoundError: the bytes are gone.
         """
-        from .tracking.values import load_artifact_value
+        from .artifacts.loading import load_artifact_value
 
         return load_artifact_value(self, trust=trust)
 

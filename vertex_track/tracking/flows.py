@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from ..config import get_settings
+from ..context import current_run_context
 from ..exceptions import ConflictError, StoreUnavailableError
 from ..processes import process_info
 from ..resources import Context
@@ -222,11 +223,8 @@ def _state_of_return(result: Any) -> tuple[str, Any]:
 
 
 def _experiment_run_context() -> Context | None:
-    try:
-        from ..experiments import _current_run_context
-    except ImportError:
-        return None
-    return _current_run_context()
+    ctx: Context | None = current_run_context()
+    return ctx
 
 
 def _wrap(fn: Any) -> Any:
