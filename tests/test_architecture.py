@@ -11,7 +11,7 @@ Layers, bottom to top (an import may point to the same or a lower layer):
 1. ``validation``, ``config``, ``context``
 2. ``query`` (backend-neutral: grammar, parser, typed AST)
 3. ``store`` and ``artifacts`` (siblings: neither imports the other)
-4. ``resources``, ``executions``
+4. ``resources`` (with ``resource_base``), ``executions``
 5. ``lineage``, ``experiments``, ``tracking``, ``runs``
 6. ``pipelines``, ``maintenance``
 7. ``cli``, ``ui``
@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
     ("validation/config/context", frozenset({"validation", "config", "context"})),
     ("query", frozenset({"query"})),
     ("store/artifacts", frozenset({"store", "artifacts"})),
-    ("resources/executions", frozenset({"resources", "executions"})),
+    ("resources/executions", frozenset({"resources", "resource_base", "executions"})),
     ("lineage/experiments/tracking/runs", frozenset({"lineage", "experiments", "tracking", "runs"})),
     ("pipelines/maintenance", frozenset({"pipelines", "maintenance"})),
     ("cli/ui", frozenset({"cli", "ui"})),
