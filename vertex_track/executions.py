@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
+from ._time import now
 from .context import current_run_context
 from .resources import Execution, ExecutionState
 
@@ -98,7 +98,7 @@ def _finish(store: MetadataStore, execution: Execution, contexts: list[Any]) -> 
     etag, update_time = store.finish_execution(execution, links, contexts)
     # Plain field writes (no validation on assignment; both already set, so fields_set holds).
     execution.__dict__["etag"] = etag
-    execution.__dict__["update_time"] = update_time or dt.datetime.now(dt.timezone.utc)
+    execution.__dict__["update_time"] = update_time or now()
 
 
 def _active_contexts() -> list[Any]:

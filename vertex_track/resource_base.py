@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from . import _time
 from . import validation as v
 from .exceptions import InvalidArgumentError
 from .types import (
@@ -28,10 +29,6 @@ __all__ = ["List", "ResourceList"]
 
 
 List = builtins.list  # the classmethods below are called `list`
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 class ResourceList(List):
@@ -63,8 +60,8 @@ class _Resource(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
     description: str = ""
-    create_time: dt.datetime = Field(default_factory=_now)
-    update_time: dt.datetime = Field(default_factory=_now)
+    create_time: dt.datetime = Field(default_factory=_time.now)
+    update_time: dt.datetime = Field(default_factory=_time.now)
     etag: str = ""
     # The store this object was read from or written to; its methods use it.
     _bound: Any = PrivateAttr(default=None)
@@ -334,7 +331,7 @@ def _create_common(
     else:
         v.check_labels(labels)
     rid = resource_id or v.generate_resource_id()
-    now = _now()
+    now = _time.now()
     return {
         "name": store.resource_name(cls.kind, rid),
         "display_name": display_name,

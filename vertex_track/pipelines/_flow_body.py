@@ -6,7 +6,6 @@ Each step records what it did in the flow run's ``system.PipelineRun`` context (
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import queue
 import shutil
@@ -18,6 +17,7 @@ from typing import Any
 
 import fsspec
 
+from .._time import now
 from ..config import home
 from ..exceptions import InvalidArgumentError, NotFoundError
 from ..executions import start_execution
@@ -140,7 +140,7 @@ class _Pipeline:
         source = _resolve_dataset(cfg.dataset_id)
         prefix = (cfg.gcs_destination.output_uri_prefix if cfg.gcs_destination is not None
                   else _join(self.base, "dataset"))
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        stamp = now().strftime("%Y%m%dT%H%M%S")
         out = _join(prefix, f"dataset-{self.short}-{stamp}")
         _emit("split_started", source=source.name)
         began = time.monotonic()

@@ -16,12 +16,12 @@ including a tuple that merely contains a state, means COMPLETED).
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import inspect
 import time
 from typing import Any
 
+from .. import _time
 from ..config import get_settings
 from ..context import current_run_context
 from ..exceptions import ConflictError, StoreUnavailableError
@@ -72,7 +72,7 @@ def _begin() -> tuple[_FlowRun | None, _Tokens | None]:
         experiment_run = _experiment_run_context()
         if experiment_run is not None and experiment_run.name not in parents:
             parents.append(experiment_run.name)
-        now = dt.datetime.now(dt.timezone.utc)
+        now = _time.now()
         metadata = {
             "flow_name": frc.flow.name,
             "flow_run_id": str(flow_run.id),
@@ -146,7 +146,7 @@ def _end(
             unrecorded = exc
         if run is None:
             return
-        end = dt.datetime.now(dt.timezone.utc)
+        end = _time.now()
         if error is not None:
             state, reason = _state_of_exception(error), error
         else:
