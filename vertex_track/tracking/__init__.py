@@ -17,13 +17,13 @@ import copy
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, overload
 
-from ..exceptions import InvalidArgumentError
+from ..exceptions import InvalidArgumentError, TrackingError, TrackingWarning
 from ..validation import check_schema_title
 from .auto import autotrack
 from .markers import ArtifactType, Dataset, Metrics, Model
 from .recorder import DEFAULT_EXECUTION_SCHEMA, Options, Tracker
 from .tasks import finish_task, wrap_task_fn
-from .writer import TrackingError, TrackingWarning, flush
+from .writer import flush
 
 __all__ = [
     "ArtifactType",

@@ -24,7 +24,7 @@ from typing import Any
 from .. import _time
 from ..config import get_settings
 from ..context import current_run_context
-from ..exceptions import ConflictError, StoreUnavailableError
+from ..exceptions import ConflictError, StoreUnavailableError, TrackingError
 from ..processes import process_info
 from ..resources import Context
 from ..store import get_store
@@ -32,7 +32,7 @@ from .frames import drop_own_frame
 from .pipeline_run import SCHEMA, context_id_for, ensure_context
 from .provenance import flow_inputs, param_provenance, record_flow_result, scope_chain
 from .recorder import Tracker, current_pipeline, jsonable_parameters
-from .writer import TrackingError, flush
+from .writer import flush
 
 
 class _FlowRun:
