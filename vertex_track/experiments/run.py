@@ -524,11 +524,11 @@ class ExperimentRun:
         self._store.delete("contexts", [self.resource_id], missing_ok=False)
         context.clear_current_run(self)
 
-    def make_current(self) -> None:
+    def _make_current(self) -> None:
         """Make this run the current one (what ``vt.start_run`` returns), replacing any other."""
         context.set_current_run(self, self._context)
 
-    def end_as_current(self, state: ExecutionState | str = ExecutionState.COMPLETE) -> None:
+    def _end_as_current(self, state: ExecutionState | str = ExecutionState.COMPLETE) -> None:
         """End this run (the current one) as ``state`` and stop it being current.
 
         A run deleted meanwhile has nothing left to end; it stops being current all the same.
@@ -548,7 +548,7 @@ class ExperimentRun:
         state = ExecutionState.FAILED if exc_type is not None else ExecutionState.COMPLETE
         try:
             if context.current_run() == self:
-                self.end_as_current(state)
+                self._end_as_current(state)
             else:
                 self.end_run(state=state)
         except Exception:

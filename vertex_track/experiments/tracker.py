@@ -85,7 +85,7 @@ def start_run(
         new.update_state(ExecutionState.RUNNING)
     else:
         new = ExperimentRun.create(name, experiment=experiment, store=s)
-    new.make_current()
+    new._make_current()
     return new
 
 
@@ -95,7 +95,7 @@ def end_run(state: ExecutionState | str = ExecutionState.COMPLETE) -> None:
     Raises:
         InvalidArgumentError: no run is current.
     """
-    _require_run("end_run").end_as_current(state)
+    _require_run("end_run")._end_as_current(state)
 
 
 def log_params(params: dict[str, float | int | str]) -> None:

@@ -16,7 +16,8 @@ as the Vertex AI page "Create training pipelines" writes it. Modules:
 :mod:`.splits` (``inputDataConfig``), :mod:`.samplers` (``studySpec.algorithm``),
 :mod:`.runner` (worker pools as processes), :mod:`.hypertune` (reported
 metrics), :mod:`.tensorboard` (scalars), :mod:`.pipeline` (:func:`run_in_flow` and
-:func:`run_training_pipeline`; the flow body's steps are in ``_flow_body``), :mod:`.result`.
+:func:`run_training_pipeline`), :mod:`.steps` (the flow body's steps), :mod:`.common`
+(what the steps share), :mod:`.result`.
 
 Importing this package does not import Prefect; running a pipeline does.
 """

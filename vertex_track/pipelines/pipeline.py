@@ -22,20 +22,20 @@ import uuid
 from typing import Any
 
 from ..exceptions import NotFoundError
-from ._flow_body import _Pipeline
-from ._support import (
+from .common import (
     EXECUTION_SCHEMA,
     FLOW_NAMES,
     METADATA_KEY,
     PipelineFailed,
     ProgressFn,
-    _progress,
-    _result_slot,
     check_ready,
     experiment_name_for,
+    progress_callback,
+    result_slot,
 )
 from .request import parse_request
 from .result import CANCELLED, FAILED, TrainingPipelineResult
+from .steps import PipelineSteps
 
 __all__ = [
     "EXECUTION_SCHEMA",
@@ -65,8 +65,8 @@ def run_in_flow(request: Any) -> TrainingPipelineResult:
     """
     req = parse_request(request)
     check_ready(req)
-    result = _Pipeline(req).run()
-    slot = _result_slot.get()
+    result = PipelineSteps(req).run()
+    slot = result_slot.get()
     if slot is not None:
         slot.append(result)
     if result.state == FAILED:
@@ -151,13 +151,13 @@ def run_training_pipeline(
 
     def go() -> None:
         slot: list[TrainingPipelineResult] = []
-        t1 = _result_slot.set(slot)
-        t2 = _progress.set(on_progress)
+        t1 = result_slot.set(slot)
+        t2 = progress_callback.set(on_progress)
         try:
             state = flow(body, return_state=True)
         finally:
-            _result_slot.reset(t1)
-            _progress.reset(t2)
+            result_slot.reset(t1)
+            progress_callback.reset(t2)
         if slot:
             result._fill(slot[-1])
             if result.pipeline_run is not None:  # read its final state (set as the flow ended)

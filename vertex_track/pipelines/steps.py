@@ -23,27 +23,29 @@ from ..exceptions import InvalidArgumentError, NotFoundError
 from ..executions import start_execution
 from ..resources import Artifact, Context, Execution
 from . import hypertune, runner, splits
-from ._support import (
+from .common import (
     EXECUTION_SCHEMA,
     METADATA_KEY,
-    _emit,
-    _fetch_dir,
-    _flat_params,
-    _is_local,
-    _join,
-    _local_or_uri,
-    _resolve_dataset,
-    _Stop,
-    _store_file_artifact,
+    PipelineStop,
+    emit,
     experiment_name_for,
+    fetch_dir,
+    flat_params,
+    is_local,
+    join_uri,
+    local_or_uri,
     log,
+    resolve_dataset,
+    store_file_artifact,
 )
 from .request import HyperparameterTuningJobSpec, TrainingPipelineRequest
 from .result import CANCELLED, FAILED, SUCCEEDED, TrainingPipelineResult, Trial
 
 
 # -- the pipeline in a flow run -------------------------------------------------------------------
-class _Pipeline:
+class PipelineSteps:
+    """One training pipeline inside the current flow run: :meth:`run` does every step in order."""
+
     def __init__(self, req: TrainingPipelineRequest) -> None:
         from prefect.context import FlowRunContext
 
@@ -137,12 +139,12 @@ class _Pipeline:
         cfg = self.req.input_data_config
         if cfg is None:
             return
-        source = _resolve_dataset(cfg.dataset_id)
+        source = resolve_dataset(cfg.dataset_id)
         prefix = (cfg.gcs_destination.output_uri_prefix if cfg.gcs_destination is not None
-                  else _join(self.base, "dataset"))
+                  else join_uri(self.base, "dataset"))
         stamp = now().strftime("%Y%m%dT%H%M%S")
-        out = _join(prefix, f"dataset-{self.short}-{stamp}")
-        _emit("split_started", source=source.name)
+        out = join_uri(prefix, f"dataset-{self.short}-{stamp}")
+        emit("split_started", source=source.name)
         began = time.monotonic()
         split_ex: list[Execution] = []
         try:
@@ -160,39 +162,39 @@ class _Pipeline:
                     ))
                 ex.assign_output_artifacts(made)
                 ex.metadata = {
-                    **ex.metadata, "split": res.kind, **_flat_params(res.parameters),
+                    **ex.metadata, "split": res.kind, **flat_params(res.parameters),
                     "vertex_track": {"duration_s": round(time.monotonic() - began, 6),
                                      "source_rows": res.source_rows, "rows": res.rows},
                 }
         except InvalidArgumentError as exc:  # a filter or column the data does not have
             self._attach([source], split_ex)
-            raise _Stop(f"splitting the data set failed: {exc}") from None
+            raise PipelineStop(f"splitting the data set failed: {exc}") from None
         self.datasets = dict(zip(splits.SPLITS, made))
         self._attach([source, *made], [ex])
         self.split_env = {
             "AIP_DATA_FORMAT": res.data_format,
-            "AIP_TRAINING_DATA_URI": _local_or_uri(res.uris["training"]),
-            "AIP_VALIDATION_DATA_URI": _local_or_uri(res.uris["validation"]),
-            "AIP_TEST_DATA_URI": _local_or_uri(res.uris["test"]),
+            "AIP_TRAINING_DATA_URI": local_or_uri(res.uris["training"]),
+            "AIP_VALIDATION_DATA_URI": local_or_uri(res.uris["validation"]),
+            "AIP_TEST_DATA_URI": local_or_uri(res.uris["test"]),
         }
         self.logger.info(
             "split %s (%d rows) by %s: %s", source.display_name or source.resource_id,
             res.source_rows, res.kind, ", ".join(f"{k} {v}" for k, v in res.rows.items()),
         )
-        _emit("split_finished", rows=res.rows, kind=res.kind)
+        emit("split_finished", rows=res.rows, kind=res.kind)
 
     def _dirs(self, trial_id: str | None) -> dict[str, str]:
-        root = _join(self.base, trial_id) if trial_id is not None else self.base
+        root = join_uri(self.base, trial_id) if trial_id is not None else self.base
         dirs = {
-            "AIP_MODEL_DIR": _join(root, "model"),
-            "AIP_CHECKPOINT_DIR": _join(root, "checkpoints"),
-            "AIP_TENSORBOARD_LOG_DIR": _join(root, "logs"),
+            "AIP_MODEL_DIR": join_uri(root, "model"),
+            "AIP_CHECKPOINT_DIR": join_uri(root, "checkpoints"),
+            "AIP_TENSORBOARD_LOG_DIR": join_uri(root, "logs"),
         }
         for uri in dirs.values():
-            if _is_local(uri):
+            if is_local(uri):
                 fs, path = fsspec.core.url_to_fs(uri)
                 fs.makedirs(path, exist_ok=True)
-        return {k: _local_or_uri(v) for k, v in dirs.items()}
+        return {k: local_or_uri(v) for k, v in dirs.items()}
 
     def _python_path(self) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {}
@@ -275,7 +277,7 @@ class _Pipeline:
                     name: str, measurement: dict[str, float], env: dict[str, str]) -> Artifact | None:
         logs = None
         if log_file.exists():
-            logs = _store_file_artifact(
+            logs = store_file_artifact(
                 log_file, schema_title="system.Artifact", display_name=f"{name}-logs",
                 metadata={"kind": "logs"},
             )
@@ -295,7 +297,7 @@ class _Pipeline:
 
     def custom_job(self) -> Execution:
         python_path = self._python_path()
-        _emit("job_started")
+        emit("job_started")
         run = self._experiment_run(f"job-{self.short}", {})
         meta = {"job": "custom"}
         with start_execution(schema_title=EXECUTION_SCHEMA, display_name="custom-job",
@@ -314,9 +316,9 @@ class _Pipeline:
             self.model_dir = env["AIP_MODEL_DIR"]
             if not outcome.ok:
                 self._attach([logs] if logs else [], [ex])
-                raise _Stop(f"custom job failed: {outcome.error}")
+                raise PipelineStop(f"custom job failed: {outcome.error}")
         self._attach([logs] if logs else [], [ex])
-        _emit("job_finished", duration_s=outcome.duration_s)
+        emit("job_finished", duration_s=outcome.duration_s)
         return ex
 
     # -- tuning ---------------------------------------------------------------------------------
@@ -325,7 +327,7 @@ class _Pipeline:
         tuning = self.req.tuning
         assert tuning is not None
         metric_id = tuning.study_spec.metrics[0].metric_id
-        meta = {"trial_id": trial.id, **_flat_params(trial.parameters)}
+        meta = {"trial_id": trial.id, **flat_params(trial.parameters)}
         began = time.monotonic()
         logs = None
         try:
@@ -425,7 +427,7 @@ class _Pipeline:
                 run = self._experiment_run(f"trial-{trial.id}-{self.short}", params)
                 runs[trial.id] = run
                 trial.experiment_run = run.name if run is not None else None
-                _emit("trial_started", trial=trial.id, parameters=params, total=limit)
+                emit("trial_started", trial=trial.id, parameters=params, total=limit)
                 futures[trial.id] = trial_task.submit(trial.id)
                 running += 1
             if running == 0:
@@ -436,7 +438,7 @@ class _Pipeline:
             sampler.tell(tokens[finished.id], value if finished.state == "SUCCEEDED" else None)
             if finished.state != "SUCCEEDED":
                 failed += 1
-            _emit("trial_finished", trial=finished.id, state=finished.state, value=value,
+            emit("trial_finished", trial=finished.id, state=finished.state, value=value,
                   error=finished.error, total=limit)
             if max_failed > 0 and failed > max_failed and stop_reason is None:
                 stop_reason = (
@@ -447,10 +449,10 @@ class _Pipeline:
             f.wait()
         succeeded = [t for t in self.result.trials if t.state == "SUCCEEDED"]
         if stop_reason is not None:
-            raise _Stop(stop_reason)
+            raise PipelineStop(stop_reason)
         if not succeeded:
             last = self.result.trials[-1] if self.result.trials else None
-            raise _Stop(
+            raise PipelineStop(
                 "no trial succeeded"
                 + (f"; the last, trial {last.id}: {last.error}" if last is not None else "")
             )
@@ -492,9 +494,9 @@ class _Pipeline:
             return
         source = mtu.artifact_uri or self.model_dir
         field = "modelToUpload.artifactUri" if mtu.artifact_uri else "AIP_MODEL_DIR"
-        local = _fetch_dir(source, self.work)
+        local = fetch_dir(source, self.work)
         if local is None:
-            raise _Stop(
+            raise PipelineStop(
                 f"modelToUpload: nothing to upload: {field} ({source}) is empty or missing; "
                 "the training code should save its model to os.environ['AIP_MODEL_DIR']"
             )
@@ -510,8 +512,8 @@ class _Pipeline:
         if best is not None:
             metadata["trial_id"] = best.id
             metadata["final_measurement"] = dict(best.final_measurement)
-            metadata["parameters"] = _flat_params(best.parameters)
-        model = _store_file_artifact(
+            metadata["parameters"] = flat_params(best.parameters)
+        model = store_file_artifact(
             local, schema_title="system.Model",
             display_name=mtu.display_name or f"{self.req.display_name}-model",
             metadata=metadata, description=mtu.description, labels=dict(mtu.labels),
@@ -520,7 +522,7 @@ class _Pipeline:
             producer.assign_output_artifacts([model])
         self._attach([model])
         self.result.model = model
-        _emit("model_uploaded", model=model.name)
+        emit("model_uploaded", model=model.name)
 
     # -- all of it ----------------------------------------------------------------------------------
     def run(self) -> TrainingPipelineResult:
@@ -535,7 +537,7 @@ class _Pipeline:
                 ex = self.custom_job()
                 self.upload_model(ex)
             self.result.state = SUCCEEDED
-        except _Stop as exc:
+        except PipelineStop as exc:
             self.result.state, self.result.error = FAILED, str(exc)
         except KeyboardInterrupt:
             runner.stop_all()  # trials in worker threads do not see the interrupt

@@ -27,10 +27,10 @@ FLOW_NAMES = {"custom": "training-pipeline", "hyperparameter_tuning": "hyperpara
 ProgressFn = Callable[[dict[str, Any]], None]
 
 # Set by run_training_pipeline around the flow call (same thread as the flow body).
-_progress: contextvars.ContextVar[ProgressFn | None] = contextvars.ContextVar(
+progress_callback: contextvars.ContextVar[ProgressFn | None] = contextvars.ContextVar(
     "vt_pipeline_progress", default=None
 )
-_result_slot: contextvars.ContextVar[list[TrainingPipelineResult] | None] = (
+result_slot: contextvars.ContextVar[list[TrainingPipelineResult] | None] = (
     contextvars.ContextVar("vt_pipeline_result", default=None)
 )
 
@@ -46,13 +46,14 @@ class PipelineFailed(Exception):
         return (type(self), (str(self),))
 
 
-class _Stop(Exception):
+class PipelineStop(Exception):
     """The pipeline cannot go on (message: why)."""
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def _emit(event: str, **data: Any) -> None:
-    fn = _progress.get()
+def emit(event: str, **data: Any) -> None:
+    """Hand ``{"event": event, **data}`` to the progress callback of this run, if any; never raises."""
+    fn = progress_callback.get()
     if fn is not None:
         try:
             fn({"event": event, **data})
@@ -69,26 +70,29 @@ def experiment_name_for(display_name: str) -> str:
     return slug[:40]
 
 
-def _is_local(uri: str) -> bool:
+def is_local(uri: str) -> bool:
+    """Is ``uri`` on the local disk (a path or ``file://``)?"""
     fs, _ = fsspec.core.url_to_fs(uri)
     return isinstance(fs, LocalFileSystem)
 
 
-def _local_or_uri(uri: str) -> str:
+def local_or_uri(uri: str) -> str:
     """A local path for local URIs (what training code opens most easily), else the URI."""
     fs, path = fsspec.core.url_to_fs(uri)
     return path if isinstance(fs, LocalFileSystem) else uri
 
 
-def _join(base: str, *parts: str) -> str:
+def join_uri(base: str, *parts: str) -> str:
+    """``base`` (a path or URI) with ``parts`` appended, ``/``-separated."""
     return "/".join([base.rstrip("/"), *parts])
 
 
-def _flat_params(values: dict[str, Any]) -> dict[str, Any]:
+def flat_params(values: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``values`` that are scalars (what an experiment run's parameters hold)."""
     return {k: v for k, v in values.items() if isinstance(v, (str, int, float, bool)) or v is None}
 
 
-def _store_file_artifact(path: Path, *, schema_title: str, display_name: str,
+def store_file_artifact(path: Path, *, schema_title: str, display_name: str,
                          metadata: dict[str, Any], description: str | None = None,
                          labels: dict[str, str] | None = None) -> Artifact:
     """Copy a file or folder into the artifact store and register it (``load()`` gives a path)."""
@@ -109,7 +113,7 @@ def _store_file_artifact(path: Path, *, schema_title: str, display_name: str,
     )
 
 
-def _fetch_dir(uri: str, dest: Path) -> Path | None:
+def fetch_dir(uri: str, dest: Path) -> Path | None:
     """``uri`` (a folder or file at any fsspec URI) as a local path, or None when empty."""
     fs, path = fsspec.core.url_to_fs(uri)
     if not fs.exists(path):
@@ -127,7 +131,13 @@ def _fetch_dir(uri: str, dest: Path) -> Path | None:
     return local
 
 
-def _resolve_dataset(dataset_id: str) -> Artifact:
+def resolve_dataset(dataset_id: str) -> Artifact:
+    """The ``system.Dataset`` artifact ``inputDataConfig.datasetId`` names.
+
+    Raises:
+        NotFoundError: no artifact has that id or name.
+        InvalidArgumentError: the artifact has no uri to read the data from.
+    """
     try:
         ds = Artifact.get(dataset_id)
     except (NotFoundError, InvalidArgumentError):
@@ -153,7 +163,7 @@ def check_ready(req: TrainingPipelineRequest) -> None:
         ImportError: a Bayesian study and no Optuna.
     """
     if req.input_data_config is not None:
-        ds = _resolve_dataset(req.input_data_config.dataset_id)
+        ds = resolve_dataset(req.input_data_config.dataset_id)
         splits.data_format(ds.uri)
     tuning = req.tuning
     if tuning is not None and tuning.study_spec.algorithm == "ALGORITHM_UNSPECIFIED":
