@@ -767,6 +767,7 @@ def test_deleting_the_current_run_clears_it(store: MetadataStore, exp: str) -> N
     run = vt.start_run("run-1")
     run.delete()
     assert vt.experiments.current_run() is None
+    assert current_run_context() is None  # what tracked flows and executions read
 
 
 # -- get_experiment_df -------------------------------------------------------------------------
