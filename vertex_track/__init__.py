@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__ as __version__
 from .config import init
 from .exceptions import (
     AlreadyExistsError,
@@ -36,8 +37,6 @@ from .resources import (
     ResourceList,
 )
 from .store.base import PurgeResult
-
-__version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
     # tracking (imports Prefect)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
+from ._time import now
+from .context import current_run_context
 from .resources import Execution, ExecutionState
 
 if TYPE_CHECKING:
@@ -97,20 +98,10 @@ def _finish(store: MetadataStore, execution: Execution, contexts: list[Any]) -> 
     etag, update_time = store.finish_execution(execution, links, contexts)
     # Plain field writes (no validation on assignment; both already set, so fields_set holds).
     execution.__dict__["etag"] = etag
-    execution.__dict__["update_time"] = update_time or dt.datetime.now(dt.timezone.utc)
-
-
-_run_context: Callable[[], Any] | None = None  # experiments._current_run_context, once imported
+    execution.__dict__["update_time"] = update_time or now()
 
 
 def _active_contexts() -> list[Any]:
     """Contexts a hand-made execution joins: the active experiment run, if any."""
-    global _run_context
-    if _run_context is None:
-        try:
-            from .experiments import _current_run_context
-        except ImportError:
-            return []
-        _run_context = _current_run_context
-    ctx = _run_context()
+    ctx = current_run_context()
     return [ctx] if ctx is not None else []

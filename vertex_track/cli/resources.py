@@ -256,15 +256,13 @@ def artifact_preview(a: Any) -> str | None:
 
 def resolve_artifact(ref: str) -> Any:
     """An artifact by name or id, or by type (``model``: the newest ``*.Model`` with lineage)."""
-    from ._common import CliNotFound
+    from ._common import CliNotFound, newest_of_schema
 
     artifact_cls, _, _ = _classes()
     try:
         return resolve(artifact_cls, ref)
     except CliNotFound:
-        from .lineage import _newest_of_schema
-
-        by_type = _newest_of_schema(artifact_cls, ref)
+        by_type = newest_of_schema(artifact_cls, ref)
         if by_type is None:
             raise
         return by_type

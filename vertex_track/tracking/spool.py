@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import config
+from .._json import dumps
 from ..exceptions import StoreUnavailableError
 from ..store.base import TrackedRecord
 
@@ -129,7 +130,7 @@ class Spool:
         if records:
             line["records"] = _encode(records)
         line.update(entry)
-        data = (json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+        data = (dumps(line) + "\n").encode()
         with self.lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with _locked(self.path, create=True) as f:
