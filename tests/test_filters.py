@@ -25,8 +25,9 @@ from sqlalchemy import update
 import vertex_track as vt
 from vertex_track.exceptions import FilterError, InvalidArgumentError
 from vertex_track.query import ast
-from vertex_track.query.filters import compile_filter, parse_filter, parse_order_by
+from vertex_track.query.filters import parse_filter, parse_order_by
 from vertex_track.store.sql import tables as t
+from vertex_track.store.sql.filters import compile_filter
 from vertex_track.store.sql.store import SqlStore, dispose_engine
 
 pytestmark = pytest.mark.xdist_group("filters")
