@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -134,6 +135,33 @@ class Dialect:
 
     def checkpoint(self, engine: Engine) -> None:
         """Fold what a write-ahead log holds into the database file (best effort)."""
+
+    def json_column_type(self) -> Any:
+        """The SQLAlchemy type of a JSON document column."""
+        return sa.JSON()
+
+    def seed_planner_statistics(self, conn: Connection, tables: Sequence[Table]) -> None:
+        """Tell the query planner that ``store_id`` (first in every index of ``tables``)
+        is not selective, where the planner needs telling (a schema migration step)."""
+
+    def merge_metadata(self, table: str, key: str, value: Any) -> tuple[str, tuple[Any, ...]]:
+        """Raw SQL merging ``value`` into ``metadata[key]`` of one row of ``table``, inside
+        the database (so concurrent writers never lose each other's keys).
+
+        A mapping ``value`` is merged key by key into the mapping stored under
+        ``key``; any other value replaces it. Returns the statement and its
+        first parameters; the caller appends ``(update_time, store_id,
+        resource_id)``. The statement bumps the etag and RETURNs the new one.
+        """
+        raise NotImplementedError
+
+    def bulk_insert(
+        self, cur: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Insert ``rows`` (values in ``columns`` order: ints, floats, strings, None) into
+        ``table`` on DBAPI cursor ``cur``, the fastest way the database offers."""
+        marks = ", ".join([self.placeholder] * len(columns))
+        cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
     # -- filters ------------------------------------------------------------------------------
     def wildcard_match(self, expr: ColumnElement, parts: tuple[str, ...]) -> ColumnElement[bool]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -11,10 +12,25 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import ColumnElement
 
+from ...._json import dumps
 from ....exceptions import StoreUnavailableError
 from .base import _OPS, Dialect, JsonType, _bind, _conflict_target, _orig
 
 __all__ = ["PostgresDialect"]
+
+
+def _copy_value(value: Any) -> str:
+    """``value`` in PostgreSQL's COPY text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return (
+            value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
 
 
 class PostgresDialect(Dialect):
@@ -115,6 +131,37 @@ class PostgresDialect(Dialect):
 
     def lock_for_migration(self, conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(1987343979)"))  # 0x7674726b, "vtrk"
+
+    def json_column_type(self) -> Any:
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        return JSONB()
+
+    def merge_metadata(self, table: str, key: str, value: Any) -> tuple[str, tuple[Any, ...]]:
+        patch = dumps(value)
+        if isinstance(value, Mapping):
+            sql = (
+                f"UPDATE {table} SET metadata = jsonb_set(metadata, ARRAY[%s], CASE WHEN "
+                "jsonb_typeof(metadata -> %s) = 'object' THEN (metadata -> %s) || %s::jsonb "
+                "ELSE %s::jsonb END), etag = etag + 1, update_time = %s "
+                "WHERE store_id = %s AND resource_id = %s RETURNING etag"
+            )
+            return sql, (key, key, key, patch, patch)
+        sql = (
+            f"UPDATE {table} SET metadata = jsonb_set(metadata, ARRAY[%s], %s::jsonb), "
+            "etag = etag + 1, update_time = %s WHERE store_id = %s AND resource_id = %s "
+            "RETURNING etag"
+        )
+        return sql, (key, patch)
+
+    def bulk_insert(
+        self, cur: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        # COPY: one round trip for any number of rows (executemany sends one per row).
+        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        text = "".join("\t".join(map(_copy_value, row)) + "\n" for row in rows)
+        with cur.copy(sql) as copy:
+            copy.write(text)
 
     # -- filters ------------------------------------------------------------------------------
     def wildcard_match(self, expr: ColumnElement, parts: tuple[str, ...]) -> ColumnElement[bool]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -13,6 +14,7 @@ from sqlalchemy import Table, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.sql.elements import ColumnElement
 
+from ...._json import dumps
 from ....exceptions import StoreUnavailableError
 from .base import _OPS, Dialect, JsonType, _bind, _conflict_target, _orig
 
@@ -200,6 +202,42 @@ class SqliteDialect(Dialect):
                 raw.close()
         except Exception:  # a damaged or vanished file: nothing to fold back
             pass
+
+    def seed_planner_statistics(self, conn: Connection, tables: Sequence[Table]) -> None:
+        """Hand-written ``sqlite_stat1`` rows saying "one store holds everything".
+
+        Without statistics SQLite assumes an equality on the first index column
+        picks ~10 rows, so for ``in_context(...)`` it scans a whole store in
+        ``create_time`` order instead of looking the linked ids up by primary key
+        (100-200 ms vs 3-5 ms at a million artifacts). ``ANALYZE`` later
+        replaces them with measured ones.
+        """
+        conn.exec_driver_sql("ANALYZE sqlite_schema")  # creates sqlite_stat1
+        rows = []
+        for table in tables:
+            # Every index, including SQLite's own for UNIQUE constraints.
+            for index in conn.exec_driver_sql(f"PRAGMA index_list({table.name})").fetchall():
+                name = index[1]
+                columns = [
+                    c[2] for c in conn.exec_driver_sql(f"PRAGMA index_info({name})").fetchall()
+                ]
+                if not columns or columns[0] != "store_id":
+                    continue
+                stat = ["1000000", "1000000"]  # rows; rows per store_id: all of them
+                for column in columns[1:]:
+                    stat.append(str({"schema_title": 100_000, "state": 300_000}.get(column, 1)))
+                rows.append((table.name, name, " ".join(stat)))
+        conn.exec_driver_sql("DELETE FROM sqlite_stat1 WHERE tbl LIKE 'vt_%'")
+        for row in rows:
+            conn.exec_driver_sql("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (?, ?, ?)", row)
+
+    def merge_metadata(self, table: str, key: str, value: Any) -> tuple[str, tuple[Any, ...]]:
+        # json_patch (RFC 7396) merges objects member by member, recursively.
+        sql = (
+            f"UPDATE {table} SET metadata = json_patch(metadata, ?), etag = etag + 1, "
+            "update_time = ? WHERE store_id = ? AND resource_id = ? RETURNING etag"
+        )
+        return sql, (dumps({key: value}),)
 
     # -- filters ------------------------------------------------------------------------------
     def wildcard_match(self, expr: ColumnElement, parts: tuple[str, ...]) -> ColumnElement[bool]:
