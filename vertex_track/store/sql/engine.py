@@ -88,9 +88,9 @@ def dispose_engine(uri: str) -> None:
 
 
 def close_all(*, wait: bool = True) -> None:
-    """Checkpoint and close every engine of this process (an SQLite store's WAL file
-    then goes away); first, with ``wait``, write what the tracking writer holds.
-    Stores used afterwards reconnect."""
+    """Checkpoint and close every engine of this process, the read-only ones too (an
+    SQLite store's WAL file then goes away); first, with ``wait``, write what the
+    tracking writer holds. Stores used afterwards reconnect."""
     if wait:
         try:
             wait_for_pending_writes()
@@ -101,6 +101,9 @@ def close_all(*, wait: bool = True) -> None:
     for engine, dialect in engines:
         dialect.checkpoint(engine)
         engine.dispose()
+    from .readonly import dispose_all  # inspection's engines
+
+    dispose_all()
 
 
 atexit.register(close_all)

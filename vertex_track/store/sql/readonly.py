@@ -88,6 +88,15 @@ def dispose(uri: str) -> None:
         hit[0].dispose()
 
 
+def dispose_all() -> None:
+    """Close and forget every read-only engine of this process."""
+    with _lock:
+        hits = list(_engines.values())
+        _engines.clear()
+    for engine, _ in hits:
+        engine.dispose()
+
+
 def _create(uri: str, dialect: Dialect, shown: str) -> Engine:
     return dialect.read_only_engine(dialect.url(uri))
 
