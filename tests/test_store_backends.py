@@ -170,3 +170,56 @@ def test_list_accepts_resource_id_and_rejects_a_repeated_key(store: MetadataStor
         vt.Artifact.list(order_by="name, resource_id desc")
     with pytest.raises(vt.InvalidArgumentError, match="cannot sort contexts by 'uri'"):
         vt.Context.list(order_by="uri")
+
+
+# -- errors and retries ----------------------------------------------------------------------------
+
+
+def test_retry_retries_transient_errors_until_the_deadline() -> None:
+    from vertex_track.store.sql.errors import retry
+
+    calls = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise TimeoutError("busy")
+        return "done"
+
+    assert retry(flaky, lambda e: isinstance(e, TimeoutError), 5.0) == "done"
+    assert len(calls) == 3
+
+    def always() -> None:
+        calls.append(1)
+        raise TimeoutError("always")
+
+    calls.clear()
+    with pytest.raises(TimeoutError, match="always"):  # the last one, once time is up
+        retry(always, lambda e: isinstance(e, TimeoutError), 0.05)
+    assert len(calls) >= 2
+    with pytest.raises(KeyError):  # not transient: at once
+        retry(lambda: {}["x"], lambda e: isinstance(e, TimeoutError), 5.0)
+
+
+class _ProtocolOnly:
+    """A store exposing only the public protocol (no SQL store shortcuts)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+
+def test_start_execution_works_on_any_store_of_the_protocol(store: MetadataStore) -> None:
+    data = vt.Artifact.create("system.Dataset", resource_id="data", uri="file:///d")
+    proxy: Any = _ProtocolOnly(store)
+    with vt.start_execution(schema_title="system.ContainerExecution", resource_id="ex",
+                            store=proxy) as execution:
+        execution.assign_input_artifacts([data])
+    assert execution.state == vt.ExecutionState.COMPLETE
+    stored = vt.Execution.get("ex")
+    assert (stored.state, stored.etag) == (vt.ExecutionState.COMPLETE, execution.etag)
+    assert [e.artifact for e in store.get_events(execution=stored)] == [data.name]
