@@ -66,7 +66,7 @@ def register_backend(scheme: str, target: str, *, driver: str = "", extra: str =
 
 
 def _scheme(uri: str) -> str:
-    return uri.split(":", 1)[0].lower() if "://" in uri or ":" in uri else ""
+    return uri.partition(":")[0].lower() if ":" in uri else ""
 
 
 def backend_for(uri: str) -> Any:
