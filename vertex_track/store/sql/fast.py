@@ -286,6 +286,7 @@ class FastPath:
         writers = self._writers
         if writers is None:
             return self._write_pooled(fn, deadline)
+        dialect = self.dialect
         backoff, clashes = Backoff(deadline), 0
         while True:
             conn = writers.acquire()
@@ -295,15 +296,15 @@ class FastPath:
             try:
                 # The driver is in autocommit mode (see SqliteDialect): BEGIN IMMEDIATE
                 # takes the write lock up front, so there is no lock upgrade to fail.
-                cur.execute("BEGIN IMMEDIATE")
+                dialect.begin_raw(cur)
                 try:
                     result = fn(Tx(self, cur))
-                    cur.execute("COMMIT")
+                    dialect.commit_raw(conn.dbapi, cur)
                     health.ok()
                     return result
                 except BaseException:
                     try:
-                        cur.execute("ROLLBACK")
+                        dialect.rollback_raw(conn.dbapi, cur)
                     except Exception:
                         pass
                     raise
