@@ -17,7 +17,7 @@ from ...types import KINDS
 from ..barrier import wait_for_pending_writes
 from . import tables as t
 from .engine import engine_for, migrated
-from .errors import redact, refuse_write, retry, translate_errors
+from .errors import raise_translated, redact, refuse_write, retry, translate_errors
 from .fast import FastPath, Tx
 from .migrations import ensure_schema
 from .rows import rows_to_resources
@@ -176,15 +176,21 @@ class SqlCore:
         """
         if self.read_only:
             refuse_write(self)
-        with translate_errors(self, "fast"):
+        try:
             return self.fast.write(fn)
+        except BaseException as exc:
+            raise_translated(self, exc, "fast")
+            raise
 
     def fast_write_one(self, sql: str, params: Any) -> int:
         """One statement as its own write transaction (see :meth:`.FastPath.write_one`)."""
         if self.read_only:
             refuse_write(self)
-        with translate_errors(self, "fast"):
+        try:
             return self.fast.write_one(sql, params)
+        except BaseException as exc:
+            raise_translated(self, exc, "fast")
+            raise
 
     def _ensure_store_row(self) -> int:
         ms = t.metadata_stores

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 __all__ = [
-    "Backoff", "StoreDownError", "redact", "retry", "translate_errors", "unavailable",
+    "Backoff", "StoreDownError", "raise_translated", "redact", "retry", "translate_errors",
+    "unavailable",
 ]
 
 Action = Literal["open", "read", "write", "fast"]
@@ -166,6 +167,21 @@ def _translate(store: SqlStore, exc: BaseException, action: Action) -> BaseExcep
     return unavailable(store, orig)
 
 
+def raise_translated(store: SqlStore, exc: BaseException, action: Action) -> None:
+    """Raise the vertex_track exception for ``exc`` (``from`` it); return when ``exc``
+    passes through unchanged (the caller then re-raises it).
+
+    For hot paths: ``try: ... except BaseException as exc: raise_translated(...); raise``
+    costs nothing when no error is raised.
+    """
+    err = _translate(store, exc, action)
+    if err is None:
+        return
+    if isinstance(exc, StoreDownError):
+        raise err from None
+    raise err from exc
+
+
 class translate_errors:
     """Context manager: database errors raised inside become vertex_track exceptions.
 
@@ -195,14 +211,9 @@ class translate_errors:
         self, tp: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> Literal[False]:
-        if exc is None:
-            return False
-        err = _translate(self.store, exc, self.action)
-        if err is None:
-            return False
-        if isinstance(exc, StoreDownError):
-            raise err from None
-        raise err from exc
+        if exc is not None:
+            raise_translated(self.store, exc, self.action)
+        return False
 
 
 def refuse_write(store: Any) -> None:

@@ -287,7 +287,7 @@ class FastPath:
         if writers is None:
             return self._write_pooled(fn, deadline)
         dialect = self.dialect
-        backoff, clashes = Backoff(deadline), 0
+        backoff, clashes = None, 0
         while True:
             conn = writers.acquire()
             if conn is None:  # a write inside a write in this thread: as before, its own connection
@@ -310,6 +310,7 @@ class FastPath:
                     raise
             except BaseException as exc:
                 conn.broken = conn.dbapi.in_transaction
+                backoff = backoff or Backoff(deadline)
                 clashes = self._retry(exc, backoff, clashes)
             finally:
                 writers.release(conn)
@@ -331,7 +332,8 @@ class FastPath:
 
             return self.write(one, top_up=False)
         health = self.health
-        backoff, clashes = Backoff(health.begin()), 0
+        deadline = health.begin()
+        backoff, clashes = None, 0
         while True:
             if conn is None:
                 conn = writers.acquire()
@@ -344,6 +346,7 @@ class FastPath:
                 conn.broken = conn.dbapi.in_transaction  # interrupted mid-statement
                 if isinstance(exc, self.integrity_error):
                     raise
+                backoff = backoff or Backoff(deadline)
                 clashes = self._retry(exc, backoff, clashes)
             finally:
                 writers.release(conn)
@@ -351,11 +354,12 @@ class FastPath:
 
     def _write_pooled(self, fn: Callable[[Tx], T], deadline: float) -> T:
         dialect = self.dialect
-        backoff, clashes = Backoff(deadline), 0
+        backoff, clashes = None, 0
         while True:
             try:
                 raw = self.engine.raw_connection()
             except BaseException as exc:
+                backoff = backoff or Backoff(deadline)
                 clashes = self._retry(_unwrap(exc), backoff, clashes)
                 continue
             try:
@@ -379,6 +383,7 @@ class FastPath:
                         pass
             except BaseException as exc:
                 dialect.discard_if_broken(raw, exc)
+                backoff = backoff or Backoff(deadline)
                 clashes = self._retry(exc, backoff, clashes)
             finally:
                 raw.close()

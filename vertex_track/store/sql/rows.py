@@ -35,6 +35,7 @@ _ARTIFACT_STATES = {m.value: m for m in ArtifactState}
 _EXECUTION_STATES = {m.value: m for m in ExecutionState}
 _EVENT_TYPES = {m.value: m for m in EventType}
 _EVENT_FIELDS = frozenset({"artifact", "execution", "event_time", "type", "labels"})
+_CLASSES: dict[str, Any] = {}  # kind -> its registered class, looked up once (hot per row)
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -76,7 +77,10 @@ def row_to_resource(
         fields["state"] = _EXECUTION_STATES[row["state"]]
     else:
         fields["parent_contexts"] = parents or []
-    obj = resource_class(kind).construct_fast(**fields)
+    cls = _CLASSES.get(kind)
+    if cls is None:
+        cls = _CLASSES[kind] = resource_class(kind)
+    obj = cls.construct_fast(**fields)
     obj.__pydantic_private__["_bound"] = store  # skip pydantic's __setattr__
     return obj
 
