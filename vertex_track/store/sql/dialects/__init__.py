@@ -5,7 +5,7 @@ As Prefect keeps its ``AioSqliteQueryComponents`` / ``AsyncPostgresQueryComponen
 each difference once (:mod:`.base`), :class:`SqliteDialect` (:mod:`.sqlite`)
 and :class:`PostgresDialect` (:mod:`.postgresql`) implement it, and the rest
 of the SQL layer is written once against SQLAlchemy Core and these methods.
-No module outside this package asks which database it is talking to.
+No other module of the SQL store asks which database it is talking to.
 
 The differences, by group:
 
