@@ -45,12 +45,10 @@ def _before_exit() -> None:
     import gc
     import sys
 
-    store = sys.modules.get("vertex_track.store.sql.store")
+    store = sys.modules.get("vertex_track.store")
     if store is not None:
-        from ..config import get_settings
-
         try:
-            store.dispose_engine(get_settings().store_uri)
+            store.close_all()
         except Exception:  # best effort: exiting anyway, keep the command's own exit status
             pass
     gc.freeze()
