@@ -24,6 +24,7 @@ import pytest
 
 import vertex_track as vt
 from vertex_track import config
+from vertex_track.context import current_run_context
 from vertex_track.experiments import time_series, tracker
 from vertex_track.store.base import MetadataStore
 from vertex_track.store.sql import tables as t
@@ -664,17 +665,17 @@ def test_delete_keeps_executions_and_artifacts(store: MetadataStore) -> None:
 
 # -- module-level API ----------------------------------------------------------------------------
 def test_start_run_context_manager(store: MetadataStore, exp: str) -> None:
-    assert vt.experiments._current_run_context() is None
+    assert current_run_context() is None
     with vt.start_run("run-1") as run:
         assert isinstance(run, vt.ExperimentRun)
         assert vt.experiments.current_run() is run
-        assert vt.experiments._current_run_context().name == run.resource_name
+        assert current_run_context().name == run.resource_name
         vt.log_params({"lr": 0.1})
         vt.log_metrics({"acc": 0.9})
         vt.log_time_series_metrics({"loss": 0.5}, step=0)
         vt.log_classification_metrics(labels=["a", "b"], matrix=[[1, 0], [0, 1]])
         vt.log_model({"w": 1})
-    assert vt.experiments._current_run_context() is None
+    assert current_run_context() is None
     assert run.state == "COMPLETE"
     assert run.get_params() == {"lr": 0.1} and run.get_metrics() == {"acc": 0.9}
     assert run.get_time_series_data_frame()["loss"].tolist() == [0.5]
@@ -766,6 +767,7 @@ def test_deleting_the_current_run_clears_it(store: MetadataStore, exp: str) -> N
     run = vt.start_run("run-1")
     run.delete()
     assert vt.experiments.current_run() is None
+    assert current_run_context() is None  # what tracked flows and executions read
 
 
 # -- get_experiment_df -------------------------------------------------------------------------

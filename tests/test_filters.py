@@ -25,8 +25,9 @@ from sqlalchemy import update
 import vertex_track as vt
 from vertex_track.exceptions import FilterError, InvalidArgumentError
 from vertex_track.query import ast
-from vertex_track.query.filters import compile_filter, parse_filter, parse_order_by
+from vertex_track.query.filters import parse_filter, parse_order_by
 from vertex_track.store.sql import tables as t
+from vertex_track.store.sql.filters import compile_filter
 from vertex_track.store.sql.store import SqlStore, dispose_engine
 
 pytestmark = pytest.mark.xdist_group("filters")
@@ -552,6 +553,7 @@ def test_parse_order_by() -> None:
     assert parse_order_by("executions", " state ASC ,name DESC ") == [
         ("state", False), ("name", True)]
     assert parse_order_by("contexts", None) == [] == parse_order_by("contexts", " ")
+    assert parse_order_by("contexts", "resource_id desc") == [("resource_id", True)]
 
 
 @pytest.mark.parametrize(("kind", "order_by", "message"), [
@@ -562,8 +564,10 @@ def test_parse_order_by() -> None:
     ("artifacts", "create_time desc extra", "malformed"),
     ("artifacts", "create_time,", "malformed"),
     ("artifacts", "name, name desc", "more than once"),
+    ("artifacts", "name, resource_id desc", "names 'resource_id' more than once"),
+    ("executions", 5, "must be a string"),
 ])
-def test_parse_order_by_rejects(kind: str, order_by: str, message: str) -> None:
+def test_parse_order_by_rejects(kind: str, order_by: Any, message: str) -> None:
     with pytest.raises(InvalidArgumentError, match="order_by") as info:
         parse_order_by(kind, order_by)
     assert message in str(info.value)

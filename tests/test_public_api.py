@@ -74,3 +74,6 @@ def test_types_users_receive_or_subclass_are_exported() -> None:
     from vertex_track.store.base import PurgeResult
 
     assert vt.Materializer is Materializer and vt.PurgeResult is PurgeResult
+    from vertex_track.runs import RunDiff, RunSummary
+
+    assert vt.RunSummary is RunSummary and vt.RunDiff is RunDiff  # PipelineRun.summary()/diff()

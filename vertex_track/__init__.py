@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__ as __version__
 from .config import init
 from .exceptions import (
     AlreadyExistsError,
@@ -37,8 +38,6 @@ from .resources import (
 )
 from .store.base import PurgeResult
 
-__version__ = "0.1.0"
-
 _LAZY: dict[str, str] = {
     # tracking (imports Prefect)
     "track": "vertex_track.tracking",
@@ -54,6 +53,8 @@ _LAZY: dict[str, str] = {
     "explain_cache": "vertex_track.tracking.cache_lookup",
     "CacheExplanation": "vertex_track.tracking.cache_lookup",
     "cache_policy": "vertex_track.tracking.cache_policy",
+    "RunSummary": "vertex_track.runs",
+    "RunDiff": "vertex_track.runs",
     "register_materializer": "vertex_track.artifacts",
     "Materializer": "vertex_track.artifacts",
     # lineage
@@ -98,6 +99,8 @@ __all__ = [
     "PipelineRun",
     "PurgeResult",
     "ResourceList",
+    "RunDiff",
+    "RunSummary",
     "StoreUnavailableError",
     "TrackingError",
     "TrackingWarning",
@@ -165,6 +168,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
         query_context_lineage_subgraph,
         query_execution_inputs_and_outputs,
     )
+    from .runs import RunDiff, RunSummary
     from .tracking import autotrack, flow, task, track
     from .tracking.cache_lookup import CacheExplanation, explain_cache
     from .tracking.cache_policy import cache_policy

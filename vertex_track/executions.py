@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
+from ._time import now
+from .context import current_run_context
 from .resources import Execution, ExecutionState
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ def start_execution(
             display_name=display_name, schema_version=schema_version, metadata=metadata,
             labels=labels, description=description, store=s,
         )
-        execution = cast(Execution, s.create_in_contexts(new, contexts))  # one transaction
+        execution = _create_in_contexts(s, new, contexts)
     execution.__pydantic_private__["_pending"] = []  # type: ignore[index]  # skip __setattr__
     try:
         yield execution
@@ -94,23 +95,30 @@ def _finish(store: MetadataStore, execution: Execution, contexts: list[Any]) -> 
     links = private["_pending"] or []
     private["_pending"] = None
     # Artifacts assigned in the block are attributed to the active experiment run too.
-    etag, update_time = store.finish_execution(execution, links, contexts)
+    finish = getattr(store, "_finish_execution", None)
+    if finish is not None:  # the SQL store's form returning only what changed (cheaper)
+        etag, update_time = finish(execution, links, contexts)
+    else:
+        stored, _ = store.put_execution(execution, links, contexts)
+        etag, update_time = stored.etag, stored.update_time
     # Plain field writes (no validation on assignment; both already set, so fields_set holds).
     execution.__dict__["etag"] = etag
-    execution.__dict__["update_time"] = update_time or dt.datetime.now(dt.timezone.utc)
+    execution.__dict__["update_time"] = update_time or now()
 
 
-_run_context: Callable[[], Any] | None = None  # experiments._current_run_context, once imported
+def _create_in_contexts(store: MetadataStore, new: Execution, contexts: list[Any]) -> Execution:
+    """Create ``new`` associated with ``contexts``: in one transaction on the SQL store,
+    else as ``create`` then one ``add_to_context`` per context."""
+    create = getattr(store, "_create_in_contexts", None)
+    if create is not None:
+        return cast(Execution, create(new, contexts))
+    execution = cast(Execution, store.create(new))
+    for context in contexts:
+        store.add_to_context(context, artifacts=(), executions=[execution.name])
+    return execution
 
 
 def _active_contexts() -> list[Any]:
     """Contexts a hand-made execution joins: the active experiment run, if any."""
-    global _run_context
-    if _run_context is None:
-        try:
-            from .experiments import _current_run_context
-        except ImportError:
-            return []
-        _run_context = _current_run_context
-    ctx = _run_context()
+    ctx = current_run_context()
     return [ctx] if ctx is not None else []

@@ -3,12 +3,12 @@ the field, the rule and the offending value."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from . import _json
 from ._random import rng
 from .exceptions import InvalidArgumentError
 
@@ -146,9 +146,6 @@ def check_metadata(value: Any) -> None:
     json_text(value)  # the size limit
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-
-
 def json_text(value: Any, field: str = "metadata") -> str:
     """``value`` as compact JSON text, checked as every backend needs it.
 
@@ -159,7 +156,7 @@ def json_text(value: Any, field: str = "metadata") -> str:
     ``value`` only runs to name what is wrong.
     """
     try:
-        text = _ENCODER.encode(value)
+        text = _json.COMPACT.encode(value)
     except (ValueError, TypeError) as exc:
         why = _json_path_problem(value, field) or str(exc)
         raise InvalidArgumentError(f"{field} must hold only JSON values: {why}") from None
@@ -216,7 +213,3 @@ def generate_resource_id() -> str:
     """
     hex_id = f"{rng.getrandbits(128):032x}"
     return hex_id[0].translate(_DIGIT_TO_LETTER) + hex_id[1:]
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import math
 import os
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
+
+from .._json import CANONICAL, NOT_JSON_ERRORS, encode_str
 
 __all__ = [
     "CHUNK_SIZE",
@@ -46,13 +47,6 @@ DIGEST_PREFIX = "sha256:"
 # Below this size, handing the hash to another thread costs more than it saves.
 _PARALLEL_MIN = 1024 * 1024
 
-_ENCODER = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
-)
-# The exact string escaping _ENCODER applies (ensure_ascii=False), used on the
-# scalar fast path of encode_inline.
-_encode_str = json.encoder.encode_basestring  # type: ignore[attr-defined]
-_NOT_JSON_ERRORS = (ValueError, TypeError, UnicodeEncodeError, RecursionError)
 
 
 # -- hashing while writing ---------------------------------------------------------
@@ -240,7 +234,7 @@ def canonical_json(value: Any) -> bytes:
     Raises:
         ValueError, TypeError, UnicodeEncodeError: the value is not JSON.
     """
-    return _ENCODER.encode(value).encode("utf-8")
+    return CANONICAL.encode(value).encode("utf-8")
 
 
 def _walk(value: Any, active: set[int], budget: list[int] | None) -> None:
@@ -339,7 +333,7 @@ def encode_inline_text(value: Any) -> tuple[str, str] | None:
         if t is str:
             if len(value) > INLINE_MAX_BYTES:  # UTF-8 never has fewer bytes than chars
                 return None
-            text = _encode_str(value)
+            text = encode_str(value)
         elif t is bool:
             text = "true" if value else "false"
         elif value is None:
@@ -355,11 +349,11 @@ def encode_inline_text(value: Any) -> tuple[str, str] | None:
                 _walk(value, set(), [INLINE_MAX_BYTES])
             except (_NotJson, _TooBig):
                 return None
-            text = _ENCODER.encode(value)
+            text = CANONICAL.encode(value)
         else:
             return None
         data = text.encode("utf-8")
-    except _NOT_JSON_ERRORS:  # huge ints, lone surrogates, deep nesting
+    except NOT_JSON_ERRORS:  # huge ints, lone surrogates, deep nesting
         return None
     if len(data) > INLINE_MAX_BYTES:
         return None

@@ -24,8 +24,9 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from ..exceptions import InvalidArgumentError, NotFoundError
-from .backends import Backend, FsspecBackend, LocalBackend
+from .backends import Backend, LocalBackend
 from .cache import DigestCache
+from .fsspec_backend import FsspecBackend
 from .hashing import DIGEST_PREFIX
 from .materializers import (
     Materializer,

@@ -1,5 +1,5 @@
 """``python -m vertex_track.cli``: the same as the ``vertex-track`` command."""
 
-from . import main
+from .entry import main
 
 main()

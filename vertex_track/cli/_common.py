@@ -33,7 +33,7 @@ from ..exceptions import (
     StoreUnavailableError,
     VertexTrackError,
 )
-from ._output import stderr
+from ._output import short_id, stderr
 
 EXIT_OK = 0
 EXIT_NOT_FOUND = 1
@@ -280,3 +280,26 @@ def init_settings(store_uri: str | None, artifact_root: str | None) -> None:
         init(store_uri=store_uri, artifact_root=artifact_root)
     except InvalidArgumentError as exc:
         fail(str(exc), EXIT_USAGE)
+
+
+def newest_of_schema(artifact_cls: Any, ref: str) -> Any:
+    """``model`` -> the newest ``*.Model`` artifact that a tracked execution produced, else
+    the newest ``*.Model`` artifact (tracked outputs are named by their key, so "the model"
+    is best found by its type; one with a producer is the one with lineage to show)."""
+    if not ref.isidentifier():
+        return None
+    for title in dict.fromkeys([ref, ref[:1].upper() + ref[1:]]):
+        of_type = f'schema_title = "*.{title}"'
+        for f, how in ((f"{of_type} AND events.type = OUTPUT", "produced by a task"),
+                       (of_type, "")):
+            hits = artifact_cls.list(f, "create_time desc", page_size=1)
+            if hits:
+                a = hits[0]
+                what = f"{a.schema_title} artifact{' ' + how if how else ''}"
+                stderr(
+                    f"note: no artifact is named {ref!r}; using the newest {what}, "
+                    f"{a.display_name} ({short_id(a.resource_id)}); others: "
+                    f"vertex-track artifacts list --filter '{of_type}'"
+                )
+                return a
+    return None

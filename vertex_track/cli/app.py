@@ -15,6 +15,7 @@ import typer
 
 from ._common import init_settings
 from .cache import cache_app
+from .diff import diff
 from .doctor import doctor
 from .experiments import experiments_app
 from .gc import gc
@@ -22,7 +23,7 @@ from .lineage import lineage
 from .pipelines import pipelines_app
 from .purge import purge_app
 from .resources import artifacts_app, contexts_app, executions_app
-from .runs import diff, runs_app
+from .runs import runs_app
 from .sync import sync
 
 HELP = """Inspect what vertex_track recorded: pipeline runs, artifacts, executions, lineage.
@@ -54,7 +55,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from .. import __version__
+        from .._version import __version__
 
         typer.echo(f"vertex-track {__version__}")
         raise typer.Exit()

@@ -17,6 +17,7 @@ from ._common import (
     id_prefix_matches,
     inline_value,
     metadata_vt,
+    newest_of_schema,
     quote,
     suggestions,
     user_metadata,
@@ -83,7 +84,7 @@ def resolve_node(ref: str) -> Any:
     run = _run_named(ref)
     if run is not None:
         return run
-    by_schema = _newest_of_schema(Artifact, ref)
+    by_schema = newest_of_schema(Artifact, ref)
     if by_schema is not None:
         return by_schema
     by_prefix = [r for cls in classes for r in id_prefix_matches(cls, ref)]
@@ -112,29 +113,6 @@ def _run_named(ref: str) -> Any:
         return resolve_run_exactly(ref)
     except NotFoundError:
         return None
-
-
-def _newest_of_schema(artifact_cls: Any, ref: str) -> Any:
-    """``model`` -> the newest ``*.Model`` artifact that a tracked execution produced, else
-    the newest ``*.Model`` artifact (tracked outputs are named by their key, so "the model"
-    is best found by its type; one with a producer is the one with lineage to show)."""
-    if not ref.isidentifier():
-        return None
-    for title in dict.fromkeys([ref, ref[:1].upper() + ref[1:]]):
-        of_type = f'schema_title = "*.{title}"'
-        for f, how in ((f"{of_type} AND events.type = OUTPUT", "produced by a task"),
-                       (of_type, "")):
-            hits = artifact_cls.list(f, "create_time desc", page_size=1)
-            if hits:
-                a = hits[0]
-                what = f"{a.schema_title} artifact{' ' + how if how else ''}"
-                stderr(
-                    f"note: no artifact is named {ref!r}; using the newest {what}, "
-                    f"{a.display_name} ({short_id(a.resource_id)}); others: "
-                    f"vertex-track artifacts list --filter '{of_type}'"
-                )
-                return a
-    return None
 
 
 # -- the tree ------------------------------------------------------------------------------

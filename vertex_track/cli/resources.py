@@ -256,15 +256,13 @@ def artifact_preview(a: Any) -> str | None:
 
 def resolve_artifact(ref: str) -> Any:
     """An artifact by name or id, or by type (``model``: the newest ``*.Model`` with lineage)."""
-    from ._common import CliNotFound
+    from ._common import CliNotFound, newest_of_schema
 
     artifact_cls, _, _ = _classes()
     try:
         return resolve(artifact_cls, ref)
     except CliNotFound:
-        from .lineage import _newest_of_schema
-
-        by_type = _newest_of_schema(artifact_cls, ref)
+        by_type = newest_of_schema(artifact_cls, ref)
         if by_type is None:
             raise
         return by_type
@@ -527,11 +525,7 @@ def count(cls: Any, filter: str) -> int:
     """How many resources match (the store counts them, no rows are loaded)."""
     from ..store import get_store
 
-    store = get_store()
-    counter = getattr(store, "count", None)
-    if counter is not None:
-        return int(counter(cls.kind, filter))
-    return sum(1 for _ in cls.iter(filter, page_size=1000))
+    return get_store().count(cls.kind, filter)
 
 
 @contexts_app.command("show")

@@ -1,4 +1,4 @@
-"""``runs list|show`` and ``diff``: pipeline runs, one per tracked Prefect flow run.
+"""``runs list|show|delete``: pipeline runs, one per tracked Prefect flow run.
 
 A pipeline run is the ``system.PipelineRun`` Context that tracking writes for a
 flow run (resource id ``pipelinerun-<flow run id>``, display name = the flow
@@ -11,22 +11,14 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
 from typing import Any, Optional
 
 import typer
 
+from ..runs import RunSummary, run_fields
 from . import _listing as L
-from ._common import (
-    and_filter,
-    check_store,
-    handle_errors,
-    inline_value,
-    metadata_vt,
-    quote,
-    resolve,
-    user_metadata,
-)
+from ._common import and_filter, check_store, handle_errors, quote, resolve
 from ._output import (
     Column,
     Id,
@@ -35,12 +27,10 @@ from ._output import (
     fmt_time,
     fmt_value,
     heading,
-    iso,
     line,
     print_json,
     print_kv,
     print_table,
-    short_digest,
     state_cell,
 )
 
@@ -108,20 +98,7 @@ def resolve_run_exactly(ref: str) -> Any:
 
 def run_summary(ctx: Any) -> dict[str, Any]:
     """The documented JSON of one run (``runs list --json`` items)."""
-    md = ctx.metadata
-    return {
-        "name": ctx.name,
-        "resource_id": ctx.resource_id,
-        "display_name": ctx.display_name,
-        "flow_name": md.get("flow_name"),
-        "flow_run_id": md.get("flow_run_id"),
-        "state": md.get("state"),
-        "start_time": md.get("start_time"),
-        "end_time": md.get("end_time"),
-        "duration_s": md.get("duration_s"),
-        "parameters": md.get("parameters") or {},
-        "create_time": iso(ctx.create_time),
-    }
+    return run_fields(ctx)
 
 
 RUN_COLUMNS = [
@@ -133,7 +110,7 @@ RUN_COLUMNS = [
 ]
 
 
-def _params_text(params: dict[str, Any]) -> str:
+def _params_text(params: Mapping[str, Any]) -> str:
     return " ".join(f"{k}={fmt_value(v, 20)}" for k, v in params.items())
 
 
@@ -214,97 +191,11 @@ def _check_flow_exists(flow: str) -> None:
 # -- one run in detail ------------------------------------------------------------------
 
 
-@dataclass
-class TaskView:
-    key: str  # task name, "#2" for the second run of the same task
-    execution: Any
-    params: dict[str, Any]
-    inputs: dict[str, Any] = field(default_factory=dict)  # label -> Artifact
-    outputs: dict[str, Any] = field(default_factory=dict)
+def load_run(ctx: Any) -> RunSummary:
+    """The run's summary: executions in start order, their labelled inputs/outputs."""
+    from ..tracking.pipeline_run import PipelineRun
 
-    @property
-    def vt(self) -> dict[str, Any]:
-        return metadata_vt(self.execution)
-
-    def to_dict(self) -> dict[str, Any]:
-        e, vt = self.execution, self.vt
-        return {
-            "task": self.key,
-            "name": e.name,
-            "resource_id": e.resource_id,
-            "display_name": e.display_name,
-            "task_name": vt.get("task_name"),
-            "task_run_id": vt.get("task_run_id"),
-            "state": str(e.state),
-            "start_time": vt.get("start_time"),
-            "end_time": vt.get("end_time"),
-            "duration_s": vt.get("duration_s"),
-            "error_type": vt.get("error_type"),
-            "error_message": vt.get("error_message"),
-            "parameters": self.params,
-            "inputs": [_io_item(label, a) for label, a in self.inputs.items()],
-            "outputs": [_io_item(label, a) for label, a in self.outputs.items()],
-        }
-
-
-def _io_item(label: str, a: Any) -> dict[str, Any]:
-    item = {
-        "label": label, "artifact": a.name, "display_name": a.display_name,
-        "schema_title": a.schema_title, "digest": metadata_vt(a).get("digest"), "uri": a.uri,
-    }
-    has_value, value = inline_value(a)
-    if has_value:
-        item["value"] = value
-    return item
-
-
-@dataclass
-class RunView:
-    context: Any
-    tasks: list[TaskView]
-    artifacts: list[Any]
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        return run_summary(self.context)
-
-
-def load_run(ctx: Any) -> RunView:
-    """The run's executions (in start order), their labelled inputs/outputs, its artifacts."""
-    from ..query.lineage import query_context_lineage_subgraph
-
-    graph = query_context_lineage_subgraph(ctx)
-    artifacts = {a.name: a for a in graph.artifacts}
-
-    def start(e: Any) -> tuple[str, str, str]:
-        # RFC 3339 strings in UTC sort as time; create_time breaks ties.
-        started = str(metadata_vt(e).get("start_time") or "")
-        return (started, e.create_time.isoformat(), e.name)
-
-    tasks: list[TaskView] = []
-    by_name: dict[str, TaskView] = {}
-    seen: dict[str, int] = {}
-    for e in sorted(graph.executions, key=start):
-        base = metadata_vt(e).get("task_name") or e.display_name or e.resource_id
-        seen[base] = seen.get(base, 0) + 1
-        key = base if seen[base] == 1 else f"{base}#{seen[base]}"
-        params = {
-            k: v for k, v in user_metadata(e).items()
-            if v is None or isinstance(v, (str, int, float, bool))
-        }
-        view = TaskView(key, e, params)
-        tasks.append(view)
-        by_name[e.name] = view
-    for ev in graph.events:
-        found = by_name.get(ev.execution)
-        a = artifacts.get(ev.artifact)
-        if found is None or a is None:
-            continue
-        view = found
-        label = ev.labels.get("name") or a.display_name or a.resource_id
-        target = view.outputs if str(ev.type) == "OUTPUT" else view.inputs
-        target.setdefault(label, a)
-    return RunView(ctx, tasks, graph.artifacts)
+    return PipelineRun(ctx).summary()
 
 
 TASK_COLUMNS = [
@@ -315,52 +206,26 @@ TASK_COLUMNS = [
 ]
 
 
-def _parse_time(value: Any) -> Any:
-    import datetime as dt
-
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def task_timing(view: RunView, t: TaskView, now: Any = None) -> tuple[float | None, float | None]:
-    """(seconds from the run's start to the task's start, the task's duration so far)."""
-    run_start = _parse_time(view.summary["start_time"]) or view.context.create_time
-    started = _parse_time(t.vt.get("start_time"))
-    offset = (started - run_start).total_seconds() if started and run_start else None
-    duration = t.vt.get("duration_s")
-    if duration is None and started is not None and str(t.execution.state) == "RUNNING":
-        import datetime as dt
-
-        duration = ((now or dt.datetime.now(dt.timezone.utc)) - started).total_seconds()
-    return offset, duration
-
-
 def _offset_text(offset: float | None) -> str:
     return "" if offset is None else f"+{fmt_duration(max(offset, 0.0))}"
 
 
-def task_rows(view: RunView) -> list[list[Any]]:
+def task_rows(view: RunSummary) -> list[list[Any]]:
     rows = []
-    for t in view.tasks:
-        offset, duration = task_timing(view, t)
+    for t in view.executions:
+        offset, duration = view.task_timing(t)
         rows.append([
-            t.key + (f"  ({_params_text(t.params)})" if t.params else ""),
+            t.key + (f"  ({_params_text(t.parameters)})" if t.parameters else ""),
             state_cell(t.execution.state), _offset_text(offset), fmt_duration(duration),
             _io_text(t.inputs), _io_text(t.outputs, sort=True), Id(t.execution.resource_id),
         ])
     return rows
 
 
-def _io_text(io: dict[str, Any], sort: bool = False) -> str:
-    parts = []
-    for label, a in sorted(io.items()) if sort else io.items():
-        has_value, value = inline_value(a)
-        parts.append(f"{label}={fmt_value(value, 16)}" if has_value else label)
-    return ", ".join(parts)
+def _io_text(uses: tuple[Any, ...], sort: bool = False) -> str:
+    ordered = sorted(uses, key=lambda u: u.label) if sort else uses
+    return ", ".join(f"{u.label}={fmt_value(u.value, 16)}" if u.has_value else u.label
+                     for u in ordered)
 
 
 @runs_app.command("show")
@@ -393,14 +258,10 @@ def runs_show(
     if watch:
         ctx = watch_run(ctx, interval, quiet=json_mode)
     view = load_run(ctx)
-    s = view.summary
     if json_mode:
-        print_json({
-            **s,
-            "executions": [t.to_dict() for t in view.tasks],
-            "artifacts": [a.to_dict() for a in view.artifacts],
-        })
+        print_json(view.to_dict())
         return
+    s = view.fields()
     pairs: list[tuple[str, Any]] = [
         ("name", s["name"]),
         ("flow", s["flow_name"] or ""),
@@ -412,13 +273,13 @@ def runs_show(
         ("parameters", s["parameters"]),
     ]
     print_kv(f"Pipeline run {s['display_name'] or s['resource_id']}", pairs)
-    heading(f"Tasks ({len(view.tasks)})")
+    heading(f"Tasks ({len(view.executions)})")
     print_table(TASK_COLUMNS, task_rows(view), empty="no tracked tasks")
-    failed = [t for t in view.tasks if t.vt.get("error_type")]
-    for t in failed:
-        msg = f"{t.key}: {t.vt.get('error_type')}: {t.vt.get('error_message') or ''}"
-        print_kv("Error", [("task", Styled(msg, "red"))])
-    produced = [(t.key, label, a) for t in view.tasks for label, a in t.outputs.items()]
+    for t in view.executions:
+        if t.error_type:
+            msg = f"{t.key}: {t.error_type}: {t.error_message or ''}"
+            print_kv("Error", [("task", Styled(msg, "red"))])
+    produced = [(t.key, u.label, u.artifact) for t in view.executions for u in t.outputs]
     if produced:
         heading(f"Outputs ({len(produced)})")
         print_table(
@@ -462,11 +323,11 @@ def watch_run(ctx: Any, interval: float, quiet: bool = False) -> Any:
         view = load_run(ctx)
         state = run_summary(ctx)["state"]
         if not quiet:
-            for t in view.tasks:
-                now = str(t.execution.state)
+            for t in view.executions:
+                now = t.state
                 if seen.get(t.key) != now:
                     seen[t.key] = now
-                    offset, duration = task_timing(view, t)
+                    offset, duration = view.task_timing(t)
                     took = f"  {fmt_duration(duration)}" if now != "RUNNING" else ""
                     line(f"{_offset_text(offset) or '+?'}\t{t.key}\t{now}{took}")
         if state not in (None, "RUNNING"):
@@ -479,24 +340,23 @@ def watch_run(ctx: Any, interval: float, quiet: bool = False) -> Any:
         time.sleep(interval)
 
 
-def _live_table(view: RunView) -> Any:
+def _live_table(view: RunSummary) -> Any:
     from rich import box
     from rich.console import Group
     from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
-    s = view.summary
-    title = Text(f"Pipeline run {s['display_name']}  {s['state']}"
-                 + (f"  {fmt_duration(s['duration_s'])}" if s["duration_s"] is not None else ""),
+    title = Text(f"Pipeline run {view.display_name}  {view.state}"
+                 + (f"  {fmt_duration(view.duration_s)}" if view.duration_s is not None else ""),
                  style="bold", no_wrap=True, overflow="ellipsis")
     table = Table(box=box.SIMPLE_HEAD, show_edge=False)
     for c in ("TASK", "STATE", "START", "DURATION"):
         table.add_column(c, justify="right" if c in ("START", "DURATION") else "left",
                          no_wrap=True)
-    for t in view.tasks:
-        offset, duration = task_timing(view, t)
-        state = str(t.execution.state)
+    for t in view.executions:
+        offset, duration = view.task_timing(t)
+        state = t.state
         style = {"COMPLETE": "green", "FAILED": "bold red", "RUNNING": "yellow"}.get(state, "")
         table.add_row(escape(t.key), f"[{style}]{state}[/]" if style else state,
                       _offset_text(offset), fmt_duration(duration))
@@ -589,261 +449,3 @@ def runs_delete(
         stderr(f"Deleted pipeline run {name}: {done.execution_count} execution(s), "
                f"{done.artifact_count} artifact(s). `vertex-track gc --force` frees the files "
                "no artifact references any more.", style="green")
-
-
-# -- diff -------------------------------------------------------------------------------
-
-
-def _identity(a: Any) -> str:
-    """What makes two artifacts "the same content": the digest, else the URI, else the name."""
-    vt = metadata_vt(a)
-    return vt.get("digest") or a.uri or a.name
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
-
-def run_metrics(view: RunView) -> list[tuple[tuple[str, str, str], float]]:
-    """Numeric values of the run's ``*Metrics`` outputs as ((task, label, key), value)."""
-    out: list[tuple[tuple[str, str, str], float]] = []
-    for t in view.tasks:
-        for label, a in t.outputs.items():
-            if not a.schema_title.endswith("Metrics"):
-                continue
-            values = {k: v for k, v in user_metadata(a).items() if k != "value"}
-            has_value, inline = inline_value(a)
-            if has_value and isinstance(inline, dict):
-                values.update(inline)
-            elif has_value:
-                values[""] = inline
-            for key, value in values.items():
-                number = _number(value)
-                if number is not None:
-                    out.append(((t.key, label, str(key)), number))
-    return out
-
-
-def _metric_names(
-    a: list[tuple[tuple[str, str, str], float]], b: list[tuple[tuple[str, str, str], float]]
-) -> dict[tuple[str, str, str], str]:
-    """Short metric names: the key alone unless two outputs share it."""
-    owners: dict[str, set[tuple[str, str]]] = {}
-    for (task, label, key), _ in a + b:
-        owners.setdefault(key or label, set()).add((task, label))
-    names = {}
-    for (task, label, key), _ in a + b:
-        # A scalar output is named by its output key ({"accuracy": ...} returned
-        # by a task gives one artifact per key), a dict's entries by their keys.
-        short = key or ("" if _GENERIC_LABEL.match(label) else label)
-        if short and len(owners[key or label]) == 1:
-            names[(task, label, key)] = short
-        else:
-            prefix = task if _GENERIC_LABEL.match(label) else f"{task}.{label}"
-            names[(task, label, key)] = f"{prefix}.{key}" if key else prefix
-    return names
-
-
-_GENERIC_LABEL = re.compile(r"^output(\.\d+)?$")
-
-
-def _same(a: Any, b: Any) -> bool:
-    return a == b and type(a) is type(b)
-
-
-def diff_runs(a: RunView, b: RunView) -> dict[str, Any]:
-    """The documented JSON of ``diff``; every row has ``a``, ``b`` and ``same``."""
-    sa, sb = a.summary, b.summary
-    out: dict[str, Any] = {"a": sa, "b": sb}
-    out["state"] = {"a": sa["state"], "b": sb["state"], "same": sa["state"] == sb["state"]}
-    da, db = sa["duration_s"], sb["duration_s"]
-    out["duration_s"] = {
-        "a": da, "b": db,
-        "delta": (db - da) if _number(da) is not None and _number(db) is not None else None,
-    }
-    pa, pb = sa["parameters"], sb["parameters"]
-    out["parameters"] = [
-        {"name": k, "a": pa.get(k), "b": pb.get(k), "in_a": k in pa, "in_b": k in pb,
-         "same": k in pa and k in pb and _same(pa[k], pb[k])}
-        for k in dict.fromkeys([*pa, *pb])
-    ]
-    ta = {t.key: t for t in a.tasks}
-    tb = {t.key: t for t in b.tasks}
-    keys = list(dict.fromkeys([*ta, *tb]))
-    tasks: list[dict[str, Any]] = []
-    task_params: list[dict[str, Any]] = []
-    inputs: list[dict[str, Any]] = []
-    outputs: list[dict[str, Any]] = []
-    for k in keys:
-        x, y = ta.get(k), tb.get(k)
-        tasks.append({
-            "task": k,
-            "a": _task_brief(x), "b": _task_brief(y),
-            "same": x is not None and y is not None and str(x.execution.state) == str(
-                y.execution.state),
-        })
-        px, py = (x.params if x else {}), (y.params if y else {})
-        for p in dict.fromkeys([*px, *py]):
-            task_params.append({
-                "task": k, "name": p, "a": px.get(p), "b": py.get(p),
-                "same": p in px and p in py and _same(px[p], py[p]),
-            })
-        for rows, side in ((inputs, "inputs"), (outputs, "outputs")):
-            ix = getattr(x, side) if x else {}
-            iy = getattr(y, side) if y else {}
-            for label in dict.fromkeys([*ix, *iy]):
-                ax, ay = ix.get(label), iy.get(label)
-                rows.append({
-                    "task": k, "label": label,
-                    "a": _io_item(label, ax) if ax is not None else None,
-                    "b": _io_item(label, ay) if ay is not None else None,
-                    "same": ax is not None and ay is not None and _identity(ax) == _identity(ay),
-                })
-    out["tasks"] = tasks
-    out["task_parameters"] = task_params
-    out["inputs"] = inputs
-    out["outputs"] = outputs
-    ma, mb = run_metrics(a), run_metrics(b)
-    names = _metric_names(ma, mb)
-    va = {names[k]: v for k, v in ma}
-    vb = {names[k]: v for k, v in mb}
-    out["metrics"] = [
-        {"name": n, "a": va.get(n), "b": vb.get(n),
-         "delta": (vb[n] - va[n]) if n in va and n in vb else None,
-         "same": n in va and n in vb and va[n] == vb[n]}
-        for n in dict.fromkeys([*va, *vb])
-    ]
-    return out
-
-
-def _task_brief(t: TaskView | None) -> dict[str, Any] | None:
-    if t is None:
-        return None
-    error = None
-    if t.vt.get("error_type"):
-        error = f"{t.vt['error_type']}: {t.vt.get('error_message') or ''}".rstrip(": ")
-    return {
-        "execution": t.execution.name, "state": str(t.execution.state),
-        "duration_s": t.vt.get("duration_s"), "error": error,
-    }
-
-
-def _mark(same: bool) -> Styled:
-    return Styled("=", "dim") if same else Styled("≠", "bold yellow")
-
-
-def _delta(value: float | None, unit: str = "") -> str:
-    if value is None:
-        return ""
-    if value == 0:
-        return "0"
-    if unit == "s":
-        return f"{value:+.2f}s" if abs(value) < 10 else f"{value:+.1f}s"
-    return f"{value:+.4g}"
-
-
-@handle_errors
-def diff(
-    run_a: str = typer.Argument(..., help="The first run (flow run name or id)."),
-    run_b: str = typer.Argument(..., help="The second run (flow run name or id)."),
-    changes_only: bool = typer.Option(
-        False, "--changes-only", "-c", help="Hide rows that are the same in both runs."
-    ),
-    json_mode: bool = L.JsonOpt,
-) -> None:
-    """Compare two pipeline runs: state, durations, parameters, inputs, outputs and metrics.
-
-    Inputs and outputs are compared by content digest, so "same data, different
-    run" shows as the same. Tasks are matched by task name.
-
-    Example:
-
-    $ vertex-track diff crimson-fox lucky-owl --changes-only
-    """
-    check_store()
-    a, b = load_run(resolve_run(run_a)), load_run(resolve_run(run_b))
-    d = diff_runs(a, b)
-    if json_mode:
-        print_json(d)
-        return
-    sa, sb = d["a"], d["b"]
-    name_a = sa["display_name"] or sa["resource_id"]
-    name_b = sb["display_name"] or sb["resource_id"]
-    keep = (lambda row: not row["same"]) if changes_only else (lambda row: True)
-
-    overview: list[list[Any]] = [
-        ["flow", sa["flow_name"] or "", sb["flow_name"] or "",
-         _mark(sa["flow_name"] == sb["flow_name"])],
-        ["state", state_cell(sa["state"]), state_cell(sb["state"]), _mark(d["state"]["same"])],
-        ["started", fmt_time(sa["start_time"] or sa["create_time"]),
-         fmt_time(sb["start_time"] or sb["create_time"]), ""],
-        ["duration", fmt_duration(sa["duration_s"]), fmt_duration(sb["duration_s"]),
-         _delta(d["duration_s"]["delta"], "s")],
-    ]
-    print_table(
-        [Column("", min_width=8), Column(f"A: {name_a}", upper=False),
-         Column(f"B: {name_b}", upper=False), Column("")],
-        overview, title=f"Run {name_a} (A) vs {name_b} (B)", plain_title=True,
-    )
-
-    def section(title: str, columns: list[Column], rows: list[list[Any]], total: int) -> None:
-        hidden = total - len(rows)
-        suffix = f", {hidden} unchanged hidden" if hidden else ""
-        heading(f"{title} ({total}{suffix})")
-        if rows:
-            print_table([replace(c, upper=c.header not in ("A", "B")) for c in columns], rows)
-
-    def val(present: bool, value: Any) -> str:
-        return fmt_value(value, 30) if present else "-"
-
-    params = d["parameters"]
-    section("Parameters", [Column("name"), Column("A"), Column("B"), Column("")],
-            [[p["name"], val(p["in_a"], p["a"]), val(p["in_b"], p["b"]), _mark(p["same"])]
-             for p in params if keep(p)], len(params))
-
-    tasks = d["tasks"]
-    section(
-        "Tasks",
-        [Column("task"), Column("A state"), Column("B state"), Column("A time", justify="right"),
-         Column("B time", justify="right"), Column("")],
-        [[t["task"],
-          state_cell(t["a"]["state"]) if t["a"] else "-",
-          state_cell(t["b"]["state"]) if t["b"] else "-",
-          fmt_duration(t["a"]["duration_s"]) if t["a"] else "",
-          fmt_duration(t["b"]["duration_s"]) if t["b"] else "",
-          _mark(t["same"])]
-         for t in tasks if keep(t)], len(tasks))
-    for t in tasks:
-        for side, brief in (("A", t["a"]), ("B", t["b"])):
-            if brief and brief["error"]:
-                line(f"{t['task']} failed in {side}: {brief['error']}", style="red")
-
-    tp = d["task_parameters"]
-    if tp:
-        section("Task parameters",
-                [Column("task.param"), Column("A"), Column("B"), Column("")],
-                [[f"{p['task']}.{p['name']}", fmt_value(p["a"], 30), fmt_value(p["b"], 30),
-                  _mark(p["same"])] for p in tp if keep(p)], len(tp))
-
-    def io_cell(item: dict[str, Any] | None) -> str:
-        if item is None:
-            return "-"
-        if "value" in item:
-            return "= " + fmt_value(item["value"], 24)
-        return short_digest(item["digest"]) or item["uri"] or item["artifact"].rsplit("/", 1)[-1]
-
-    for title, rows in (("Inputs (by content digest)", d["inputs"]),
-                        ("Outputs (by content digest)", d["outputs"])):
-        section(title, [Column("task.arg"), Column("A"), Column("B"), Column("")],
-                [[f"{r['task']}.{r['label']}", io_cell(r["a"]), io_cell(r["b"]), _mark(r["same"])]
-                 for r in rows if keep(r)], len(rows))
-
-    metrics = d["metrics"]
-    if metrics:
-        section("Metrics", [Column("metric"), Column("A", justify="right"),
-                            Column("B", justify="right"), Column("B - A", justify="right")],
-                [[m["name"], "-" if m["a"] is None else f"{m['a']:.6g}",
-                  "-" if m["b"] is None else f"{m['b']:.6g}", _delta(m["delta"])]
-                 for m in metrics if keep(m)], len(metrics))

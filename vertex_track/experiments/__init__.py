@@ -28,7 +28,6 @@ from .models import ExperimentModel
 from .run import ExperimentRun
 from .time_series import flush_all
 from .tracker import (
-    _current_run_context,  # noqa: F401 - the tracking package calls it
     current_run,
     end_run,
     log_classification_metrics,

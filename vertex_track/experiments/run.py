@@ -20,6 +20,7 @@ import builtins
 import logging
 from typing import Any
 
+from .. import context
 from ..config import get_settings
 from ..exceptions import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from ..resources import Artifact, Context, Execution, ExecutionState
@@ -294,7 +295,7 @@ class ExperimentRun:
             metrics: ``{name: value}``; values are float or int.
             step: the step index (int >= 0). Default: the latest step among
                 the time series already logged to this run, 0 when there are
-                none (as the seed documents it; note that the Vertex SDK's
+                none (as the Vertex AI SDK reference documents it; the SDK's
                 implementation adds 1). Pass it explicitly for per-epoch series.
             wall_time: a ``datetime`` (naive = local time), seconds since the
                 epoch, or a protobuf ``Timestamp``; default now.
@@ -519,23 +520,35 @@ class ExperimentRun:
         Raises:
             NotFoundError: the run was already deleted.
         """
-        from . import tracker
-
         time_series.forget_run(self._store, self.resource_id)
         self._store.delete("contexts", [self.resource_id], missing_ok=False)
-        tracker._forget(self)
+        context.clear_current_run(self)
+
+    def _make_current(self) -> None:
+        """Make this run the current one (what ``vt.start_run`` returns), replacing any other."""
+        context.set_current_run(self, self._context)
+
+    def _end_as_current(self, state: ExecutionState | str = ExecutionState.COMPLETE) -> None:
+        """End this run (the current one) as ``state`` and stop it being current.
+
+        A run deleted meanwhile has nothing left to end; it stops being current all the same.
+        """
+        try:
+            self.end_run(state=state)
+        except NotFoundError:
+            pass
+        finally:
+            context.clear_current_run(self)
 
     # -- context manager ---------------------------------------------------------------------
     def __enter__(self) -> ExperimentRun:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        from . import tracker
-
         state = ExecutionState.FAILED if exc_type is not None else ExecutionState.COMPLETE
         try:
-            if tracker.current_run() == self:
-                tracker.end_run(state=state)
+            if context.current_run() == self:
+                self._end_as_current(state)
             else:
                 self.end_run(state=state)
         except Exception:

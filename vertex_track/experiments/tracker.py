@@ -1,46 +1,30 @@
-"""The current run and the module-level ``vt.start_run`` / ``vt.log_*`` functions.
+"""The module-level ``vt.start_run`` / ``vt.log_*`` functions, on the current run.
 
-As in the Vertex SDK, the current run is process-wide (one at a time): it is
-seen from every thread, so Prefect tasks running in worker threads and
-``vt.start_execution`` record into it. Worker *processes* (Dask, Ray) do not
+The current run itself is ambient state kept in :mod:`vertex_track.context`: as in the Vertex
+SDK it is process-wide (one at a time), seen from every thread, so Prefect tasks running in
+worker threads and ``vt.start_execution`` record into it. Worker *processes* (Dask, Ray) do not
 inherit it.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
+from .. import context
 from ..exceptions import InvalidArgumentError, NotFoundError
-from ..resources import Artifact, Context, ExecutionState
+from ..resources import Artifact, ExecutionState
 from .models import ExperimentModel
 from .run import ExperimentRun, resolve_store
-
-_lock = threading.Lock()
-_current: ExperimentRun | None = None
 
 
 def current_run() -> ExperimentRun | None:
     """The run started with :func:`start_run` and not ended yet, if any."""
-    return _current
-
-
-def _current_run_context() -> Context | None:
-    """The current run's Context, or None (no I/O: called on every tracked flow/execution)."""
-    run = _current
-    return run._context if run is not None else None
-
-
-def _forget(run: ExperimentRun) -> None:
-    """Stop tracking ``run`` as the current one (it was deleted)."""
-    global _current
-    with _lock:
-        if _current is not None and _current == run:
-            _current = None
+    run: ExperimentRun | None = context.current_run()
+    return run
 
 
 def _require_run(method: str) -> ExperimentRun:
-    run = _current
+    run = current_run()
     if run is None:
         raise InvalidArgumentError(
             f"no run set: call vt.start_run('my-run') before vt.{method}() (or use an "
@@ -85,14 +69,12 @@ def start_run(
         AlreadyExistsError: the run exists and ``resume`` is False.
         NotFoundError: ``resume=True`` and the run does not exist.
     """
-    global _current
     if run is not None and run_name is not None and run != run_name:
         raise InvalidArgumentError("give the run's name once: run= or run_name=, not both")
     name = run if run is not None else run_name
     if name is None:
         raise InvalidArgumentError("start_run needs the run's name, e.g. vt.start_run('run-1')")
-    previous = _current
-    if previous is not None:
+    if current_run() is not None:
         end_run()
     s = resolve_store(store)
     if resume:
@@ -103,8 +85,7 @@ def start_run(
         new.update_state(ExecutionState.RUNNING)
     else:
         new = ExperimentRun.create(name, experiment=experiment, store=s)
-    with _lock:
-        _current = new
+    new._make_current()
     return new
 
 
@@ -114,16 +95,7 @@ def end_run(state: ExecutionState | str = ExecutionState.COMPLETE) -> None:
     Raises:
         InvalidArgumentError: no run is current.
     """
-    global _current
-    run = _require_run("end_run")
-    try:
-        run.end_run(state=state)
-    except NotFoundError:
-        pass  # deleted meanwhile: nothing left to end
-    finally:
-        with _lock:
-            if _current is run:
-                _current = None
+    _require_run("end_run")._end_as_current(state)
 
 
 def log_params(params: dict[str, float | int | str]) -> None:
@@ -179,6 +151,4 @@ def log_model(
 
 def _reset() -> None:
     """Forget the current run without ending it (tests)."""
-    global _current
-    with _lock:
-        _current = None
+    context.clear_current_run()

@@ -12,11 +12,12 @@
 
 The request is the JSON body of ``projects.locations.trainingPipelines.create``
 as the Vertex AI page "Create training pipelines" writes it. Modules:
-:mod:`.request` (the body as pydantic models, and its rules), :mod:`.splits`
-(``inputDataConfig``), :mod:`.samplers` (``studySpec.algorithm``),
+:mod:`.request` (the body as pydantic models), :mod:`.rules` (its rules),
+:mod:`.splits` (``inputDataConfig``), :mod:`.samplers` (``studySpec.algorithm``),
 :mod:`.runner` (worker pools as processes), :mod:`.hypertune` (reported
-metrics), :mod:`.tensorboard` (scalars), :mod:`.pipeline` (the flow body and
-:func:`run_training_pipeline`), :mod:`.result`.
+metrics), :mod:`.tensorboard` (scalars), :mod:`.pipeline` (:func:`run_in_flow` and
+:func:`run_training_pipeline`), :mod:`.steps` (the flow body's steps), :mod:`.common`
+(what the steps share), :mod:`.result`.
 
 Importing this package does not import Prefect; running a pipeline does.
 """

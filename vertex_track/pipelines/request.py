@@ -8,17 +8,15 @@ body. Fields Vertex defines that mean nothing locally (``machineSpec``,
 
 :func:`parse_request` turns a dict (or a JSON file) into a
 :class:`TrainingPipelineRequest` and checks every rule before anything runs;
-a broken rule raises :class:`~vertex_track.InvalidArgumentError` whose
-message starts with the field's path in the request, e.g.
+a broken rule (:mod:`.rules`) raises :class:`~vertex_track.InvalidArgumentError`
+whose message starts with the field's path in the request, e.g.
 ``trainingTaskInputs.studySpec.parameters[0].doubleValueSpec.minValue``.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -27,6 +25,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from ..exceptions import InvalidArgumentError
+from .rules import check_request, field_error, parse_duration
 
 __all__ = [
     "CUSTOM_TASK",
@@ -58,7 +57,6 @@ _DEFINITIONS = {
 }
 # The sample body on the Vertex page writes these two keys in capitals.
 _UPPER_KEYS = {"ALGORITHM": "algorithm", "TIMEOUT": "timeout"}
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)s\s*$")
 
 
 class _Model(BaseModel):
@@ -303,27 +301,6 @@ def definition_kind(definition: str) -> str | None:
     return _DEFINITIONS.get(definition.rstrip("/").rsplit("/", 1)[-1])
 
 
-def parse_duration(text: str) -> float:
-    """Seconds of a protobuf JSON duration such as ``"7200s"`` or ``"1.5s"``.
-
-    Raises:
-        ValueError: not of that form.
-    """
-    m = _DURATION_RE.match(text)
-    if m is None:
-        raise ValueError(f"{text!r} is not a duration like '7200s'")
-    return float(m.group(1))
-
-
-def _fail(path: str, rule: str, value: Any = ...) -> InvalidArgumentError:
-    if value is ...:
-        return InvalidArgumentError(f"{path}: {rule}")
-    shown = repr(value)
-    if len(shown) > 120:
-        shown = shown[:117] + "..."
-    return InvalidArgumentError(f"{path}: {rule}; got {shown}")
-
-
 def _normalise_keys(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {_UPPER_KEYS.get(k, k) if isinstance(k, str) else k: _normalise_keys(v)
@@ -352,7 +329,7 @@ def _from_validation_error(exc: ValidationError, prefix: str = "") -> InvalidArg
     msg = err["msg"]
     if err["type"] == "missing":
         return InvalidArgumentError(f"{path}: is required")
-    return _fail(path, msg[:1].lower() + msg[1:], err.get("input"))
+    return field_error(path, msg[:1].lower() + msg[1:], err.get("input"))
 
 
 def load_request_body(request: Any) -> dict[str, Any]:
@@ -396,11 +373,11 @@ def parse_request(request: Any) -> TrainingPipelineRequest:
     body = _normalise_keys(load_request_body(request))
     definition = body.get("trainingTaskDefinition", body.get("training_task_definition"))
     if definition is None:
-        raise _fail("trainingTaskDefinition", "is required (the custom job or "
+        raise field_error("trainingTaskDefinition", "is required (the custom job or "
                     "hyperparameter tuning task definition URI)")
     kind = definition_kind(definition) if isinstance(definition, str) else None
     if kind is None:
-        raise _fail(
+        raise field_error(
             "trainingTaskDefinition",
             f"must be {CUSTOM_TASK!r} or {HYPERPARAMETER_TUNING_TASK!r} (the two task "
             "definitions that run locally)",
@@ -409,7 +386,7 @@ def parse_request(request: Any) -> TrainingPipelineRequest:
     key = "trainingTaskInputs" if "trainingTaskInputs" in body else "training_task_inputs"
     inputs_body = body.get(key)
     if not isinstance(inputs_body, Mapping):
-        raise _fail("trainingTaskInputs", "is required and must be an object", inputs_body)
+        raise field_error("trainingTaskInputs", "is required and must be an object", inputs_body)
     spec_cls = HyperparameterTuningJobSpec if kind == "hyperparameter_tuning" else CustomJobSpec
     try:
         inputs = spec_cls.model_validate(inputs_body)
@@ -419,184 +396,5 @@ def parse_request(request: Any) -> TrainingPipelineRequest:
         parsed = TrainingPipelineRequest.model_validate({**body, key: inputs})
     except ValidationError as exc:
         raise _from_validation_error(exc) from None
-    _check(parsed)
+    check_request(parsed)
     return parsed
-
-
-# -- the rules ---------------------------------------------------------------------------------
-def _check(req: TrainingPipelineRequest) -> None:
-    if not req.display_name.strip():
-        raise _fail("displayName", "must not be empty", req.display_name)
-    if len(req.display_name) > 128:
-        raise _fail("displayName", "must be at most 128 characters", req.display_name)
-    if req.input_data_config is not None:
-        _check_input_data(req.input_data_config)
-    tuning = req.tuning
-    if tuning is not None:
-        _check_job(tuning.trial_job_spec, "trainingTaskInputs.trialJobSpec")
-        _check_study(tuning)
-    else:
-        _check_job(req.job_spec, "trainingTaskInputs")
-
-
-def _fractions(split: FractionSplit | TimestampSplit, path: str) -> None:
-    values = {
-        "trainingFraction": split.training_fraction,
-        "validationFraction": split.validation_fraction,
-        "testFraction": split.test_fraction,
-    }
-    for name, value in values.items():
-        if value is not None and not (0.0 <= value <= 1.0):
-            raise _fail(f"{path}.{name}", "must be between 0 and 1", value)
-    total = sum(v for v in values.values() if v is not None)
-    if total > 1.0 + 1e-9:
-        raise _fail(
-            path,
-            "trainingFraction + validationFraction + testFraction must be at most 1 "
-            f"(they sum to {total:g})",
-            {k: v for k, v in values.items() if v is not None},
-        )
-
-
-def _check_input_data(cfg: InputDataConfig) -> None:
-    path = "inputDataConfig"
-    if not cfg.dataset_id.strip():
-        raise _fail(f"{path}.datasetId", "must name a system.Dataset artifact", cfg.dataset_id)
-    kinds = [name for name, value in (
-        ("fractionSplit", cfg.fraction_split), ("filterSplit", cfg.filter_split),
-        ("predefinedSplit", cfg.predefined_split), ("timestampSplit", cfg.timestamp_split),
-    ) if value is not None]
-    if len(kinds) > 1:
-        raise _fail(
-            path,
-            "set only one of fractionSplit, filterSplit, predefinedSplit and timestampSplit "
-            f"(they are one union field); got {' and '.join(kinds)}",
-        )
-    if cfg.fraction_split is not None:
-        _fractions(cfg.fraction_split, f"{path}.fractionSplit")
-    if cfg.timestamp_split is not None:
-        _fractions(cfg.timestamp_split, f"{path}.timestampSplit")
-        if not cfg.timestamp_split.key.strip():
-            raise _fail(f"{path}.timestampSplit.key", "must name the timestamp column")
-    if cfg.predefined_split is not None and not cfg.predefined_split.key.strip():
-        raise _fail(f"{path}.predefinedSplit.key", "must name the column holding "
-                    "training/validation/test")
-    if cfg.gcs_destination is not None and not cfg.gcs_destination.output_uri_prefix.strip():
-        raise _fail(f"{path}.gcsDestination.outputUriPrefix", "must not be empty")
-
-
-def _check_job(job: CustomJobSpec, path: str) -> None:
-    pools = job.pools()
-    if not pools:
-        raise _fail(
-            f"{path}.workerPoolSpecs",
-            "needs at least one worker pool with a pythonPackageSpec or a containerSpec",
-        )
-    for i, pool in pools:
-        p = f"{path}.workerPoolSpecs[{i}]"
-        if (pool.container_spec is None) == (pool.python_package_spec is None):
-            raise _fail(p, "set exactly one of containerSpec and pythonPackageSpec")
-        if pool.replicas < 1:
-            raise _fail(f"{p}.replicaCount", "must be at least 1", pool.replica_count)
-        if pool.container_spec is not None and not pool.container_spec.command:
-            raise _fail(
-                f"{p}.containerSpec.command",
-                "is required locally: the image is not run, so its entrypoint is unknown "
-                "(e.g. [\"python\", \"train.py\"])",
-            )
-        if pool.python_package_spec is not None and not pool.python_package_spec.python_module:
-            raise _fail(f"{p}.pythonPackageSpec.pythonModule", "must not be empty")
-    if job.scheduling is not None and job.scheduling.timeout is not None:
-        try:
-            seconds = parse_duration(job.scheduling.timeout)
-        except ValueError:
-            raise _fail(
-                f"{path}.scheduling.timeout", "must be a duration in seconds such as '7200s'",
-                job.scheduling.timeout,
-            ) from None
-        if seconds <= 0:
-            raise _fail(f"{path}.scheduling.timeout", "must be positive", job.scheduling.timeout)
-    if job.base_output_directory is not None and not (
-        job.base_output_directory.output_uri_prefix.strip()
-    ):
-        raise _fail(f"{path}.baseOutputDirectory.outputUriPrefix", "must not be empty")
-
-
-def _check_study(tuning: HyperparameterTuningJobSpec) -> None:
-    path = "trainingTaskInputs"
-    study = tuning.study_spec
-    if tuning.max_trial_count < 1:
-        raise _fail(f"{path}.maxTrialCount", "must be at least 1", tuning.max_trial_count)
-    if tuning.parallel_trial_count < 1:
-        raise _fail(
-            f"{path}.parallelTrialCount", "must be at least 1", tuning.parallel_trial_count
-        )
-    if tuning.max_failed_trial_count < 0:
-        raise _fail(
-            f"{path}.maxFailedTrialCount", "must be 0 or more", tuning.max_failed_trial_count
-        )
-    sp = f"{path}.studySpec"
-    if not study.metrics:
-        raise _fail(f"{sp}.metrics", "needs one metric ({metricId, goal}) to optimise")
-    for i, metric in enumerate(study.metrics):
-        if not metric.metric_id.strip():
-            raise _fail(f"{sp}.metrics[{i}].metricId", "must not be empty")
-    if not study.parameters:
-        raise _fail(f"{sp}.parameters", "needs at least one parameter to tune")
-    seen: set[str] = set()
-    for i, param in enumerate(study.parameters):
-        _check_parameter(param, f"{sp}.parameters[{i}]", study.algorithm)
-        if param.parameter_id in seen:
-            raise _fail(f"{sp}.parameters[{i}].parameterId", "is used twice", param.parameter_id)
-        seen.add(param.parameter_id)
-
-
-def _check_parameter(param: ParameterSpec, path: str, algorithm: str) -> None:
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", param.parameter_id):
-        raise _fail(
-            f"{path}.parameterId",
-            "must be a name usable as a command-line flag (letters, digits, _ . -)",
-            param.parameter_id,
-        )
-    specs = [name for name, spec in param._specs() if spec is not None]
-    if len(specs) != 1:
-        raise _fail(
-            path,
-            "set exactly one of doubleValueSpec, integerValueSpec, categoricalValueSpec and "
-            f"discreteValueSpec; got {len(specs)}",
-        )
-    kind = specs[0]
-    scale = param.scale
-    if kind in ("DOUBLE", "INTEGER"):
-        field = "doubleValueSpec" if kind == "DOUBLE" else "integerValueSpec"
-        spec = param.double_value_spec if kind == "DOUBLE" else param.integer_value_spec
-        assert spec is not None
-        lo, hi = spec.min_value, spec.max_value
-        for name, value in (("minValue", lo), ("maxValue", hi)):
-            if isinstance(value, float) and not math.isfinite(value):
-                raise _fail(f"{path}.{field}.{name}", "must be a finite number", value)
-        if lo >= hi:
-            raise _fail(
-                f"{path}.{field}.minValue", f"must be less than maxValue ({hi!r})", lo,
-            )
-        if scale in ("UNIT_LOG_SCALE", "UNIT_REVERSE_LOG_SCALE") and lo <= 0:
-            raise _fail(
-                f"{path}.{field}.minValue", f"must be greater than 0 with scaleType {scale}", lo,
-            )
-        if kind == "DOUBLE" and algorithm == "GRID_SEARCH":
-            raise _fail(
-                f"{path}.{field}",
-                "GRID_SEARCH cannot enumerate a DOUBLE parameter: use discreteValueSpec with "
-                "the values to try, or RANDOM_SEARCH / ALGORITHM_UNSPECIFIED",
-            )
-    elif kind == "CATEGORICAL":
-        assert param.categorical_value_spec is not None
-        if not param.categorical_value_spec.values:
-            raise _fail(f"{path}.categoricalValueSpec.values", "needs at least one value")
-    else:
-        assert param.discrete_value_spec is not None
-        values = param.discrete_value_spec.values
-        if not values:
-            raise _fail(f"{path}.discreteValueSpec.values", "needs at least one value")
-        if any(not math.isfinite(v) for v in values):
-            raise _fail(f"{path}.discreteValueSpec.values", "must be finite numbers", values)

@@ -1,13 +1,12 @@
-"""Queries over the metadata store: the filter language and lineage.
+"""The query language of the metadata store: filters (AIP-160) and ``order_by``.
 
-``filters`` (grammar -> typed AST -> SQL compiler) answers ``list`` and
-``purge`` filters and ``order_by``; ``lineage`` walks events with recursive SQL.
-Only :mod:`~vertex_track.query.compiler` and :mod:`~vertex_track.query.lineage`
-know the tables.
+Backend-neutral: the lark grammar, the parser, the typed syntax tree and
+:func:`parse_order_by`. The store compiles the tree to SQL
+(:mod:`vertex_track.store.sql.filters`).
 """
 
 from __future__ import annotations
 
-from .filters import compile_filter, parse_filter, parse_order_by
+from .filters import parse_filter, parse_order_by
 
-__all__ = ["compile_filter", "parse_filter", "parse_order_by"]
+__all__ = ["parse_filter", "parse_order_by"]

@@ -1,7 +1,7 @@
 """The typed syntax tree of a filter, independent of any table or database.
 
-The parser (:mod:`vertex_track.query.filters`) builds these nodes; only the
-compiler (:mod:`vertex_track.query.compiler`) knows what a field means for a
+The parser (:mod:`vertex_track.query.parser`) builds these nodes; only the
+compiler (:mod:`vertex_track.store.sql.filters`) knows what a field means for a
 resource kind. Every node carries ``pos``, the 0-based offset in the filter
 string of the token that starts it, so errors found while compiling can point
 at the right place.

@@ -1,10 +1,11 @@
-"""Vertex ML Metadata filters (Google AIP-160) and ``order_by``, compiled to SQL.
+"""Vertex ML Metadata filters (Google AIP-160) and ``order_by``: the language.
 
 A filter goes through three stages: the lark grammar (``grammar.lark``) and
 :mod:`~vertex_track.query.parser` turn the string into a typed tree
-(:mod:`~vertex_track.query.ast`); :mod:`~vertex_track.query.compiler` checks
-the fields for the resource kind and builds one SQLAlchemy Core expression,
-valid on SQLite and PostgreSQL, in which every value is a bound parameter.
+(:mod:`~vertex_track.query.ast`); the store's filter compiler
+(:mod:`vertex_track.store.sql.filters`) checks the fields for the resource
+kind and builds one SQL expression, valid on SQLite and PostgreSQL, in which
+every value is a bound parameter. This package knows no database.
 
 The language, as implemented
 ----------------------------
@@ -64,80 +65,24 @@ does not); parentheses up to :data:`MAX_DEPTH` levels.
 
 from __future__ import annotations
 
-import functools
-
-from sqlalchemy.sql.elements import ColumnElement
-
-from ..exceptions import FilterError, InvalidArgumentError
-from .ast import Node
-from .compiler import FIELDS, compile_node
+from ..exceptions import InvalidArgumentError
 from .parser import MAX_DEPTH, parse_filter
 
-__all__ = ["MAX_DEPTH", "ORDER_FIELDS", "compile_filter", "parse_filter", "parse_order_by"]
-
-
-def compile_filter(
-    kind: str,
-    filter: str | None,
-    *,
-    store_id: int,
-    store_prefix: str,
-    dialect_name: str,
-    strict: bool = False,
-) -> ColumnElement[bool] | None:
-    """Compile a Vertex filter into a WHERE clause over ``RESOURCE_TABLES[kind]``.
-
-    The clause does not scope the main table to the store (the caller adds
-    ``store_id``), but every subquery it contains (contexts looked up by
-    name) is scoped to ``store_id``. Results are cached per argument tuple,
-    so a repeated filter costs a dictionary look-up.
-
-    Args:
-        kind: ``"artifacts"``, ``"executions"`` or ``"contexts"``.
-        filter: the filter string; ``None`` or blank means no filter.
-        store_id: the metadata store's row id.
-        store_prefix: ``projects/<p>/locations/<l>/metadataStores/<s>``; full
-            resource names in the filter are resolved against it.
-        dialect_name: ``"sqlite"`` or ``"postgresql"``.
-        strict: reject extensions Vertex does not document.
-
-    Returns:
-        A boolean SQLAlchemy expression, or ``None`` for an empty filter.
-
-    Raises:
-        FilterError: malformed filter, or a field/operator/value ``kind`` does
-            not support; ``position`` points at the offending token.
-        ValueError: an unknown ``kind`` or ``dialect_name`` (a programming error).
-    """
-    if kind not in FIELDS:
-        raise ValueError(f"kind must be one of {', '.join(FIELDS)}, not {kind!r}")
-    if filter is None:
-        return None
-    if not isinstance(filter, str):
-        raise FilterError(f"filter must be a string, got {type(filter).__name__}")
-    return _compile_cached(kind, filter, store_id, store_prefix, dialect_name, strict)
-
-
-@functools.lru_cache(maxsize=512)
-def _compile_cached(
-    kind: str, filter: str, store_id: int, store_prefix: str, dialect_name: str, strict: bool
-) -> ColumnElement[bool] | None:
-    node: Node | None = parse_filter(filter, strict=strict)
-    if node is None:
-        return None
-    return compile_node(node, kind=kind, text=filter, store_id=store_id,
-                        store_prefix=store_prefix, dialect_name=dialect_name)
+__all__ = ["MAX_DEPTH", "ORDER_FIELDS", "parse_filter", "parse_order_by"]
 
 
 ORDER_FIELDS: dict[str, tuple[str, ...]] = {
-    "artifacts": ("name", "display_name", "schema_title", "schema_version", "state", "uri",
-                  "create_time", "update_time"),
-    "executions": ("name", "display_name", "schema_title", "schema_version", "state",
-                   "create_time", "update_time"),
-    "contexts": ("name", "display_name", "schema_title", "schema_version", "create_time",
-                 "update_time"),
+    "artifacts": ("name", "resource_id", "display_name", "schema_title", "schema_version",
+                  "state", "uri", "create_time", "update_time"),
+    "executions": ("name", "resource_id", "display_name", "schema_title", "schema_version",
+                   "state", "create_time", "update_time"),
+    "contexts": ("name", "resource_id", "display_name", "schema_title", "schema_version",
+                 "create_time", "update_time"),
 }
-"""Fields ``order_by`` accepts per kind (``name`` sorts like the resource id)."""
+"""Fields ``order_by`` accepts per kind (``name`` and ``resource_id`` sort alike)."""
+
+#: Fields that sort by the same key: naming both is naming one field twice.
+_SAME_KEY = {"resource_id": "name"}
 
 
 def parse_order_by(kind: str, order_by: str | None) -> list[tuple[str, bool]]:
@@ -146,11 +91,13 @@ def parse_order_by(kind: str, order_by: str | None) -> list[tuple[str, bool]]:
     Blanks around names and commas are ignored; ``asc``/``desc`` are
     case-insensitive. ``None`` or a blank string gives ``[]`` (the caller's
     default order applies). ``name`` means the full resource name, which
-    within one store sorts exactly like the resource id.
+    within one store sorts exactly like ``resource_id`` (both are accepted,
+    as the CLI's ``--order-by`` lists them; naming both is naming one key twice).
 
     Raises:
         InvalidArgumentError: an unknown field for ``kind``, a field given
             twice, or a malformed term; the message names ``order_by``.
+        ValueError: an unknown ``kind`` (a programming error).
     """
     if kind not in ORDER_FIELDS:
         raise ValueError(f"kind must be one of {', '.join(ORDER_FIELDS)}, not {kind!r}")
@@ -180,8 +127,9 @@ def parse_order_by(kind: str, order_by: str | None) -> list[tuple[str, bool]]:
             raise InvalidArgumentError(
                 f"order_by direction {words[1]!r} for {field!r} must be 'asc' or 'desc'"
             )
-        if field in seen:
+        key = _SAME_KEY.get(field, field)
+        if key in seen:
             raise InvalidArgumentError(f"order_by names {field!r} more than once")
-        seen.add(field)
+        seen.add(key)
         result.append((field, direction == "desc"))
     return result

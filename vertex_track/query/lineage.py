@@ -208,7 +208,7 @@ def _lineage_statement(
     )
     exes: sa.Select | sa.CompoundSelect = sa.union(*exe_ids) if len(exe_ids) > 1 else exe_ids[0]
     if filter is not None:
-        from .filters import compile_filter
+        from ..store.sql.filters import compile_filter
 
         cond = compile_filter("artifacts", filter, store_id=store_id, store_prefix=prefix,
                               dialect_name=dialect_name)

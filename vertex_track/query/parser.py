@@ -334,7 +334,8 @@ def parse_filter(filter: str | None, strict: bool = False) -> ast.Node | None:
 
     Returns:
         The root node, or ``None`` for an empty filter. Field names are not
-        checked here (they depend on the resource kind); see ``compile_filter``.
+        checked here (they depend on the resource kind); see
+        :func:`vertex_track.store.sql.filters.compile_filter`.
 
     Raises:
         FilterError: a syntax error, with ``position`` and ``expected`` set.

@@ -4,6 +4,11 @@
 per process and reused: no reconnects on the hot path). ``open_store(uri)``
 opens any other one.
 
+Backends are registered by URI scheme (as fsspec's ``registry.py`` does for
+file systems) and imported only when a store of theirs is opened; a backend
+whose database driver is not installed raises :class:`StoreUnavailableError`
+naming the package extra to install, not a bare ``ModuleNotFoundError``.
+
 Inspection (the CLI, the UI) calls ``set_read_only(True)`` first: every store
 this process opens afterwards is opened read-only (nothing created, migrated
 or written; something that is not a vertex_track store is an error).
@@ -11,17 +16,94 @@ or written; something that is not a vertex_track store is an error).
 
 from __future__ import annotations
 
+import importlib
+import sys
 import threading
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from .. import config
-from ..exceptions import StoreUnavailableError
+from ..exceptions import InvalidArgumentError, StoreUnavailableError
 from .base import ArtifactLink, MetadataStore, PurgeResult
 
 __all__ = [
-    "ArtifactLink", "MetadataStore", "PurgeResult", "get_store", "open_store", "set_read_only",
+    "ArtifactLink", "MetadataStore", "PurgeResult", "backend_for", "close_all", "get_store",
+    "open_store", "redact_uri", "register_backend", "retry_now", "set_read_only",
     "tracking_store",
 ]
+
+
+@dataclass(frozen=True)
+class _Backend:
+    target: str  # "module:Class"
+    driver: str  # the module the backend needs ("" for none beyond the standard library)
+    extra: str  # the vertex-track extra that installs it
+
+
+_SQL = "vertex_track.store.sql.store:SqlStore"
+_BACKENDS: dict[str, _Backend] = {
+    "sqlite": _Backend(_SQL, "sqlite3", ""),
+    "sqlite+pysqlite": _Backend(_SQL, "sqlite3", ""),
+    "postgresql": _Backend(_SQL, "psycopg", "postgres"),
+    "postgresql+psycopg": _Backend(_SQL, "psycopg", "postgres"),
+    "postgres": _Backend(_SQL, "psycopg", "postgres"),
+}
+
+
+def register_backend(scheme: str, target: str, *, driver: str = "", extra: str = "") -> None:
+    """Make URIs ``scheme://...`` open ``target`` (``"package.module:Class"``).
+
+    The class is imported on first use and called as
+    ``Class(uri, project=..., location=..., metadata_store=..., read_only=...)``.
+
+    Args:
+        driver: a module the backend cannot work without; when it is missing,
+            opening such a store says to install ``vertex-track[extra]``.
+        extra: the package extra that installs ``driver``.
+    """
+    _BACKENDS[scheme.lower()] = _Backend(target, driver, extra)
+
+
+def _scheme(uri: str) -> str:
+    return uri.partition(":")[0].lower() if ":" in uri else ""
+
+
+def backend_for(uri: str) -> Any:
+    """The store class registered for ``uri``'s scheme, imported now.
+
+    Raises:
+        InvalidArgumentError: no backend is registered for the scheme (the
+            message lists the supported ones).
+        StoreUnavailableError: the backend's database driver is not installed
+            (the message says what to install).
+    """
+    scheme = _scheme(uri)
+    backend = _BACKENDS.get(scheme)
+    if backend is None:
+        supported = ", ".join(sorted(_BACKENDS))
+        raise InvalidArgumentError(
+            f"store_uri scheme {scheme!r} is not supported; supported schemes: {supported} "
+            "(e.g. 'sqlite:///path/to/metadata.db' or 'postgresql://user@host:5432/database')"
+        )
+    if backend.driver:
+        try:
+            importlib.import_module(backend.driver)
+        except ImportError as exc:
+            extra = f'"vertex-track[{backend.extra}]"' if backend.extra else backend.driver
+            raise StoreUnavailableError(
+                f"a {scheme}:// store needs the {backend.driver!r} driver, which is not "
+                f"installed; install it with: pip install {extra}"
+            ) from exc
+    module, _, name = backend.target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` with its password hidden, as messages and spool files show it."""
+    from .sql.errors import redact
+
+    return redact(uri)
 
 _lock = threading.Lock()
 _stores: dict[tuple[str, str, str, str, bool], MetadataStore] = {}
@@ -62,8 +144,9 @@ def open_store(
 
     Raises:
         InvalidArgumentError: the URI scheme is not supported.
-        StoreUnavailableError: the database cannot be opened; read-only, also
-            when it is not a vertex_track store (the message says what is there).
+        StoreUnavailableError: the database cannot be opened, or its driver is
+            not installed; read-only, also when it is not a vertex_track store
+            (the message says what is there).
     """
     if read_only is None:
         read_only = _read_only
@@ -83,10 +166,9 @@ def open_store(
                         err.transient = getattr(failed[1], "transient", False)  # type: ignore[attr-defined]
                         raise err
                     del _failed[key]
-                from .sql.store import SqlStore
-
+                cls = backend_for(uri)
                 try:
-                    store = _stores[key] = SqlStore(
+                    store = _stores[key] = cls(
                         uri, project=project, location=location, metadata_store=metadata_store,
                         read_only=read_only,
                     )
@@ -137,18 +219,7 @@ class PendingStore:
 
     def retry_now(self) -> None:
         """Let the next write try to open the store even within the remembered hold."""
-        with _lock:
-            for key in [k for k in _failed if k[0] == self.uri]:
-                del _failed[key]
-        from .sql.store import _engines
-
-        hit = _engines.get(self.uri)
-        if hit is not None:
-            from .sql.fast import health_for
-
-            health = health_for(hit[0])
-            if health.failing:
-                health.down_until = 0.0
+        retry_now(self.uri)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._real(), name)
@@ -177,6 +248,27 @@ def tracking_store() -> MetadataStore:
         if pending is None:
             pending = _pending[key] = PendingStore(*key)
         return pending  # type: ignore[return-value]
+
+
+def retry_now(uri: str) -> None:
+    """Let the next open of (or write to) the store at ``uri`` try the database again,
+    even within the hold after it was found unavailable."""
+    with _lock:
+        for key in [k for k in _failed if k[0] == uri]:
+            del _failed[key]
+    engine = sys.modules.get("vertex_track.store.sql.engine")
+    health: Any = engine.health_of(uri) if engine is not None else None
+    if health is not None and health.failing:
+        health.down_until = 0.0
+
+
+def close_all() -> None:
+    """Close the database connections of every store this process opened (an SQLite
+    store's WAL is folded back into its file first). Cheap when none was opened;
+    stores used afterwards reconnect."""
+    engine = sys.modules.get("vertex_track.store.sql.engine")
+    if engine is not None:
+        engine.close_all(wait=False)
 
 
 def _forget_uri(uri: str) -> None:

@@ -10,7 +10,6 @@ protocol is deliberately small; conveniences (``start_execution``,
 from __future__ import annotations
 
 import builtins
-import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -149,21 +148,6 @@ class MetadataStore(Protocol):
         Events are added for every link; the execution and all artifacts are
         associated/attributed to every context. Returns the stored execution
         and artifacts (in ``links`` order)."""
-        ...
-
-    def create_in_contexts(self, resource: _Resource, contexts: Sequence[Context]) -> _Resource:
-        """:meth:`create`, and associate (execution) or attribute (artifact) the new
-        resource to existing ``contexts``, in one transaction."""
-        ...
-
-    def finish_execution(
-        self,
-        execution: Execution,
-        links: Sequence[ArtifactLink] = (),
-        contexts: Sequence[Context] = (),
-    ) -> tuple[str, dt.datetime]:
-        """:meth:`put_execution` for an execution created or read through this store,
-        returning only its new ``(etag, update_time)``."""
         ...
 
     def put_tracked(self, records: Sequence[TrackedRecord], *, replay: bool = False) -> None:

@@ -87,11 +87,12 @@ def _patch() -> None:
             return
         if _excluded(getattr(self, "name", None), self.fn):
             return
-        from . import Options, Tracker, _finish_task, _wrap
+        from .recorder import Options, Tracker
+        from .tasks import finish_task, wrap_task_fn
 
         original, key = self.fn, self.task_key
-        self.fn = _wrap(original, Tracker(original, Options()))
-        _finish_task(self, key)
+        self.fn = wrap_task_fn(original, Tracker(original, Options()))
+        finish_task(self, key)
 
     def tracked_flow_init(self: Any, fn: Any, *args: Any, **kwargs: Any) -> None:
         from .flows import _file_version, is_tracked_flow_fn, wrap_flow_fn

@@ -16,14 +16,15 @@ including a tuple that merely contains a state, means COMPLETED).
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import inspect
 import time
 from typing import Any
 
+from .. import _time
 from ..config import get_settings
-from ..exceptions import ConflictError, StoreUnavailableError
+from ..context import current_run_context
+from ..exceptions import ConflictError, StoreUnavailableError, TrackingError
 from ..processes import process_info
 from ..resources import Context
 from ..store import get_store
@@ -31,7 +32,7 @@ from .frames import drop_own_frame
 from .pipeline_run import SCHEMA, context_id_for, ensure_context
 from .provenance import flow_inputs, param_provenance, record_flow_result, scope_chain
 from .recorder import Tracker, current_pipeline, jsonable_parameters
-from .writer import TrackingError, flush
+from .writer import flush
 
 
 class _FlowRun:
@@ -71,7 +72,7 @@ def _begin() -> tuple[_FlowRun | None, _Tokens | None]:
         experiment_run = _experiment_run_context()
         if experiment_run is not None and experiment_run.name not in parents:
             parents.append(experiment_run.name)
-        now = dt.datetime.now(dt.timezone.utc)
+        now = _time.now()
         metadata = {
             "flow_name": frc.flow.name,
             "flow_run_id": str(flow_run.id),
@@ -145,7 +146,7 @@ def _end(
             unrecorded = exc
         if run is None:
             return
-        end = dt.datetime.now(dt.timezone.utc)
+        end = _time.now()
         if error is not None:
             state, reason = _state_of_exception(error), error
         else:
@@ -222,11 +223,8 @@ def _state_of_return(result: Any) -> tuple[str, Any]:
 
 
 def _experiment_run_context() -> Context | None:
-    try:
-        from ..experiments import _current_run_context
-    except ImportError:
-        return None
-    return _current_run_context()
+    ctx: Context | None = current_run_context()
+    return ctx
 
 
 def _wrap(fn: Any) -> Any:

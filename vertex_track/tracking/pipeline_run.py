@@ -14,10 +14,13 @@ from __future__ import annotations
 import builtins
 import threading
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from ..resources import Artifact, Context, Execution, ExecutionState
+
+if TYPE_CHECKING:
+    from ..runs import RunDiff, RunSummary
 
 SCHEMA = "system.PipelineRun"
 PREFIX = "pipelinerun-"
@@ -134,6 +137,51 @@ class PipelineRun:
         from ..query.lineage import query_context_lineage_subgraph
 
         return query_context_lineage_subgraph(self.context, store=self.context._own_store())
+
+    def summary(self) -> RunSummary:
+        """What this run did, read from the store now: one lineage query.
+
+        Example::
+
+            s = vt.PipelineRun.get(flow_run_id).summary()
+            s.state, s.duration_s                      # "COMPLETE", 12.4
+            [(t.key, t.state) for t in s.executions]   # tasks in start order
+            {m.name: m.value for m in s.metrics}       # numbers in *Metrics outputs
+
+        Returns:
+            A frozen :class:`vertex_track.RunSummary`; ``to_dict()`` is the JSON of
+            ``vertex-track runs show --json``.
+        """
+        from ..runs import RunSummary
+
+        return RunSummary.from_lineage(self.context, self.get_lineage())
+
+    def diff(self, other: PipelineRun) -> RunDiff:
+        """Compare this run (A) with ``other`` (B): state, duration, parameters, tasks
+        (matched by task name), their inputs and outputs (by content digest), metrics.
+
+        Example::
+
+            d = vt.PipelineRun.get("crimson-fox").diff(vt.PipelineRun.get("lucky-owl"))
+            [(p.name, p.a, p.b) for p in d.parameters if not p.same]
+            [(m.name, m.delta) for m in d.metrics]
+
+        Returns:
+            A frozen :class:`vertex_track.RunDiff`; ``to_dict()`` is the JSON of
+            ``vertex-track diff --json``.
+
+        Raises:
+            TypeError: ``other`` is not a ``PipelineRun`` (get one with
+                ``vt.PipelineRun.get(flow_run_id_or_name)``).
+        """
+        if not isinstance(other, PipelineRun):
+            raise TypeError(
+                f"PipelineRun.diff() compares two pipeline runs, got {type(other).__name__}; "
+                "pass vt.PipelineRun.get(<flow run id or name>)"
+            )
+        from ..runs import RunDiff
+
+        return RunDiff.between(self.summary(), other.summary())
 
     def delete(self, *, force: bool = False, running_ok: bool = False) -> Any:
         """Delete this run: its context, its subflows' runs, their executions (with

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import contextvars
 import threading
-import time
 from collections import OrderedDict
 from typing import Any
 
+from .._time import now_micros
 from .values import artifact_row, is_parameter, produced
 
 #: PipelineRun context ids of the current flow run and the runs that contain it:
@@ -149,7 +149,7 @@ def links_for(out: list[Any], label: str, value: Any, targets: list[str], exact:
         if pending is not None:  # an item of a generator task that is still running
             row = artifact_row(
                 value, label=f"{label}.item", scope=target[1:], schema_title=None,
-                now_us=time.time_ns() // 1000,
+                now_us=now_micros(),
             )
             pending.append(row[0])
             if row[0] not in seen:

@@ -9,7 +9,6 @@ methods turn one call into records for the background writer
 from __future__ import annotations
 
 import contextvars
-import datetime as dt
 import inspect
 import itertools
 import logging
@@ -20,6 +19,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._time import from_micros, now, now_micros
 from ..config import Settings, get_settings
 from ..processes import process_info
 from ..resources import Context, ExecutionState
@@ -62,12 +62,9 @@ current_pipeline: contextvars.ContextVar[Context | None] = contextvars.ContextVa
 )
 
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-
-
 def _iso(micros: int) -> str:
     """RFC 3339 text of a time in microseconds since the epoch (UTC)."""
-    return (_EPOCH + dt.timedelta(microseconds=micros)).isoformat()
+    return from_micros(micros).isoformat()
 
 
 @dataclass
@@ -237,7 +234,7 @@ class Tracker:
     ) -> Run:
         """Describe one call: its execution fields (not yet queued), contexts and inputs."""
         store = tracking_store()  # unreachable now: a stand-in, and the records are spooled
-        start_us = time.time_ns() // 1000
+        start_us = now_micros()
         vt_meta: dict[str, Any] = {
             "task_name": task_name, "start_time": _iso(start_us), "process": process_info(),
         }
@@ -405,7 +402,7 @@ class Tracker:
             items = [("output", result, self.return_schema)]
         links: list[LinkRow] = []
         task_name = run.vt_meta.get("task_name") or self.name
-        now_us = time.time_ns() // 1000
+        now_us = now_micros()
         outputs: list[tuple[str, Any]] = []
         for label, value, schema in items:
             # Inline values are scoped by their producer (this execution): equal
@@ -432,7 +429,7 @@ class Tracker:
         consumed = generator_items.pop(run.resource_id, None)
         if consumed:  # items a consumer took while this generator was running
             links = [*links, *(("OUTPUT", "item", rid) for rid in dict.fromkeys(consumed))]
-        end_us = time.time_ns() // 1000
+        end_us = now_micros()
         run.vt_meta.update(
             end_time=_iso(end_us), duration_s=round(time.perf_counter() - run.started, 6)
         )
@@ -504,7 +501,7 @@ def pipeline_context(store: Any, flow_run_id: Any, flow_ctx: Any) -> Context:
         metadata.update(
             flow_name=flow_ctx.flow.name, flow_run_name=flow_ctx.flow_run.name,
             parameters=jsonable_parameters(flow_ctx.parameters),
-            start_time=dt.datetime.now(dt.timezone.utc).isoformat(),
+            start_time=now().isoformat(),
         )
         display_name = flow_ctx.flow_run.name or display_name
     return ensure_context(

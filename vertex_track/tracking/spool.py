@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import config
+from .._json import dumps
 from ..exceptions import StoreUnavailableError
 from ..store.base import TrackedRecord
 
@@ -52,9 +53,9 @@ def spool_dir() -> Path:
 
 def store_key(store: Any) -> tuple[str, str]:
     """How a spool line names its store: (URI without password, resource name prefix)."""
-    from ..store.sql.store import _redact
+    from ..store import redact_uri
 
-    return _redact(store.uri), store.prefix
+    return redact_uri(store.uri), store.prefix
 
 
 def _encode(records: Sequence[TrackedRecord]) -> list[Any]:
@@ -129,7 +130,7 @@ class Spool:
         if records:
             line["records"] = _encode(records)
         line.update(entry)
-        data = (json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+        data = (dumps(line) + "\n").encode()
         with self.lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with _locked(self.path, create=True) as f:

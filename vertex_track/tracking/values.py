@@ -24,8 +24,6 @@ from typing import Any
 from ..artifacts import ArtifactStore
 from ..artifacts.hashing import encode_inline_text
 from ..config import get_settings
-from ..exceptions import InvalidArgumentError
-from ..resources import Artifact
 from ..store.base import ArtifactRow
 from ..validation import json_text
 
@@ -248,23 +246,3 @@ def _type_name(value: Any) -> str:
 
 def _type_name_of(t: type) -> str:
     return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
-
-
-def load_artifact_value(artifact: Artifact, trust: bool = False) -> Any:
-    """Implementation of :meth:`Artifact.load` (checks: :mod:`vertex_track.artifacts.safety`)."""
-    vt_meta = artifact.metadata.get("vertex_track")
-    if isinstance(vt_meta, dict) and vt_meta.get("inline"):
-        return artifact.metadata.get("value")
-    if not isinstance(vt_meta, dict) or "materializer" not in vt_meta:
-        raise InvalidArgumentError(
-            f"artifact {artifact.name!r} (uri {artifact.uri!r}) was not written by "
-            "vertex_track's materializers, so load() cannot read it; open its uri yourself "
-            "(e.g. with fsspec.open)"
-        )
-    from ..artifacts.safety import load_recorded
-
-    return load_recorded(
-        artifact.uri, vt_meta["materializer"], vt_meta.get("materializer_version"),
-        digest=vt_meta.get("digest"), what=f"artifact {artifact.name!r}",
-        root=get_settings().artifact_root, trust=trust,
-    )

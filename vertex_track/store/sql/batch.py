@@ -15,20 +15,20 @@ stored keys looked up. A batch of new work therefore costs no lookups at all.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, bindparam, select
 
+from ..._json import loads
 from ...exceptions import NotFoundError
 from ..base import ArtifactRow, TrackedRecord
 from . import tables as t
-from .store import _label_json, _unique_groups
+from .writes import label_json, tx_ids, tx_rows, unique_groups
 
 if TYPE_CHECKING:
+    from .core import SqlCore as SqlStore
     from .fast import Tx
-    from .store import SqlStore
 
 
 def _insert(store: SqlStore, table: Table, *, ignore: bool = False) -> str:
@@ -73,8 +73,8 @@ def put_tracked(
 
     def tx(tx: Tx) -> None:
         rids = list(dict.fromkeys(rid for record in records for rid in record.contexts))
-        ctx_ids = store._tx_ids(tx, "contexts", rids, required=False) if rids else {}
-        for group in _unique_groups(records, lambda r: r.execution[0]):
+        ctx_ids = tx_ids(store, tx, "contexts", rids, required=False) if rids else {}
+        for group in unique_groups(records, lambda r: r.execution[0]):
             _write_group(store, tx, group, ctx_ids, now, replay)
 
     store.fast_write(tx)
@@ -90,7 +90,7 @@ def _write_group(
     ex_ids = tx.ids(len(group))
     stale = [r.execution[0] for r in group if not r.fresh]
     columns = ("id", "etag", "state") if replay else ("id", "etag")
-    found = store._tx_rows(tx, "executions", stale, *columns) if stale else {}
+    found = tx_rows(store, tx, "executions", stale, *columns) if stale else {}
     inserts: list[int] = []
     updates: list[tuple[int, int]] = []  # (index in group, new etag)
     for i, record in enumerate(group):
@@ -113,8 +113,8 @@ def _write_group(
             )
         if _insert_rows(store, tx, t.executions, rows, ignore=True) != len(rows):
             # Some were recorded already (by another process): update those.
-            stored = store._tx_rows(
-                tx, "executions", [group[i].execution[0] for i in inserts], "id", "etag"
+            stored = tx_rows(
+                store, tx, "executions", [group[i].execution[0] for i in inserts], "id", "etag"
             )
             for i in inserts:
                 pk, etag = stored[group[i].execution[0]]
@@ -156,10 +156,10 @@ def _write_group(
             ))
         if _insert_rows(store, tx, t.artifacts, rows, ignore=True) != len(rows):
             # Content recorded before: link the stored artifacts.
-            art_ids.update(store._tx_ids(tx, "artifacts", list(new), required=False))
+            art_ids.update(tx_ids(store, tx, "artifacts", list(new), required=False))
     known = [rid for rid in dict.fromkeys(known) if rid not in art_ids]
     if known:
-        art_ids.update(store._tx_ids(tx, "artifacts", known, required=False))
+        art_ids.update(tx_ids(store, tx, "artifacts", known, required=False))
     outputs_of = _outputs_of(store, tx, group, wanted, art_ids) if wanted else {}
 
     # -- events and context links ------------------------------------------------
@@ -176,7 +176,7 @@ def _write_group(
                 art_id = art_ids.get(a if isinstance(a, str) else a[0])
                 # None: a link to an earlier artifact that is gone (purged)
                 targets = () if art_id is None else (art_id,)
-            labels = _label_json(label) if label else "{}"
+            labels = label_json(label) if label else "{}"
             for art_id in targets:
                 if (art_id, kind + label) in seen:
                     continue  # one argument, one event per artifact
@@ -230,7 +230,7 @@ def _new_events(store: SqlStore, tx: Tx, events: list[tuple[Any, ...]]) -> list[
 
 def _label_of(labels: Any) -> str:
     if isinstance(labels, str):
-        labels = json.loads(labels) if labels else {}
+        labels = loads(labels) if labels else {}
     return str((labels or {}).get("name", ""))
 
 

@@ -20,7 +20,6 @@ every call still commits before it returns, with the engine's PRAGMAs (WAL,
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import threading
 import time
@@ -31,20 +30,11 @@ from typing import Any, TypeVar
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from ..._random import rng
+from .dialects import Dialect
+from .errors import Backoff, StoreDownError
 from .keys import LOW_WATER, allocator_for, is_key_clash
 
 T = TypeVar("T")
-
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def dumps(value: Any) -> str:
-    """JSON text for a JSON column (one shared encoder: this runs per row)."""
-    if not value and type(value) is dict:
-        return "{}"
-    return _ENCODER.encode(value)
 
 
 class _Conn:
@@ -221,20 +211,13 @@ os.register_at_fork(
 class FastPath:
     """Compiled statement cache and raw transactions for one engine."""
 
-    def __init__(self, engine: Engine, dialect_name: str) -> None:
+    def __init__(self, engine: Engine, dialect: Dialect) -> None:
         self.engine = engine
-        self.dialect_name = dialect_name
-        self._compiler: Any = engine.dialect
-        self._writers: _SqliteWriters | None = None
-        if dialect_name == "sqlite":
-            from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
-
-            self._compiler = SQLiteDialect_pysqlite(paramstyle="named")
-            database = engine.url.database or ""
-            # Only for a database file: an in-memory database exists once per
-            # connection, so writes must go through the pool's connection.
-            if database and database != ":memory:" and not database.startswith("file:"):
-                self._writers = _writers_for(engine)
+        self.dialect = dialect
+        self._compiler: Any = dialect.named_compiler(engine)
+        self._writers: _SqliteWriters | None = (
+            _writers_for(engine) if dialect.thread_writers(engine) else None
+        )
         self._sql: dict[Any, str] = {}
         self._positional: dict[Any, tuple[str, tuple[str, ...]]] = {}
         self._positional_dialect: Any = None
@@ -261,51 +244,33 @@ class FastPath:
         if hit is None:
             dialect = self._positional_dialect
             if dialect is None:
-                if self.dialect_name == "sqlite":
-                    from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
-
-                    dialect = SQLiteDialect_pysqlite(paramstyle="qmark")
-                else:
-                    dialect = type(self.engine.dialect)(paramstyle="format")  # type: ignore[call-arg]
-                self._positional_dialect = dialect
+                dialect = self._positional_dialect = self.dialect.positional_compiler(self.engine)
             compiled = build().compile(dialect=dialect)
             hit = self._positional[key] = (str(compiled), tuple(compiled.positiontup or ()))
         return hit
 
-    def _transient(self, exc: BaseException) -> bool:
-        """Whether retrying may succeed: a lock or a lost/refused connection."""
-        if self.dialect_name == "sqlite":
-            msg = str(exc).lower()
-            return isinstance(exc, self.operational_error) and ("locked" in msg or "busy" in msg)
-        return is_transient_postgres(exc, self.operational_error)
-
-    def _retry(self, exc: BaseException, deadline: float, delay: float) -> float:
+    def _retry(self, exc: BaseException, backoff: Backoff, clashes: int) -> int:
         """Back off before the next attempt after ``exc``, or re-raise it.
 
-        Retries transient errors (and, once, a primary-key clash with a new
-        key block) until ``deadline``; then the store is remembered as
-        unavailable (:class:`Health`) and ``exc`` raised.
+        Retries transient errors (and, up to 4 times, a primary-key clash with
+        a new key block) until the back-off's deadline; then the store is
+        remembered as unavailable (:class:`Health`) and ``exc`` raised.
+        Returns the clash count for the next call.
         """
         if isinstance(exc, self.integrity_error) and is_key_clash(exc):
             # Keys from a block the database handed out cannot clash unless
-            # the block was misused; a new block settles it. Bounded: the
-            # next attempt's delay field carries the count.
-            if delay >= _CLASH_MARK * 4:
+            # the block was misused; a new block settles it.
+            if clashes >= 4:
                 raise exc
             self.keys.discard()
-            return delay + _CLASH_MARK
-        if not self._transient(exc):
+            return clashes + 1
+        if not self.dialect.is_transient(exc):
             raise exc
-        if self.dialect_name != "sqlite" and _is_connection_error(exc):
-            # Pooled connections to a server that went away are all dead.
-            self.engine.dispose()
-        left = deadline - time.monotonic()
-        if left <= 0:
+        self.dialect.drop_dead_connections(self.engine, exc)
+        if not backoff.wait():
             self.health.failed(f"{type(exc).__name__}: {exc}".strip())
             raise exc
-        delay %= _CLASH_MARK
-        time.sleep(min(left, delay * (0.5 + rng.random())))  # never the user's random
-        return min(delay * 2, 1.0)
+        return clashes
 
     def write(self, fn: Callable[[Tx], T], *, top_up: bool = True) -> T:
         """Run ``fn(tx)`` in one write transaction; transient errors retry the whole of it.
@@ -321,7 +286,8 @@ class FastPath:
         writers = self._writers
         if writers is None:
             return self._write_pooled(fn, deadline)
-        delay = 0.02
+        dialect = self.dialect
+        backoff, clashes = None, 0
         while True:
             conn = writers.acquire()
             if conn is None:  # a write inside a write in this thread: as before, its own connection
@@ -330,21 +296,22 @@ class FastPath:
             try:
                 # The driver is in autocommit mode (see SqliteDialect): BEGIN IMMEDIATE
                 # takes the write lock up front, so there is no lock upgrade to fail.
-                cur.execute("BEGIN IMMEDIATE")
+                dialect.begin_raw(cur)
                 try:
                     result = fn(Tx(self, cur))
-                    cur.execute("COMMIT")
+                    dialect.commit_raw(conn.dbapi, cur)
                     health.ok()
                     return result
                 except BaseException:
                     try:
-                        cur.execute("ROLLBACK")
+                        dialect.rollback_raw(conn.dbapi, cur)
                     except Exception:
                         pass
                     raise
             except BaseException as exc:
                 conn.broken = conn.dbapi.in_transaction
-                delay = self._retry(exc, deadline, delay)
+                backoff = backoff or Backoff(deadline)
+                clashes = self._retry(exc, backoff, clashes)
             finally:
                 writers.release(conn)
 
@@ -366,7 +333,7 @@ class FastPath:
             return self.write(one, top_up=False)
         health = self.health
         deadline = health.begin()
-        delay = 0.02
+        backoff, clashes = None, 0
         while True:
             if conn is None:
                 conn = writers.acquire()
@@ -379,32 +346,33 @@ class FastPath:
                 conn.broken = conn.dbapi.in_transaction  # interrupted mid-statement
                 if isinstance(exc, self.integrity_error):
                     raise
-                delay = self._retry(exc, deadline, delay)
+                backoff = backoff or Backoff(deadline)
+                clashes = self._retry(exc, backoff, clashes)
             finally:
                 writers.release(conn)
             conn = None
 
     def _write_pooled(self, fn: Callable[[Tx], T], deadline: float) -> T:
-        sqlite = self.dialect_name == "sqlite"
-        delay = 0.02
+        dialect = self.dialect
+        backoff, clashes = None, 0
         while True:
             try:
                 raw = self.engine.raw_connection()
             except BaseException as exc:
-                delay = self._retry(_unwrap(exc), deadline, delay)
+                backoff = backoff or Backoff(deadline)
+                clashes = self._retry(_unwrap(exc), backoff, clashes)
                 continue
             try:
                 cur = raw.cursor()
-                if sqlite:
-                    cur.execute("BEGIN IMMEDIATE")
+                dialect.begin_raw(cur)
                 try:
                     result = fn(Tx(self, cur))
-                    cur.execute("COMMIT") if sqlite else raw.commit()
+                    dialect.commit_raw(raw, cur)
                     self.health.ok()
                     return result
                 except BaseException:
                     try:
-                        cur.execute("ROLLBACK") if sqlite else raw.rollback()
+                        dialect.rollback_raw(raw, cur)
                     except Exception:
                         pass
                     raise
@@ -414,36 +382,17 @@ class FastPath:
                     except Exception:
                         pass
             except BaseException as exc:
-                if not sqlite and self._transient(exc):
-                    raw.invalidate()
-                delay = self._retry(exc, deadline, delay)
+                dialect.discard_if_broken(raw, exc)
+                backoff = backoff or Backoff(deadline)
+                clashes = self._retry(exc, backoff, clashes)
             finally:
                 raw.close()
-
-
-_CLASH_MARK = 1000.0  # added to a back-off delay per key clash (see FastPath._retry)
 
 
 def _unwrap(exc: BaseException) -> BaseException:
     """The driver's exception inside SQLAlchemy's wrapper (pool checkouts wrap them)."""
     orig = getattr(exc, "orig", None)
     return orig if isinstance(orig, BaseException) else exc
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    code = getattr(exc, "sqlstate", None) or ""
-    return not code or code.startswith("08") or code.startswith("57P")
-
-
-def is_transient_postgres(exc: BaseException, operational_error: type[BaseException]) -> bool:
-    """PostgreSQL errors worth retrying: serialization failures, deadlocks, and a server
-    that is unreachable, restarting or shutting down (a refused or lost connection)."""
-    code = getattr(exc, "sqlstate", None) or ""
-    if code in {"40001", "40P01"} or code.startswith("08") or code in {"57P01", "57P02", "57P03"}:
-        return True
-    # psycopg reports a failed connect (refused, timed out) as OperationalError
-    # without an SQLSTATE: the server never answered.
-    return isinstance(exc, operational_error) and not code
 
 
 class Health:
@@ -485,10 +434,6 @@ class Health:
         if self.failing:
             self.failing = False
             self.down_until = 0.0
-
-
-class StoreDownError(Exception):
-    """Raised by :meth:`Health.begin` while a database is remembered as unavailable."""
 
 
 _health: weakref.WeakKeyDictionary[Engine, Health] = weakref.WeakKeyDictionary()

@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from ...exceptions import StoreUnavailableError
 from . import tables as t
-from .dialects import Dialect
+from .dialects import Dialect, dialect_named
 
 
 def ops(conn: Connection):  # type: ignore[no-untyped-def]
@@ -39,35 +39,11 @@ def _v1_initial(conn: Connection) -> None:
 
 
 def _v2_sqlite_planner_statistics(conn: Connection) -> None:
-    """Tell SQLite's planner that ``store_id`` is not selective.
-
-    Without statistics SQLite assumes an equality on the first index column
-    picks ~10 rows, so for ``in_context(...)`` it scans a whole store in
-    ``create_time`` order instead of looking the linked ids up by primary key
-    (100-200 ms vs 3-5 ms at a million artifacts). These hand-written
-    ``sqlite_stat1`` rows say "one store holds everything"; ``ANALYZE`` later
-    replaces them with measured ones.
-    """
-    if conn.dialect.name != "sqlite":
-        return
-    conn.exec_driver_sql("ANALYZE sqlite_schema")  # creates sqlite_stat1
-    rows = []
-    for table in (t.artifacts, t.executions, t.contexts):
-        # Every index, including SQLite's own for UNIQUE constraints.
-        for index in conn.exec_driver_sql(f"PRAGMA index_list({table.name})").fetchall():
-            name = index[1]
-            columns = [
-                c[2] for c in conn.exec_driver_sql(f"PRAGMA index_info({name})").fetchall()
-            ]
-            if not columns or columns[0] != "store_id":
-                continue
-            stat = ["1000000", "1000000"]  # rows; rows per store_id: all of them
-            for column in columns[1:]:
-                stat.append(str({"schema_title": 100_000, "state": 300_000}.get(column, 1)))
-            rows.append((table.name, name, " ".join(stat)))
-    conn.exec_driver_sql("DELETE FROM sqlite_stat1 WHERE tbl LIKE 'vt_%'")
-    for row in rows:
-        conn.exec_driver_sql("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (?, ?, ?)", row)
+    """Tell the planner that ``store_id`` is not selective (SQLite only needs it;
+    see :meth:`.dialects.Dialect.seed_planner_statistics`)."""
+    dialect_named(conn.dialect.name).seed_planner_statistics(
+        conn, (t.artifacts, t.executions, t.contexts)
+    )
 
 
 def _v3_key_blocks(conn: Connection) -> None:

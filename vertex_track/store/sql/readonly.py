@@ -26,11 +26,8 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
-from urllib.parse import quote
 
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from ...exceptions import StoreUnavailableError
@@ -53,14 +50,6 @@ def _drop_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_drop_after_fork)
-
-
-def sqlite_path(url: URL) -> str | None:
-    """The file of an SQLite URL; None for in-memory databases and ``file:`` URIs."""
-    database = url.database or ""
-    if database in ("", ":memory:") or database.startswith("file:"):
-        return None
-    return os.path.abspath(database)
 
 
 def open_read_only(uri: str, shown: str) -> tuple[Engine, Dialect]:
@@ -99,66 +88,17 @@ def dispose(uri: str) -> None:
         hit[0].dispose()
 
 
+def dispose_all() -> None:
+    """Close and forget every read-only engine of this process."""
+    with _lock:
+        hits = list(_engines.values())
+        _engines.clear()
+    for engine, _ in hits:
+        engine.dispose()
+
+
 def _create(uri: str, dialect: Dialect, shown: str) -> Engine:
-    url = dialect.url(uri)
-    if dialect.name == "sqlite":
-        path = sqlite_path(url)
-        if path is not None:
-            _check_sqlite_file(path)
-            # SQLite's URI form: neither mode creates the file (or its folder).
-            # "rw" when we may write the file and its folder: only so can the
-            # last connection fold the WAL back and remove its -wal/-shm files
-            # at close, as writers do; PRAGMA query_only still refuses every
-            # change. "ro" otherwise (a store on a read-only disk or share).
-            writable = os.access(path, os.W_OK) and os.access(os.path.dirname(path), os.W_OK)
-            mode = "rw" if writable else "ro"
-            url = url.set(database=f"file:{quote(path)}?mode={mode}", query={"uri": "true"})
-        engine = create_engine(url, **dialect.engine_kwargs())
-        _install_sqlite(engine, dialect)
-        return engine
-    engine = create_engine(url, **dialect.engine_kwargs())
-
-    @event.listens_for(engine, "connect")
-    def _read_only(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.read_only = True  # psycopg 3: every transaction is READ ONLY
-
-    return engine
-
-
-def _install_sqlite(engine: Engine, dialect: Dialect) -> None:
-    busy_ms = int(getattr(dialect, "busy_timeout_s", 60.0) * 1000)
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves, as for writing
-        cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout = {busy_ms}")
-        cur.execute("PRAGMA query_only = ON")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN DEFERRED")  # one snapshot per read transaction
-
-
-def _check_sqlite_file(path: str) -> None:
-    if not os.path.exists(path):
-        raise StoreUnavailableError(
-            f"no metadata store at {path}: no such file (nothing has been tracked there "
-            "yet, or the path is mistyped). Run a tracked flow first, or point --store-uri "
-            "(or VERTEX_TRACK_STORE_URI) at an existing store"
-        )
-    if os.path.isdir(path):
-        raise StoreUnavailableError(
-            f"no metadata store at {path}: it is a folder; give the SQLite file "
-            f"(e.g. {os.path.join(path, 'metadata.db')})"
-        )
-    if os.path.getsize(path) == 0:
-        raise StoreUnavailableError(
-            f"no metadata store at {path}: an empty file, not a vertex_track store "
-            "(nothing was created or written; delete the file, or point --store-uri at "
-            "the right store)"
-        )
+    return dialect.read_only_engine(dialect.url(uri))
 
 
 def probe(engine: Engine, dialect: Dialect, shown: str) -> int:
@@ -170,28 +110,10 @@ def probe(engine: Engine, dialect: Dialect, shown: str) -> int:
     Raises:
         StoreUnavailableError: what was found instead.
     """
-    kind = "an SQLite database" if dialect.name == "sqlite" else "a PostgreSQL database"
+    kind = dialect.description
     try:
         with engine.connect() as conn:
-            if dialect.name == "sqlite":
-                tables = [r[0] for r in conn.exec_driver_sql(
-                    "SELECT name FROM sqlite_master WHERE type = 'table' "
-                    "AND name NOT LIKE 'sqlite_%' ORDER BY name"
-                )]
-                where = ""
-            else:
-                schema = conn.execute(text("SELECT current_schema()")).scalar()
-                if schema is None:
-                    path = conn.execute(text("SHOW search_path")).scalar()
-                    raise StoreUnavailableError(
-                        f"no metadata store at {shown}: none of the schemas on its "
-                        f"search_path ({path}) exists, so there are no vertex_track tables"
-                    )
-                tables = [r[0] for r in conn.execute(text(
-                    "SELECT table_name FROM information_schema.tables "
-                    "WHERE table_schema = current_schema() ORDER BY table_name"
-                ))]
-                where = f" (schema {schema!r})"
+            tables, where = dialect.table_names(conn, shown)
             version = None
             if "vt_schema_version" in tables:
                 version = conn.exec_driver_sql("SELECT version FROM vt_schema_version").scalar()
@@ -200,7 +122,7 @@ def probe(engine: Engine, dialect: Dialect, shown: str) -> int:
         raise
     except DBAPIError as exc:
         orig = exc.orig if exc.orig is not None else exc
-        if dialect.name == "sqlite" and "not a database" in str(orig):
+        if dialect.not_a_database(orig):
             raise StoreUnavailableError(
                 f"no metadata store at {shown}: the file is not an SQLite database ({orig})"
             ) from exc

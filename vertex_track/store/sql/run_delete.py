@@ -133,7 +133,7 @@ def delete_run(store: Any, context_resource_id: str, *, force: bool = False) -> 
         return store.write(tx)
     finally:
         for kind in ("executions", "artifacts", "contexts"):
-            store._forget(kind)  # cached primary keys of deleted rows
+            store.known.forget(kind)  # cached primary keys of deleted rows
 
 
 SAMPLE = 100

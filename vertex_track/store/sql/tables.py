@@ -53,11 +53,13 @@ class JsonDocument(TypeDecorator):  # type: ignore[type-arg]
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Any) -> Any:
-        if dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import JSONB
+        from .dialects import dialect_named
 
-            return dialect.type_descriptor(JSONB())
-        return dialect.type_descriptor(JSON())
+        try:
+            ours = dialect_named(dialect.name)
+        except ValueError:  # SQLAlchemy's generic dialect (str() of a statement)
+            return dialect.type_descriptor(JSON())
+        return dialect.type_descriptor(ours.json_column_type())
 
 
 JsonType = JsonDocument()

@@ -1,10 +1,11 @@
-"""Syntax tree -> SQLAlchemy Core WHERE clause over a resource table.
+"""The filter compiler: syntax tree (:mod:`vertex_track.query.ast`) -> SQLAlchemy Core
+WHERE clause over a resource table.
 
-This is the only module of the query package that knows the tables. It checks
-every field against the resource kind (raising :class:`FilterError` with the
-position of the offending token) and builds an expression in which every
-value is a bound parameter. Dialect differences live in
-:mod:`vertex_track.query.dialects`.
+It checks every field against the resource kind (raising :class:`FilterError`
+with the position of the offending token) and builds an expression in which
+every value is a bound parameter. Dialect differences (string matching, JSON
+access) are methods of :class:`.dialects.Dialect`. The language itself is
+documented in :mod:`vertex_track.query.filters`.
 
 Invariant: every expression built here is TRUE or FALSE, never NULL (JSON
 look-ups are wrapped so a missing key gives FALSE). ``NOT x`` is therefore a
@@ -14,6 +15,7 @@ plain SQL ``NOT`` and is the exact complement of ``x``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,13 +25,15 @@ import sqlalchemy as sa
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, ColumnElement, Grouping
 
-from ..exceptions import FilterError
-from ..resources import ArtifactState, ExecutionState
-from ..store.sql import tables as t
-from . import ast
-from .dialects import SqlOps, ops_for
+from ..._time import EPOCH
+from ...exceptions import FilterError
+from ...query import ast
+from ...query.parser import parse_filter
+from ...types import ArtifactState, ExecutionState
+from . import tables as t
+from .dialects import Dialect, dialect_named
 
-__all__ = ["FIELDS", "compile_node", "parse_rfc3339"]
+__all__ = ["FIELDS", "compile_filter", "compile_node", "parse_rfc3339"]
 
 _COMMON = ("name", "display_name", "schema_title", "schema_version", "create_time",
            "update_time", "metadata", "labels")
@@ -53,10 +57,64 @@ class _Ctx:
     text: str
     store_id: int
     prefix: str
-    ops: SqlOps
+    ops: Dialect
 
     def error(self, message: str, pos: int, expected: str = "") -> FilterError:
         return FilterError(message, filter=self.text, position=pos, expected=expected)
+
+
+def compile_filter(
+    kind: str,
+    filter: str | None,
+    *,
+    store_id: int,
+    store_prefix: str,
+    dialect_name: str,
+    strict: bool = False,
+) -> ColumnElement[bool] | None:
+    """Compile a Vertex filter into a WHERE clause over ``RESOURCE_TABLES[kind]``.
+
+    The clause does not scope the main table to the store (the caller adds
+    ``store_id``), but every subquery it contains (contexts looked up by
+    name) is scoped to ``store_id``. Results are cached per argument tuple,
+    so a repeated filter costs a dictionary look-up.
+
+    Args:
+        kind: ``"artifacts"``, ``"executions"`` or ``"contexts"``.
+        filter: the filter string; ``None`` or blank means no filter.
+        store_id: the metadata store's row id.
+        store_prefix: ``projects/<p>/locations/<l>/metadataStores/<s>``; full
+            resource names in the filter are resolved against it.
+        dialect_name: ``"sqlite"`` or ``"postgresql"``.
+        strict: reject extensions Vertex does not document.
+
+    Returns:
+        A boolean SQLAlchemy expression, or ``None`` for an empty filter.
+
+    Raises:
+        FilterError: malformed filter, or a field/operator/value ``kind`` does
+            not support; ``position`` points at the offending token.
+        ValueError: an unknown ``kind`` or ``dialect_name`` (a programming error).
+    """
+    if kind not in FIELDS:
+        raise ValueError(f"kind must be one of {', '.join(FIELDS)}, not {kind!r}")
+    dialect_named(dialect_name)  # an unknown one is an error even without a filter
+    if filter is None:
+        return None
+    if not isinstance(filter, str):
+        raise FilterError(f"filter must be a string, got {type(filter).__name__}")
+    return _compile_cached(kind, filter, store_id, store_prefix, dialect_name, strict)
+
+
+@functools.lru_cache(maxsize=512)
+def _compile_cached(
+    kind: str, filter: str, store_id: int, store_prefix: str, dialect_name: str, strict: bool
+) -> ColumnElement[bool] | None:
+    node: ast.Node | None = parse_filter(filter, strict=strict)
+    if node is None:
+        return None
+    return compile_node(node, kind=kind, text=filter, store_id=store_id,
+                        store_prefix=store_prefix, dialect_name=dialect_name)
 
 
 def compile_node(
@@ -68,7 +126,7 @@ def compile_node(
         FilterError: a field, operator or value that ``kind`` does not support.
     """
     ctx = _Ctx(kind, t.RESOURCE_TABLES[kind], text, store_id, store_prefix.rstrip("/"),
-               ops_for(dialect_name))
+               dialect_named(dialect_name))
     return _compile(ctx, node)
 
 
@@ -266,7 +324,6 @@ def _enum_text(ctx: _Ctx, value: ast.Value, what: str) -> str:
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})\Z"
 )
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def parse_rfc3339(text: str) -> tuple[int, int] | None:
@@ -288,7 +345,7 @@ def parse_rfc3339(text: str) -> tuple[int, int] | None:
         when = dt.datetime(year, month, day, hour, minute, second, tzinfo=tz)
     except ValueError:
         return None
-    micros = (when - _EPOCH) // dt.timedelta(microseconds=1)
+    micros = (when - EPOCH) // dt.timedelta(microseconds=1)
     frac = (frac + "000000000")[:9]
     return micros + int(frac[:6]), int(frac[6:9])
 
