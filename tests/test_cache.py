@@ -556,3 +556,20 @@ def test_async_tasks_and_ignored_arguments(tracked: MetadataStore) -> None:
     first, second = runs_of("fetch")
     assert second.state == vt.ExecutionState.CACHED
     assert "verbose" not in first.metadata["vertex_track"]["cache"]["params"]
+
+
+@vt.task(cache=True)
+def report(n: int) -> dict:
+    count("report")
+    return {"zeta_long": np.arange(n), "b": n, "alpha": [n]}
+
+
+@vt.flow
+def reporting() -> list[str]:
+    return list(report(3))
+
+
+def test_a_reused_dict_keeps_its_key_order(any_store: MetadataStore) -> None:
+    assert reporting() == ["zeta_long", "b", "alpha"]
+    assert reporting() == ["zeta_long", "b", "alpha"]  # jsonb orders keys otherwise
+    assert calls == {"report": 1}

@@ -288,7 +288,8 @@ class TaskCache:
                 digest = known_digests.get(value) or content_digest(value, known_digests.get)
                 known_digests.add(value, digest)
                 outputs[label] = digest
-            meta.update(shape=shape, outputs=outputs)
+            # The labels' order too: PostgreSQL's jsonb does not keep a dict's key order.
+            meta.update(shape=shape, outputs=outputs, output_order=list(outputs))
         except Exception as exc:  # not reusable: no key, so no lookup finds it
             meta.pop("key", None)
             meta["reason"] = (

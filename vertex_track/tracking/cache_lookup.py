@@ -77,7 +77,7 @@ def find_reusable(
         return None
     meta.update(
         hit=True, reused_execution=candidate.name, shape=old.get("shape", "single"),
-        outputs=old.get("outputs", {}),
+        outputs=old.get("outputs", {}), output_order=[label for label, _rid, _v in outputs],
         reason=f"reused execution {candidate.resource_id} (same code, same params, same inputs)",
     )
     return outputs
@@ -108,7 +108,9 @@ def _load_outputs(
     }
     home = ArtifactStore.for_root(get_settings().artifact_root)
     loaded: list[tuple[str, str, Any]] = []
-    for label in expected:
+    order = old.get("output_order")
+    labels = order if isinstance(order, list) and set(order) == set(expected) else list(expected)
+    for label in labels:
         name = events.get(label)
         if name is None:
             return None, (
