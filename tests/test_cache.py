@@ -573,3 +573,28 @@ def test_a_reused_dict_keeps_its_key_order(any_store: MetadataStore) -> None:
     assert reporting() == ["zeta_long", "b", "alpha"]
     assert reporting() == ["zeta_long", "b", "alpha"]  # jsonb orders keys otherwise
     assert calls == {"report": 1}
+
+
+@vt.track(cache=True)
+@task
+def stacked(x: int) -> int:
+    count("stacked")
+    return x * 2
+
+
+@vt.flow
+def stacking() -> int:
+    return stacked(21)
+
+
+def test_track_on_a_prefect_task_caches_and_replaces_prefects_default_policy(
+    tracked: MetadataStore,
+) -> None:
+    from prefect.cache_policies import INPUTS, NO_CACHE
+
+    assert stacked.cache_policy is NO_CACHE  # one cache: Prefect's would hash inputs again
+    kept = vt.track(cache=True)(task(cache_policy=INPUTS)(lambda x: x))
+    assert kept.cache_policy is INPUTS  # a policy the author chose stays
+    assert stacking() == stacking() == 42
+    assert calls == {"stacked": 1}
+    assert vt.explain_cache(runs_of("stacked")[1]).reused == runs_of("stacked")[0]
