@@ -271,7 +271,7 @@ class RunView:
 
 def load_run(ctx: Any) -> RunView:
     """The run's executions (in start order), their labelled inputs/outputs, its artifacts."""
-    from ..query.lineage import query_context_lineage_subgraph
+    from ..lineage import query_context_lineage_subgraph
 
     graph = query_context_lineage_subgraph(ctx)
     artifacts = {a.name: a for a in graph.artifacts}

@@ -1,9 +1,8 @@
-"""Queries over the metadata store: the filter language and lineage.
+"""Queries over the metadata store: the filter language.
 
 ``filters`` (grammar -> typed AST -> SQL compiler) answers ``list`` and
-``purge`` filters and ``order_by``; ``lineage`` walks events with recursive SQL.
-Only :mod:`~vertex_track.query.compiler` and :mod:`~vertex_track.query.lineage`
-know the tables.
+``purge`` filters and ``order_by``. Only :mod:`~vertex_track.query.compiler`
+knows the tables. Lineage walks are the store's (see :mod:`vertex_track.lineage`).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Everything else in the SQL layer is written once against SQLAlchemy Core.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Table, event, text
@@ -46,6 +46,31 @@ class Dialect:
     def is_transient(self, exc: BaseException) -> bool:
         """Whether retrying the whole transaction may succeed."""
         return False
+
+    # -- experiment records (raw driver SQL, see .experiments) -----------------------
+    def placeholder(self) -> str:
+        """The driver's parameter marker in raw SQL."""
+        raise NotImplementedError
+
+    def insert_time_series(
+        self, cur: Any, table: str, ids: Sequence[int], context_id: int, rows: Sequence[Any]
+    ) -> None:
+        """Insert ``(metric, step, wall_time, value)`` rows with keys ``ids`` through ``cur``."""
+        raise NotImplementedError
+
+    def merge_json_sql(
+        self, column: str, patch: dict[str, Any], dumps: Callable[[Any], str]
+    ) -> tuple[str, tuple[Any, ...]]:
+        """An SQL expression of ``column`` with ``patch`` merged one level deep, and its
+        parameters (see ``MetadataStore.merge_metadata``)."""
+        raise NotImplementedError
+
+    def integrity_problems(self, conn: Connection, limit: int) -> list[str]:
+        """The database's own consistency check, as messages (none: consistent).
+
+        PostgreSQL checks its pages itself; nothing to run there.
+        """
+        return []
 
 
 #: SQLite settings every connection gets (the benchmarks' raw ceilings use them too).
@@ -110,6 +135,32 @@ class SqliteDialect(Dialect):
         msg = str(getattr(exc, "orig", exc)).lower()
         return isinstance(exc, OperationalError) and ("locked" in msg or "busy" in msg)
 
+    def placeholder(self) -> str:
+        return "?"
+
+    def insert_time_series(
+        self, cur: Any, table: str, ids: Sequence[int], context_id: int, rows: Sequence[Any]
+    ) -> None:
+        sql = (f"INSERT INTO {table} (id, context_id, metric, step, wall_time, value) "
+               "VALUES (?, ?, ?, ?, ?, ?)")
+        cur.executemany(sql, [(i, context_id, *row) for i, row in zip(ids, rows, strict=True)])
+
+    def merge_json_sql(
+        self, column: str, patch: dict[str, Any], dumps: Callable[[Any], str]
+    ) -> tuple[str, tuple[Any, ...]]:
+        # RFC 7386 merge: one level deep for the patches merge_metadata accepts
+        # (no None, no dict inside a dict value).
+        return f"json_patch({column}, ?)", (dumps(patch),)
+
+    def integrity_problems(self, conn: Connection, limit: int) -> list[str]:
+        rows = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check").fetchmany(limit)]
+        fk = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchmany(limit)
+        out = [] if rows == ["ok"] else [f"SQLite integrity_check: {r}" for r in rows]
+        return out + [
+            f"SQLite foreign_key_check: row {r[1]} of {r[0]} points at a missing {r[2]} row"
+            for r in fk
+        ]
+
 
 class PostgresDialect(Dialect):
     """PostgreSQL through psycopg 3."""
@@ -165,6 +216,42 @@ class PostgresDialect(Dialect):
         import psycopg
 
         return is_transient_postgres(orig, psycopg.OperationalError)
+
+    def placeholder(self) -> str:
+        return "%s"
+
+    def insert_time_series(
+        self, cur: Any, table: str, ids: Sequence[int], context_id: int, rows: Sequence[Any]
+    ) -> None:
+        escaped: dict[str, str] = {}
+        for name, *_ in rows:
+            if name not in escaped:  # COPY's text format
+                escaped[name] = (name.replace("\\", "\\\\").replace("\t", "\\t")
+                                 .replace("\n", "\\n").replace("\r", "\\r"))
+        text = "".join(
+            f"{i}\t{context_id}\t{escaped[m]}\t{s}\t{w}\t{val!r}\n"
+            for i, (m, s, w, val) in zip(ids, rows, strict=True)
+        )
+        sql = f"COPY {table} (id, context_id, metric, step, wall_time, value) FROM STDIN"
+        with cur.copy(sql) as copy:
+            copy.write(text)
+
+    def merge_json_sql(
+        self, column: str, patch: dict[str, Any], dumps: Callable[[Any], str]
+    ) -> tuple[str, tuple[Any, ...]]:
+        # Inside an UPDATE every ``column -> key`` reads the old row, so nesting
+        # one jsonb_set per key stays linear in the number of keys.
+        expr, params = column, []
+        for key, value in patch.items():
+            text = dumps(value)
+            if isinstance(value, dict):
+                expr = (f"jsonb_set({expr}, ARRAY[%s], CASE WHEN jsonb_typeof({column} -> %s) "
+                        f"= 'object' THEN ({column} -> %s) || %s::jsonb ELSE %s::jsonb END)")
+                params += [key, key, key, text, text]
+            else:
+                expr = f"jsonb_set({expr}, ARRAY[%s], %s::jsonb)"
+                params += [key, text]
+        return expr, tuple(params)
 
 
 def _conflict_target(table: Table) -> list[str] | None:

@@ -50,8 +50,11 @@ from ..barrier import wait_for_pending_writes
 from ..base import ArtifactLink, PurgeResult, TrackedRecord
 from . import tables as t
 from .dialects import Dialect, dialect_for, retry_transient
+from .experiments import ExperimentQueries
 from .fast import FastPath, StoreDownError, Tx, dumps
+from .integrity import MaintenanceQueries
 from .keys import is_key_clash
+from .lineage import LineageQueries
 from .migrations import ensure_schema
 
 T = TypeVar("T")
@@ -241,7 +244,7 @@ def _redact(uri: str) -> str:
         return uri
 
 
-class SqlStore:
+class SqlStore(LineageQueries, ExperimentQueries, MaintenanceQueries):
     """A metadata store in an SQL database (see :class:`~vertex_track.store.base.MetadataStore`).
 
     Args:
