@@ -704,8 +704,9 @@ def _linked(start: _Resource, kind: str, type: EventType | None) -> Any:
     """Resources of ``kind`` one event away from ``start``, in the order of their first
     event (of ``type``, if given); none when ``start`` is gone."""
     from .exceptions import NotFoundError
+    from .store.base import Direction
 
-    direction = "both" if type is None else (
+    direction: Direction = "both" if type is None else (
         "upstream" if (type == EventType.INPUT) == (kind == "artifacts") else "downstream")
     try:
         artifacts, executions, events = start._own_store().lineage(

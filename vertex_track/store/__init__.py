@@ -19,8 +19,8 @@ from ..exceptions import StoreUnavailableError
 from .base import ArtifactLink, MetadataStore, PurgeResult
 
 __all__ = [
-    "ArtifactLink", "MetadataStore", "PurgeResult", "get_store", "open_store", "set_read_only",
-    "tracking_store",
+    "ArtifactLink", "MetadataStore", "PurgeResult", "get_store", "open_store", "redact_uri",
+    "set_read_only", "tracking_store",
 ]
 
 _lock = threading.Lock()
@@ -96,6 +96,13 @@ def open_store(
                         _failed[key] = (time.monotonic() + hold, exc)
                     raise
     return store
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` with its password hidden (``***``), as error messages and spool files show it."""
+    from .sql.store import _redact
+
+    return _redact(uri)
 
 
 def get_store() -> MetadataStore:

@@ -52,9 +52,9 @@ def spool_dir() -> Path:
 
 def store_key(store: Any) -> tuple[str, str]:
     """How a spool line names its store: (URI without password, resource name prefix)."""
-    from ..store.sql.store import _redact
+    from ..store import redact_uri
 
-    return _redact(store.uri), store.prefix
+    return redact_uri(store.uri), store.prefix
 
 
 def _encode(records: Sequence[TrackedRecord]) -> list[Any]:
