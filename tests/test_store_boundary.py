@@ -15,6 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "vertex_track"
 
 # The filter compiler still builds SQLAlchemy expressions; it moves under store/sql.
 PENDING = {"query/compiler.py", "query/dialects.py", "query/filters.py"}
+FORBIDDEN = ("sqlalchemy", "vertex_track.store.sql")
 
 
 def _module_name(path: Path, package: Path) -> str:
@@ -68,9 +69,7 @@ def _violations(root: Path = PACKAGE) -> list[str]:
         if rel.startswith("store/") or rel in PENDING:
             continue
         for line, target in _imports(path, root):
-            if target == "sqlalchemy" or target.startswith("sqlalchemy."):
-                found.append(f"vertex_track/{rel}:{line} imports {target}")
-            elif target == "vertex_track.store.sql" or target.startswith("vertex_track.store.sql."):
+            if any(target == f or target.startswith(f + ".") for f in FORBIDDEN):
                 found.append(f"vertex_track/{rel}:{line} imports {target}")
     return sorted(set(found))
 
