@@ -367,13 +367,17 @@ def test_time_series_are_appended_and_read_back(store: MetadataStore) -> None:
     store.create(context("quiet"))
     assert store.append_time_series("run", [("loss", 1, NOW, 0.5), ("acc", 1, NOW, 0.1)]) == 2
     store.append_time_series("run", [("loss", 0, NOW - 5, 0.9), ("loss", 1, NOW, 0.4)])
+    store.append_time_series("run", [("acc", 2, NOW + 9, 0.3), ("acc", 2, NOW + 1, 0.2)])
     found = store.read_time_series(["run", "quiet", "ghost"])
-    assert found == {
-        "run": {"acc": [(1, NOW, 0.1)], "loss": [(0, NOW - 5, 0.9), (1, NOW, 0.5), (1, NOW, 0.4)]},
+    assert found == {  # by step, then recording order (not wall time)
+        "run": {
+            "acc": [(1, NOW, 0.1), (2, NOW + 9, 0.3), (2, NOW + 1, 0.2)],
+            "loss": [(0, NOW - 5, 0.9), (1, NOW, 0.5), (1, NOW, 0.4)],
+        },
         "quiet": {},
     }
     latest = store.read_time_series(["run"], latest=True)
-    assert latest == {"run": {"acc": [(1, NOW, 0.1)], "loss": [(1, NOW, 0.4)]}}
+    assert latest == {"run": {"acc": [(2, NOW + 9, 0.3)], "loss": [(1, NOW, 0.4)]}}
     assert store.append_time_series("run", []) == 0
 
 

@@ -393,8 +393,8 @@ def read_frame(store: Any, context: Context) -> Any:
                              "wall_time": pd.to_datetime(pd.Series([], dtype="int64"), unit="us", utc=True)})
     parts = [np.array(series[name], dtype=_POINT_DTYPE) for name in names]
     codes = np.concatenate([np.full(len(p), i, dtype=np.int64) for i, p in enumerate(parts)])
-    # Recording order within a metric: the store returns each metric's points
-    # by (step, wall_time, recording order), so the position breaks the ties.
+    # The store returns each metric's points by step, then recording order, so
+    # the position within a metric breaks (step, wall_time) ties: first logged wins.
     seq = np.concatenate([np.arange(len(p), dtype=np.int64) for p in parts])
     pts = np.concatenate(parts)
     order = np.lexsort((seq, codes, pts["wall_time"], pts["step"]))

@@ -461,8 +461,9 @@ class MetadataStore(Protocol):
                 step, then the latest wall time, then the last recorded).
 
         Returns:
-            ``{run id: {metric: [(step, wall_time_us, value), ...]}}``, points
-            in the order they were recorded. Every run context that exists
+            ``{run id: {metric: [(step, wall_time_us, value), ...]}}``, each
+            metric's points by step, then in the order they were recorded
+            (not by wall time within a step). Every run context that exists
             has an entry (``{}`` without points); ids that do not exist are
             left out. Points are the stored ones: a writer's buffered points
             are not in the store yet.

@@ -50,19 +50,26 @@ def _cursor(conn: Connection, statement: str) -> Iterator[Any]:
         raise DBAPIError.instance(statement, None, exc, dbapi.Error, dialect=conn.dialect) from exc
 
 
+_PLAIN = (float, int, str, bool)
+
+
 def _check_patch(patch: Any) -> None:
-    if not isinstance(patch, Mapping) or not patch:
+    # Runs per log_params/log_metrics call: exact-type checks before the ABC ones.
+    if type(patch) is not dict and not isinstance(patch, Mapping) or not patch:
         raise InvalidArgumentError(f"patch must be a non-empty dict, got {patch!r}")
     for key, value in patch.items():
-        if not isinstance(key, str) or not key:
+        if type(key) is not str or not key:
             raise InvalidArgumentError(f"patch keys must be non-empty strings, got {key!r}")
+        if type(value) in _PLAIN:
+            continue
         if value is None:
             raise InvalidArgumentError(
                 f"patch[{key!r}] is None; merge_metadata sets values, it does not remove "
                 "keys (use update() to rewrite the metadata)"
             )
         if isinstance(value, Mapping) and any(
-            v is None or isinstance(v, Mapping) for v in value.values()
+            type(v) not in _PLAIN and (v is None or isinstance(v, Mapping))
+            for v in value.values()
         ):
             raise InvalidArgumentError(
                 f"patch[{key!r}] holds a dict or None; a dict value is merged one level "
@@ -131,7 +138,7 @@ class ExperimentQueries:
             names_sql = f"SELECT metric FROM {_TS} WHERE context_id = {ph} GROUP BY metric"
             points_sql = (
                 f"SELECT step, wall_time, value FROM {_TS} WHERE context_id = {ph} "
-                f"AND metric = {ph} ORDER BY step, wall_time, id"
+                f"AND metric = {ph} ORDER BY step, id"
             )
             with _cursor(conn, points_sql) as cur:
                 for rid, pk in pks.items():
