@@ -55,7 +55,7 @@ _PLAIN = (float, int, str, bool)
 
 def _check_patch(patch: Any) -> None:
     # Runs per log_params/log_metrics call: exact-type checks before the ABC ones.
-    if type(patch) is not dict and not isinstance(patch, Mapping) or not patch:
+    if (type(patch) is not dict and not isinstance(patch, Mapping)) or not patch:
         raise InvalidArgumentError(f"patch must be a non-empty dict, got {patch!r}")
     for key, value in patch.items():
         if type(key) is not str or not key:
