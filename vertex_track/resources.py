@@ -28,7 +28,7 @@ from .types import (  # re-exported: part of this module's public names
 )
 
 if TYPE_CHECKING:
-    from .store.base import MetadataStore, PurgeResult
+    from .store.base import Direction, MetadataStore, PurgeResult
 
 __all__ = [
     "Artifact",
@@ -704,7 +704,6 @@ def _linked(start: _Resource, kind: str, type: EventType | None) -> Any:
     """Resources of ``kind`` one event away from ``start``, in the order of their first
     event (of ``type``, if given); none when ``start`` is gone."""
     from .exceptions import NotFoundError
-    from .store.base import Direction
 
     direction: Direction = "both" if type is None else (
         "upstream" if (type == EventType.INPUT) == (kind == "artifacts") else "downstream")
