@@ -24,6 +24,7 @@ from ..._json import dumps
 from ..._time import from_micros, now_micros
 from ...exceptions import InvalidArgumentError, NotFoundError
 from . import tables as t
+from ._host import StoreHost
 
 __all__ = ["ExperimentQueries"]
 
@@ -77,14 +78,10 @@ def _check_patch(patch: Any) -> None:
             )
 
 
-class ExperimentQueries:
+class ExperimentQueries(StoreHost):
     """``append_time_series``, ``read_time_series`` and ``merge_metadata`` of
     :class:`~.store.SqlStore` (see :class:`~vertex_track.store.base.MetadataStore`
     for their contracts)."""
-
-    store_id: int
-    dialect: Any
-    fast: Any
 
     def _run_pks(self, conn: Connection, rids: Sequence[str]) -> dict[str, int]:
         c = t.contexts
@@ -110,13 +107,13 @@ class ExperimentQueries:
                 dialect.insert_time_series(cur, _TS, ids, pk, rows)
 
         try:
-            self.write(tx)  # type: ignore[attr-defined]
+            self.write(tx)
         except IntegrityError as exc:  # deleted between the lookup and the insert
             raise NotFoundError(self._no_run(run_context_id)) from exc
         return len(rows)
 
     def _no_run(self, rid: str) -> str:
-        name = self.resource_name("contexts", rid)  # type: ignore[attr-defined]
+        name = self.resource_name("contexts", rid)
         return f"context {name!r} does not exist (was the run deleted?)"
 
     def read_time_series(
@@ -125,7 +122,7 @@ class ExperimentQueries:
         rids = builtins.list(dict.fromkeys(run_context_ids))
         if not rids:
             return {}
-        with self.read() as conn:  # type: ignore[attr-defined]
+        with self.read() as conn:
             pks = self._run_pks(conn, rids)
             out: dict[str, dict[str, builtins.list[tuple[int, int, float]]]] = {
                 rid: {} for rid in rids if rid in pks
@@ -195,8 +192,8 @@ class ExperimentQueries:
                 cur.execute(sql, values)
                 return cur.fetchone()
 
-        row = self.write(tx)  # type: ignore[attr-defined]
+        row = self.write(tx)
         if row is None:
-            name = self.resource_name(kind, resource_id)  # type: ignore[attr-defined]
+            name = self.resource_name(kind, resource_id)
             raise NotFoundError(f"{kind[:-1]} {name!r} does not exist")
         return str(row[0]), from_micros(now)

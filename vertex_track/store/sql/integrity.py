@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from ..base import IntegrityFinding
 from . import tables as t
+from ._host import StoreHost
 
 __all__ = ["MaintenanceQueries"]
 
@@ -35,20 +36,18 @@ def _links() -> builtins.list[tuple[str, Table, builtins.list[tuple[Column[Any],
     ]
 
 
-class MaintenanceQueries:
+class MaintenanceQueries(StoreHost):
     """``check_integrity`` and ``delete_run`` of :class:`~.store.SqlStore`."""
-
-    dialect: Any
 
     def check_integrity(self, *, fix: bool = False) -> builtins.list[IntegrityFinding]:
         """See :meth:`vertex_track.store.base.MaintenanceStore.check_integrity`."""
-        with self.read() as conn:  # type: ignore[attr-defined]
+        with self.read() as conn:
             messages = self.dialect.integrity_problems(conn, SHOWN)
         out = [IntegrityFinding("integrity", m) for m in messages]
         for what, table, refs in _links():
             for column, target in refs:
                 orphan = ~select(target.c.id).where(target.c.id == column).exists()
-                with self.read() as conn:  # type: ignore[attr-defined]
+                with self.read() as conn:
                     count = conn.execute(
                         select(func.count()).select_from(table).where(orphan)
                     ).scalar_one()
@@ -58,7 +57,7 @@ class MaintenanceQueries:
                     def delete(conn: Connection, table: Table = table, orphan: Any = orphan) -> None:
                         conn.execute(table.delete().where(orphan))
 
-                    self.write(delete)  # type: ignore[attr-defined]
+                    self.write(delete)
                 out.append(IntegrityFinding(
                     "dangling",
                     f"{count} {what}(s) point at {_A[target.name]} that does not exist "

@@ -21,6 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ...exceptions import InvalidArgumentError, NotFoundError
 from . import tables as t
+from ._host import StoreHost
 
 __all__ = ["LineageQueries"]
 
@@ -182,13 +183,9 @@ def _result_union(art_ids: Any, exe_ids: Any) -> sa.CompoundSelect:
     return sa.union_all(art, exe, evt)
 
 
-class LineageQueries:
+class LineageQueries(StoreHost):
     """``lineage`` and ``get_contexts`` of :class:`~.store.SqlStore` (see
     :class:`~vertex_track.store.base.MetadataStore` for their contracts)."""
-
-    store_id: int
-    prefix: str
-    dialect_name: str
 
     def lineage(
         self,
@@ -226,7 +223,7 @@ class LineageQueries:
             )
             if max_depth is not None:
                 params["max_hops"] = max_depth
-        with self.read() as conn:  # type: ignore[attr-defined]
+        with self.read() as conn:
             if start_kind == "contexts":
                 self._require_contexts(conn, rids)
             rows = conn.execute(query, params).all()
@@ -234,7 +231,7 @@ class LineageQueries:
         if start_kind != "contexts":
             found = {r.name for r in (artifacts if start_kind == "artifacts" else executions)}
             for rid in rids:
-                name = self.resource_name(start_kind, rid)  # type: ignore[attr-defined]
+                name = self.resource_name(start_kind, rid)
                 if name not in found:
                     raise NotFoundError(f"{start_kind[:-1]} {name!r} does not exist")
         return artifacts, executions, events
@@ -247,14 +244,14 @@ class LineageQueries:
         ).scalars())
         for rid in rids:
             if rid not in found:
-                name = self.resource_name("contexts", rid)  # type: ignore[attr-defined]
+                name = self.resource_name("contexts", rid)
                 raise NotFoundError(f"context {name!r} does not exist")
 
     def _subgraph(
         self, rows: Sequence[Any]
     ) -> tuple[builtins.list[Any], builtins.list[Any], builtins.list[Any]]:
         """Models of the rows of :func:`_result_union`; events in recording (id) order."""
-        to_resource = self.row_to_resource  # type: ignore[attr-defined]
+        to_resource = self.row_to_resource
         arts: dict[int, Any] = {}
         exes: dict[int, Any] = {}
         event_rows = []
@@ -268,7 +265,7 @@ class LineageQueries:
                 event_rows.append(m)
         event_rows.sort(key=lambda m: m["id"])
         events = [
-            self.row_to_event(  # type: ignore[attr-defined]
+            self.row_to_event(
                 m, arts[m["artifact_id"]].name, exes[m["execution_id"]].name
             )
             for m in event_rows
@@ -292,7 +289,7 @@ class LineageQueries:
         c = t.contexts
         links: builtins.list[tuple[str, int]] = []  # (resource_id, context pk)
         contexts: dict[int, Any] = {}
-        with self.read() as conn:  # type: ignore[attr-defined]
+        with self.read() as conn:
             for i in range(0, len(rids), 500):
                 q = (
                     sa.select(table.c.resource_id, link.c.context_id)
@@ -308,9 +305,9 @@ class LineageQueries:
                 if schema_title is not None:
                     q = q.where(c.c.schema_title == schema_title)
                 rows = [row._mapping for row in conn.execute(q)]
-                parents = self._parents_of(conn, [m["id"] for m in rows])  # type: ignore[attr-defined]
+                parents = self._parents_of(conn, [m["id"] for m in rows])
                 for m in rows:
-                    contexts[m["id"]] = self.row_to_resource(  # type: ignore[attr-defined]
+                    contexts[m["id"]] = self.row_to_resource(
                         "contexts", m, parents.get(m["id"], []))
         for rid, pk in links:
             if pk in contexts:
