@@ -108,7 +108,7 @@ def test_lists_show_the_run_of_each_record(demo: Demo) -> None:
 
 
 def test_contexts_of_answers_for_a_whole_list(demo: Demo) -> None:
-    from vertex_track.query.lineage import contexts_of
+    from vertex_track.lineage import contexts_of
 
     executions = vt.Execution.list()
     found = contexts_of(executions, "system.PipelineRun")

@@ -9,7 +9,7 @@ import pytest
 
 import vertex_track as vt
 from vertex_track.exceptions import FilterError, InvalidArgumentError, NotFoundError
-from vertex_track.query.lineage import (
+from vertex_track.lineage import (
     LineageSubgraph,
     lineage,
     query_context_lineage_subgraph,

@@ -116,21 +116,10 @@ def _context(store: MetadataStore, metadata: dict[str, Any]) -> Any:
 
 def test_merge_metadata_inside_the_database(store: MetadataStore) -> None:
     ctx = _context(store, {"params": {"lr": 0.1}, "other": 1})
-    s: Any = store
-    now = 123
-
-    def merge(key: str, value: Any) -> int:
-        sql, head = s.dialect.merge_metadata("vt_contexts", key, value)
-
-        def tx(conn: Any) -> int:
-            cur = conn.connection.driver_connection.cursor()
-            cur.execute(sql, (*head, now, s.store_id, "ctx"))
-            return int(cur.fetchone()[0])
-
-        return int(s.write(tx))
-
-    assert merge("params", {"batch": 32}) == 2  # the etag, bumped
-    assert merge("other", [1, 2]) == 3
+    etag, _ = store.merge_metadata("contexts", "ctx", {"params": {"batch": 32}})
+    assert etag == "2"  # bumped by the merge
+    etag, _ = store.merge_metadata("contexts", "ctx", {"other": [1, 2]})
+    assert etag == "3"
     got = vt.Context.get("ctx")
     assert got.metadata == {"params": {"lr": 0.1, "batch": 32}, "other": [1, 2]}
     assert got.etag == "3"

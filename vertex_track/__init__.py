@@ -1,7 +1,7 @@
 """vertex_track: Prefect pipelines tracked in the Vertex AI ML Metadata model.
 
 Public API (a contract: code outside this repository calls it). Names that need Prefect or other
-heavy imports (``track``, ``flow``, ``PipelineRun``, experiments, lineage) are
+heavy imports (``track``, ``flow``, ``PipelineRun``, experiments) are
 loaded on first use, so ``import vertex_track`` stays fast for the CLI.
 """
 
@@ -26,6 +26,15 @@ from .exceptions import (
     VertexTrackError,
 )
 from .executions import start_execution
+
+# Imported eagerly (it needs only the resource models): the function
+# ``lineage`` then stays this package's attribute, not the module of that name.
+from .lineage import (
+    LineageSubgraph,
+    lineage,
+    query_context_lineage_subgraph,
+    query_execution_inputs_and_outputs,
+)
 from .resources import (
     Artifact,
     ArtifactState,
@@ -57,11 +66,6 @@ _LAZY: dict[str, str] = {
     "RunDiff": "vertex_track.runs",
     "register_materializer": "vertex_track.artifacts",
     "Materializer": "vertex_track.artifacts",
-    # lineage
-    "lineage": "vertex_track.query.lineage",
-    "LineageSubgraph": "vertex_track.query.lineage",
-    "query_execution_inputs_and_outputs": "vertex_track.query.lineage",
-    "query_context_lineage_subgraph": "vertex_track.query.lineage",
     # experiments
     "ExperimentRun": "vertex_track.experiments",
     "start_run": "vertex_track.experiments",
@@ -161,12 +165,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs
         log_params,
         log_time_series_metrics,
         start_run,
-    )
-    from .query.lineage import (
-        LineageSubgraph,
-        lineage,
-        query_context_lineage_subgraph,
-        query_execution_inputs_and_outputs,
     )
     from .runs import RunDiff, RunSummary
     from .tracking import autotrack, flow, task, track

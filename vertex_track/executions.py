@@ -55,7 +55,7 @@ def start_execution(
         from .store import get_store
 
         store = get_store()
-    s = store
+    s: Any = store  # create_in_contexts/finish_execution: SqlStore fast paths, not protocol
     contexts = _active_contexts()
     if resume:
         if resource_id is None:
@@ -89,7 +89,7 @@ def start_execution(
         _finish(s, execution, contexts)
 
 
-def _finish(store: MetadataStore, execution: Execution, contexts: list[Any]) -> None:
+def _finish(store: Any, execution: Execution, contexts: list[Any]) -> None:
     private = execution.__pydantic_private__
     assert private is not None
     links = private["_pending"] or []

@@ -28,7 +28,7 @@ from .types import (  # re-exported: part of this module's public names
 )
 
 if TYPE_CHECKING:
-    from .store.base import MetadataStore
+    from .store.base import Direction, MetadataStore
 
 __all__ = [
     "Artifact",
@@ -152,7 +152,7 @@ class Artifact(_Resource):
     def get_executions(self, type: EventType | str | None = None) -> List[Execution]:
         """Executions that consumed (``INPUT``) or produced (``OUTPUT``) this artifact."""
         t = _coerce_state(EventType, type, "type") if type is not None else None
-        return self._own_store().get_executions_by_artifact(self, t)
+        return _linked(self, "executions", t)
 
 
 class Execution(_Resource):
@@ -275,12 +275,12 @@ class Execution(_Resource):
     def get_input_artifacts(self) -> List[Artifact]:
         """The artifacts this execution consumed, in event order."""
         self._flush()
-        return self._own_store().get_artifacts_by_execution(self, EventType.INPUT)
+        return _linked(self, "artifacts", EventType.INPUT)
 
     def get_output_artifacts(self) -> List[Artifact]:
         """The artifacts this execution produced, in event order."""
         self._flush()
-        return self._own_store().get_artifacts_by_execution(self, EventType.OUTPUT)
+        return _linked(self, "artifacts", EventType.OUTPUT)
 
     def get_events(self) -> List[Event]:
         """Every event of this execution (inputs then outputs, in time order)."""
@@ -376,6 +376,26 @@ class Context(_Resource):
     def get_child_contexts(self) -> List[Context]:
         """Direct children of this context."""
         return Context.list(f'parent_contexts:"{self.name}"', store=self._own_store())
+
+
+def _linked(start: _Resource, kind: str, type: EventType | None) -> Any:
+    """Resources of ``kind`` one event away from ``start``, in the order of their first
+    event (of ``type``, if given); none when ``start`` is gone."""
+    from .exceptions import NotFoundError
+
+    direction: Direction = "both" if type is None else (
+        "upstream" if (type == EventType.INPUT) == (kind == "artifacts") else "downstream")
+    try:
+        artifacts, executions, events = start._own_store().lineage(
+            start.kind, [start.resource_id], direction=direction, max_depth=1)
+    except NotFoundError:
+        return []
+    found = {r.name: r for r in (artifacts if kind == "artifacts" else executions)}
+    mine = start.name
+    order = [ev.artifact if kind == "artifacts" else ev.execution for ev in events
+             if (ev.execution if kind == "artifacts" else ev.artifact) == mine
+             and (type is None or ev.type == type)]
+    return [found[name] for name in dict.fromkeys(order) if name in found]
 
 
 def _and(base: str, extra: str | None) -> str:

@@ -29,11 +29,10 @@ JsonOpt = typer.Option(False, "--json", help="Print stable JSON for scripts (see
 
 def sortable_fields(kind: str) -> list[str]:
     """The fields ``--order-by`` takes for a resource kind."""
-    from ..store.sql import tables as t
-    from ..store.sql.store import ORDER_FIELDS
+    from ..query.filters import ORDER_FIELDS
 
-    table = t.RESOURCE_TABLES[kind]
-    return [f for f, column in ORDER_FIELDS.items() if column in table.c]
+    name, *rest = ORDER_FIELDS[kind]
+    return [name, "resource_id", *rest]  # the store sorts by resource_id too
 
 
 def check_order_by(kind: str, order_by: Optional[str], what: str | None = None) -> None:

@@ -350,8 +350,8 @@ def lineage(
     $ vertex-track lineage model --direction both --format mermaid > lineage.mmd
     """
     check_store()
-    from ..query.lineage import lineage as vt_lineage
-    from ..query.lineage import query_context_lineage_subgraph
+    from ..lineage import lineage as vt_lineage
+    from ..lineage import query_context_lineage_subgraph
 
     node = resolve_node(name)
     fmt = Format.json if json_mode else format

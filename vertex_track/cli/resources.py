@@ -134,7 +134,7 @@ def _list(cls: Any, columns: list[Column], row: Any, filter: Optional[str], limi
             print_table(columns, (row(r) for r in items), empty=f"no {cls.kind} match")
         L.more_hint(len(items), more, json_mode)
         return
-    from ..query.lineage import contexts_of
+    from ..lineage import contexts_of
 
     runs = contexts_of(items, PIPELINE_RUN)
     if json_mode:
@@ -192,7 +192,7 @@ def artifacts_list(
 
 
 def _artifact_links(a: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    from ..query.lineage import lineage
+    from ..lineage import lineage
 
     graph = lineage(a, direction="both", max_hops=1)
     executions = {e.name: e for e in graph.executions}
@@ -433,7 +433,7 @@ def executions_list(
 
 def execution_io(e: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(inputs, outputs) of an execution: label, artifact name, display name, schema, digest."""
-    from ..query.lineage import query_execution_inputs_and_outputs
+    from ..lineage import query_execution_inputs_and_outputs
 
     graph = query_execution_inputs_and_outputs(e)
     artifacts = {a.name: a for a in graph.artifacts}

@@ -10,26 +10,21 @@ Layout (as Vertex AI Experiments writes it, so the same filters work):
   ``metadata._params.lr.number_value = 0.1`` and
   ``metadata._state.string_value = "COMPLETE"`` are ordinary filters.
 
-Params, metrics and state are merged into the run's metadata by one UPDATE
-that merges inside the database (:func:`merge_run_metadata`), so concurrent
-writers to one run never lose each other's keys and need no etag round trip.
+Params, metrics and state are merged into the run's metadata inside the
+store (:func:`merge_run_metadata`), so concurrent writers to one run never
+lose each other's keys and need no etag round trip.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from typing import Any
-
-from sqlalchemy.engine import Connection
 
 from .. import validation as v
 from ..config import get_settings
 from ..exceptions import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from ..resources import Context, ExecutionState, _coerce_state
-from ..store.sql.store import from_micros, now_micros
-from . import _sql
 
 EXPERIMENT_SCHEMA = "system.Experiment"
 RUN_SCHEMA = "system.ExperimentRun"
@@ -183,12 +178,12 @@ def coerce_state(state: Any) -> ExecutionState:
 
 
 def merge_run_metadata(store: Any, ctx: Context, key: str, value: Any) -> Context:
-    """Merge ``value`` into the run context's ``metadata[key]`` with one UPDATE.
+    """Merge ``value`` into the run context's ``metadata[key]`` inside the store.
 
     A dict ``value`` is merged key by key into the dict stored under ``key``
     (``("_params", {"lr": 0.1})`` keeps the other params); any other value
-    replaces the stored one. The merge happens inside the database
-    (``json_patch`` on SQLite, ``jsonb_set``/``||`` on PostgreSQL), so
+    replaces the stored one. The store merges in one statement
+    (:meth:`~vertex_track.store.base.MetadataStore.merge_metadata`), so
     concurrent writers to one run never lose each other's keys and no etag
     round trip is needed. ``ctx`` is updated in place (metadata, etag,
     update_time) and returned.
@@ -196,40 +191,12 @@ def merge_run_metadata(store: Any, ctx: Context, key: str, value: Any) -> Contex
     Raises:
         NotFoundError: the run was deleted.
     """
-    now = now_micros()
-    if store.dialect_name == "sqlite":
-        sql = (
-            "UPDATE vt_contexts SET metadata = json_patch(metadata, ?), etag = etag + 1, "
-            "update_time = ? WHERE store_id = ? AND resource_id = ? RETURNING etag"
-        )
-        params: tuple[Any, ...] = (
-            json.dumps({key: value}), now, store.store_id, ctx.resource_id
-        )
-    elif isinstance(value, Mapping):
-        sql = (
-            "UPDATE vt_contexts SET metadata = jsonb_set(metadata, ARRAY[%s], CASE WHEN "
-            "jsonb_typeof(metadata -> %s) = 'object' THEN (metadata -> %s) || %s::jsonb "
-            "ELSE %s::jsonb END), etag = etag + 1, update_time = %s "
-            "WHERE store_id = %s AND resource_id = %s RETURNING etag"
-        )
-        patch = json.dumps(value)
-        params = (key, key, key, patch, patch, now, store.store_id, ctx.resource_id)
-    else:
-        sql = (
-            "UPDATE vt_contexts SET metadata = jsonb_set(metadata, ARRAY[%s], %s::jsonb), "
-            "etag = etag + 1, update_time = %s WHERE store_id = %s AND resource_id = %s "
-            "RETURNING etag"
-        )
-        params = (key, json.dumps(value), now, store.store_id, ctx.resource_id)
-
-    def tx(conn: Connection) -> Any:
-        with _sql.cursor(conn, sql) as cur:
-            cur.execute(sql, params)
-            return cur.fetchone()
-
-    row = store.write(tx)
-    if row is None:
-        raise NotFoundError(f"experiment run {ctx.name!r} does not exist (was it deleted?)")
+    try:
+        etag, update_time = store.merge_metadata("contexts", ctx.resource_id, {key: value})
+    except NotFoundError:
+        raise NotFoundError(
+            f"experiment run {ctx.name!r} does not exist (was it deleted?)"
+        ) from None
     metadata = dict(ctx.metadata)
     current = metadata.get(key)
     if isinstance(value, Mapping) and isinstance(current, dict):
@@ -237,6 +204,6 @@ def merge_run_metadata(store: Any, ctx: Context, key: str, value: Any) -> Contex
     else:
         metadata[key] = dict(value) if isinstance(value, Mapping) else value
     ctx.metadata = metadata
-    ctx.etag = str(row[0])
-    ctx.update_time = from_micros(now)
+    ctx.etag = etag
+    ctx.update_time = update_time
     return ctx

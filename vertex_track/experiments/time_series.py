@@ -4,7 +4,8 @@ Points go to table ``vt_time_series`` (one row per metric value: run
 context, metric, step, wall time in microseconds, value). Writing a row per
 call in its own transaction would cap logging at a few thousand points per
 second, so points are **buffered in memory per run** and written in bulk
-(``executemany`` on SQLite, ``COPY`` on PostgreSQL) when:
+(:meth:`~vertex_track.store.base.MetadataStore.append_time_series`: one
+transaction, ``executemany`` on SQLite, ``COPY`` on PostgreSQL) when:
 
 - the buffer holds :data:`FLUSH_ROWS` points;
 - the oldest buffered point is :data:`FLUSH_SECONDS` old (a background
@@ -39,14 +40,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
-
 from ..exceptions import InvalidArgumentError, NotFoundError
 from ..resources import Context
-from ..store.sql import tables as t
-from . import _sql
 from .records import to_scalar
 
 __all__ = ["FLUSH_ROWS", "FLUSH_SECONDS", "flush_all", "log_points", "read_frame"]
@@ -60,8 +55,6 @@ FLUSH_SECONDS = 2.0
 #: Background write attempts before a buffer's points are given up (and logged).
 MAX_BACKGROUND_FAILURES = 5
 
-_TABLE = t.time_series.name
-_COLUMNS = "id, context_id, metric, step, wall_time, value"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 Row = tuple[str, int, int, float]  # metric, step, wall_time (µs), value
@@ -152,7 +145,6 @@ class SeriesBuffer:
         self.rows: list[Row] = []
         self.first_at = 0.0
         self.failures = 0
-        self._pk: int | None = None
         self._max_step: int | None = None
         self._db_checked = False
 
@@ -180,28 +172,15 @@ class SeriesBuffer:
 
     def _latest_step(self) -> int:
         if not self._db_checked:
-            ts = t.time_series
-            with self.store.read() as conn:
-                db_max = conn.execute(
-                    select(func.max(ts.c.step)).where(ts.c.context_id == self._context_pk(conn))
-                ).scalar()
+            found = self.store.read_time_series([self.resource_id], latest=True)
+            if self.resource_id not in found:
+                raise NotFoundError(f"experiment run {self.name!r} does not exist (was it deleted?)")
+            steps = [points[-1][0] for points in found[self.resource_id].values()]
+            db_max = max(steps) if steps else None
             if db_max is not None and (self._max_step is None or db_max > self._max_step):
                 self._max_step = int(db_max)
             self._db_checked = True
         return 0 if self._max_step is None else self._max_step
-
-    def _context_pk(self, conn: Connection) -> int:
-        if self._pk is None:
-            c = t.contexts
-            pk = conn.execute(
-                select(c.c.id).where(
-                    c.c.store_id == self.store.store_id, c.c.resource_id == self.resource_id
-                )
-            ).scalar()
-            if pk is None:
-                raise NotFoundError(f"experiment run {self.name!r} does not exist (was it deleted?)")
-            self._pk = int(pk)
-        return self._pk
 
     def age(self) -> float:
         return time.monotonic() - self.first_at if self.rows else 0.0
@@ -219,15 +198,13 @@ class SeriesBuffer:
                 return 0
             self.rows = []
             try:
-                self._write(rows)
-            except IntegrityError as exc:  # the run context is gone (foreign key)
+                self.store.append_time_series(self.resource_id, rows)
+            except NotFoundError as exc:
+                log.error("discarding %d time series points of deleted run %s", len(rows), self.name)
                 raise NotFoundError(
                     f"experiment run {self.name!r} no longer exists; {len(rows)} time series "
                     "points logged to it were discarded"
                 ) from exc
-            except NotFoundError:
-                log.error("discarding %d time series points of deleted run %s", len(rows), self.name)
-                raise
             except BaseException:
                 self.rows = rows + self.rows
                 raise
@@ -237,51 +214,6 @@ class SeriesBuffer:
     def discard(self) -> None:
         with self.lock:
             self.rows = []
-
-    def _write(self, rows: list[Row]) -> None:
-        store = self.store
-        if store.dialect_name == "postgresql":
-            self._write_copy(rows)
-            return
-        ph = ", ".join("?" * 6)
-        sql = f"INSERT INTO {_TABLE} ({_COLUMNS}) VALUES ({ph})"
-        ids = store.fast.keys.take(store.fast, len(rows))
-
-        def tx(conn: Connection) -> None:
-            pk = self._context_pk(conn)
-            data = [(i, pk, *row) for i, row in zip(ids, rows, strict=True)]
-            with _sql.cursor(conn, sql) as cur:
-                cur.executemany(sql, data)
-
-        store.write(tx)
-
-    def _write_copy(self, rows: list[Row]) -> None:
-        sql = f"COPY {_TABLE} ({_COLUMNS}) FROM STDIN"
-        store = self.store
-        ids = store.fast.keys.take(store.fast, len(rows))
-        escaped: dict[str, str] = {}
-        for name, *_ in rows:
-            if name not in escaped:
-                escaped[name] = _copy_escape(name)
-
-        def tx(conn: Connection) -> None:
-            pk = self._context_pk(conn)
-            text = "".join(
-                f"{i}\t{pk}\t{escaped[m]}\t{s}\t{w}\t{val!r}\n"
-                for i, (m, s, w, val) in zip(ids, rows, strict=True)
-            )
-            with _sql.cursor(conn, sql) as cur, cur.copy(sql) as copy:
-                copy.write(text)
-
-        self.store.write(tx)
-
-
-def _copy_escape(value: str) -> str:
-    """Escape a string for PostgreSQL's COPY text format."""
-    return (
-        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    )
-
 
 _registry: dict[tuple[str, str, str], SeriesBuffer] = {}
 _registry_lock = threading.Lock()
@@ -432,7 +364,7 @@ os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 # -- reading -------------------------------------------------------------------------------------
-_POINT_DTYPE = [("id", "i8"), ("step", "i8"), ("wall_time", "i8"), ("value", "f8")]
+_POINT_DTYPE = [("step", "i8"), ("wall_time", "i8"), ("value", "f8")]
 
 
 def read_frame(store: Any, context: Context) -> Any:
@@ -443,40 +375,36 @@ def read_frame(store: Any, context: Context) -> Any:
     several values on one row the first logged wins. Metric columns are in
     name order; a metric missing on a row is NaN. ``wall_time`` is a UTC
     ``datetime64`` column.
+
+    Raises:
+        NotFoundError: the run was deleted.
     """
     pd = require_pandas("get_time_series_data_frame")
     import numpy as np
 
     flush_run(store, context.resource_id)
-    ph = _sql.placeholder(store)
-    names_sql = f"SELECT metric FROM {_TABLE} WHERE context_id = {ph} GROUP BY metric ORDER BY metric"
-    # One query per metric: numeric rows go straight into a numpy record
-    # array, no Python object per value survives.
-    points_sql = (
-        f"SELECT id, step, wall_time, value FROM {_TABLE} WHERE context_id = {ph} AND metric = {ph}"
-    )
-    with store.read() as conn:
-        pk = buffer_for(store, context)._context_pk(conn)
-        with _sql.cursor(conn, points_sql) as cur:
-            cur.execute(names_sql, (pk,))
-            names = [r[0] for r in cur.fetchall()]
-            parts = []
-            for name in names:
-                cur.execute(points_sql, (pk, name))
-                parts.append(np.fromiter(cur, dtype=_POINT_DTYPE))
+    found = store.read_time_series([context.resource_id])
+    if context.resource_id not in found:
+        raise NotFoundError(f"experiment run {context.name!r} does not exist (was it deleted?)")
+    series = found[context.resource_id]
+    names = sorted(series)
     if not names:
         return pd.DataFrame({"step": pd.Series([], dtype="int64"),
                              "wall_time": pd.to_datetime(pd.Series([], dtype="int64"), unit="us", utc=True)})
+    parts = [np.array(series[name], dtype=_POINT_DTYPE) for name in names]
     codes = np.concatenate([np.full(len(p), i, dtype=np.int64) for i, p in enumerate(parts)])
+    # The store returns each metric's points by step, then recording order, so
+    # the position within a metric breaks (step, wall_time) ties: first logged wins.
+    seq = np.concatenate([np.arange(len(p), dtype=np.int64) for p in parts])
     pts = np.concatenate(parts)
-    order = np.lexsort((pts["id"], codes, pts["wall_time"], pts["step"]))
+    order = np.lexsort((seq, codes, pts["wall_time"], pts["step"]))
     pts, codes = pts[order], codes[order]
     step, wall = pts["step"], pts["wall_time"]
     new_row = np.empty(len(pts), dtype=bool)
     new_row[0] = True
     new_row[1:] = (step[1:] != step[:-1]) | (wall[1:] != wall[:-1])
     row_of = np.cumsum(new_row) - 1
-    first = new_row.copy()  # first point of each (row, metric): lowest id wins
+    first = new_row.copy()  # first point of each (row, metric): the first logged wins
     first[1:] |= codes[1:] != codes[:-1]
     table = np.full((int(row_of[-1]) + 1, len(names)), np.nan)
     table[row_of[first], codes[first]] = pts["value"][first]
@@ -490,30 +418,14 @@ def read_frame(store: Any, context: Context) -> Any:
 
 
 def latest_values(store: Any, run_ids: list[str]) -> dict[str, dict[str, float]]:
-    """``{run resource id: {metric: value at its latest step}}`` in one query."""
+    """``{run resource id: {metric: value at its latest step}}`` in one read."""
     if not run_ids:
         return {}
-    ts, c = t.time_series, t.contexts
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=(ts.c.context_id, ts.c.metric),
-            order_by=(ts.c.step.desc(), ts.c.wall_time.desc(), ts.c.id.desc()),
-        )
-        .label("rank")
-    )
-    ranked = (
-        select(c.c.resource_id, ts.c.metric, ts.c.value, rank)
-        .join(c, c.c.id == ts.c.context_id)
-        .where(c.c.store_id == store.store_id, c.c.resource_id.in_(run_ids))
-        .subquery()
-    )
-    q = select(ranked.c.resource_id, ranked.c.metric, ranked.c.value).where(ranked.c.rank == 1)
-    out: dict[str, dict[str, float]] = {}
-    with store.read() as conn:
-        for rid, metric, value in conn.execute(q):
-            out.setdefault(rid, {})[metric] = value
-    return out
+    found = store.read_time_series(run_ids, latest=True)
+    return {
+        rid: {metric: points[-1][2] for metric, points in series.items()}
+        for rid, series in found.items() if series
+    }
 
 
 def require_pandas(what: str) -> Any:

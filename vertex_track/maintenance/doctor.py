@@ -31,16 +31,14 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-
 from ..exceptions import ConflictError, NotFoundError, VertexTrackError
 from ..processes import is_gone
+from ..store.base import MaintenanceStore
 
 __all__ = ["Finding", "run_checks"]
 
 PIPELINE_RUN = "system.PipelineRun"
 _SHOWN = 1000  # findings per check, at most
-_A = {"vt_artifacts": "an artifact", "vt_executions": "an execution", "vt_contexts": "a context"}
 
 
 @dataclass
@@ -60,76 +58,28 @@ class Finding:
 def run_checks(
     store: Any, artifact_root: str, *, fix: bool = False, prefect: bool = False
 ) -> list[Finding]:
-    """Run every check on ``store`` (an SQL store) and ``artifact_root``; apply fixes if asked.
+    """Run every check on ``store`` (a :class:`MaintenanceStore`) and ``artifact_root``;
+    apply fixes if asked.
 
     Returns:
         The findings; an empty list means healthy.
     """
     findings: list[Finding] = []
-    findings += check_integrity(store)
-    findings += check_dangling(store, fix=fix)
+    findings += check_store(store, fix=fix)
     findings += check_files(artifact_root)
     findings += check_crashed(store, fix=fix, prefect=prefect)
     return findings
 
 
-def check_integrity(store: Any) -> list[Finding]:
-    if getattr(store, "dialect_name", None) != "sqlite":
-        return []
+def check_store(store: MaintenanceStore, *, fix: bool) -> list[Finding]:
+    """The database's own check (``integrity``) and link rows whose resource is gone
+    (``dangling``; ``fix`` deletes them), from the store's maintenance extension."""
     out = []
-    with store.read() as conn:
-        rows = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check").fetchmany(_SHOWN)]
-        fk = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchmany(_SHOWN)
-    if rows != ["ok"]:
-        out += [Finding("integrity", "error", f"SQLite integrity_check: {r}") for r in rows]
-    out += [
-        Finding("integrity", "error",
-                f"SQLite foreign_key_check: row {r[1]} of {r[0]} points at a missing {r[2]} row")
-        for r in fk
-    ]
-    return out
-
-
-def _dangling_queries() -> list[tuple[str, Any, list[tuple[Any, Any]]]]:
-    from ..store.sql import tables as t
-
-    return [
-        ("event", t.events, [(t.events.c.artifact_id, t.artifacts), (t.events.c.execution_id,
-                                                                     t.executions)]),
-        ("attribution", t.attributions, [(t.attributions.c.context_id, t.contexts),
-                                         (t.attributions.c.artifact_id, t.artifacts)]),
-        ("association", t.associations, [(t.associations.c.context_id, t.contexts),
-                                         (t.associations.c.execution_id, t.executions)]),
-        ("context parent link", t.parent_contexts, [(t.parent_contexts.c.child_id, t.contexts),
-                                                    (t.parent_contexts.c.parent_id, t.contexts)]),
-    ]
-
-
-def check_dangling(store: Any, *, fix: bool) -> list[Finding]:
-    if not hasattr(store, "read"):
-        return []
-    out = []
-    for what, table, refs in _dangling_queries():
-        for column, target in refs:
-            orphan = ~select(target.c.id).where(target.c.id == column).exists()
-            with store.read() as conn:
-                count = conn.execute(
-                    select(func.count()).select_from(table).where(orphan)
-                ).scalar_one()
-            if not count:
-                continue
-            fixed = False
-            if fix:
-                store.write(lambda conn, table=table, orphan=orphan: conn.execute(
-                    table.delete().where(orphan)))
-                fixed = True
-            out.append(Finding(
-                "dangling", "error",
-                f"{count} {what}(s) point at {_A[target.name]} that does not exist "
-                f"({column.name})" + ("; deleted" if fixed else
-                                                      "; --fix deletes them"),
-                fixed=fixed,
-            ))
+    for found in store.check_integrity(fix=fix):
+        message = found.message
+        if found.check == "dangling":
+            message += "; deleted" if found.fixed else "; --fix deletes them"
+        out.append(Finding(found.check, "error", message, fixed=found.fixed))
     return out
 
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import importlib
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from .. import config
 from ..exceptions import InvalidArgumentError, StoreUnavailableError
+from . import _opened
 from .base import ArtifactLink, MetadataStore, PurgeResult
 
 __all__ = [
@@ -105,12 +105,8 @@ def redact_uri(uri: str) -> str:
 
     return redact(uri)
 
-_lock = threading.Lock()
-_stores: dict[tuple[str, str, str, str, bool], MetadataStore] = {}
+_lock, _stores, _failed, _pending = _opened.lock, _opened.stores, _opened.failed, _opened.pending
 _read_only = False
-# A store that could not be opened, remembered for ``unavailable_hold`` seconds:
-# key -> (monotonic time until which opens fail at once, the error).
-_failed: dict[tuple[str, str, str, str, bool], tuple[float, StoreUnavailableError]] = {}
 
 
 def set_read_only(read_only: bool) -> None:
@@ -225,9 +221,6 @@ class PendingStore:
         return getattr(self._real(), name)
 
 
-_pending: dict[tuple[str, str, str, str], PendingStore] = {}
-
-
 def tracking_store() -> MetadataStore:
     """:func:`get_store` for tracking: a store that cannot be reached now (a refused or
     timed-out connection) gives a :class:`PendingStore`, so the records of this
@@ -271,19 +264,4 @@ def close_all() -> None:
         engine.close_all(wait=False)
 
 
-def _forget_uri(uri: str) -> None:
-    with _lock:
-        for key in [k for k in _stores if k[0] == uri]:
-            del _stores[key]
-        for key in [k for k in _failed if k[0] == uri]:
-            del _failed[key]
-
-
-def _forget(_settings: object) -> None:
-    with _lock:
-        _stores.clear()
-        _failed.clear()
-        _pending.clear()
-
-
-config.on_change(_forget)
+config.on_change(lambda _settings: _opened.forget_all())

@@ -14,13 +14,14 @@ from __future__ import annotations
 import builtins
 import threading
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..exceptions import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from ..resources import Artifact, Context, Execution, ExecutionState
 
 if TYPE_CHECKING:
     from ..runs import RunDiff, RunSummary
+    from ..store.base import MaintenanceStore
 
 SCHEMA = "system.PipelineRun"
 PREFIX = "pipelinerun-"
@@ -134,7 +135,7 @@ class PipelineRun:
         Returns:
             A :class:`vertex_track.LineageSubgraph`.
         """
-        from ..query.lineage import query_context_lineage_subgraph
+        from ..lineage import query_context_lineage_subgraph
 
         return query_context_lineage_subgraph(self.context, store=self.context._own_store())
 
@@ -208,8 +209,6 @@ class PipelineRun:
         Raises:
             InvalidArgumentError: ``force`` on a ``RUNNING`` run without ``running_ok``.
         """
-        from ..store.sql.run_delete import delete_run
-
         if force and not running_ok:
             self.refresh()
             if self.state == ExecutionState.RUNNING:
@@ -219,7 +218,8 @@ class PipelineRun:
                     "(`--running` on the command line) if its process is gone"
                 )
 
-        return delete_run(self.context._own_store(), self.context.resource_id, force=force)
+        store = cast("MaintenanceStore", self.context._own_store())
+        return store.delete_run(self.context.resource_id, force=force)
 
     def get_child_runs(self) -> List[PipelineRun]:
         """PipelineRuns of subflows started by this run."""

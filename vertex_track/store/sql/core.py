@@ -119,11 +119,6 @@ class SqlCore:
     def __repr__(self) -> str:
         return f"SqlStore({redact(self.uri)!r}, prefix={self.prefix!r})"
 
-    @property
-    def dialect_name(self) -> str:
-        """The dialect's name ('sqlite', 'postgresql'); prefer methods of :attr:`dialect`."""
-        return self.dialect.name
-
     def retry_now(self) -> None:
         """Let the next write try the database even within the remembered hold
         (a flush, the end of a process: explicit moments to try again)."""

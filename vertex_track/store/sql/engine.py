@@ -16,6 +16,7 @@ import threading
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
+from .._opened import forget_uri
 from ..barrier import wait_for_pending_writes
 from .dialects import Dialect, dialect_for
 
@@ -82,9 +83,7 @@ def dispose_engine(uri: str) -> None:
     from .readonly import dispose as dispose_read_only  # inspection's engine, if any
 
     dispose_read_only(uri)
-    from .. import _forget_uri
-
-    _forget_uri(uri)
+    forget_uri(uri)
 
 
 def close_all(*, wait: bool = True) -> None:

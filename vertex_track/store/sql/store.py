@@ -17,6 +17,9 @@ its API from data access and per-dialect query configuration:
 :mod:`.links`           events, context membership, context children
 :mod:`.batch`           ``put_tracked`` (tracking's batches)
 :mod:`.fast`            the DBAPI fast path and the store's health
+:mod:`.lineage`         ``lineage``: the recursive walk over events
+:mod:`.experiments`     time series and metadata merges of experiment runs
+:mod:`.integrity`       ``check_integrity`` and ``delete_run`` (maintenance)
 ======================  ===========================================================
 """
 
@@ -31,6 +34,9 @@ from ..._time import from_micros, now_micros
 from ...types import Event
 from ..base import TrackedRecord
 from .engine import dispose_engine
+from .experiments import ExperimentQueries
+from .integrity import MaintenanceQueries
+from .lineage import LineageQueries
 from .links import Links
 from .paging import ORDER_FIELDS, Listing
 from .put import PutExecution
@@ -39,7 +45,7 @@ from .rows import parents_of, row_to_event, row_to_resource
 __all__ = ["ORDER_FIELDS", "SqlStore", "dispose_engine", "from_micros", "now_micros"]
 
 
-class SqlStore(PutExecution, Links, Listing):
+class SqlStore(PutExecution, Links, Listing, LineageQueries, ExperimentQueries, MaintenanceQueries):
     """A metadata store in an SQL database (see :class:`~vertex_track.store.base.MetadataStore`).
 
     Args:

@@ -144,16 +144,25 @@ class Dialect:
         """Tell the query planner that ``store_id`` (first in every index of ``tables``)
         is not selective, where the planner needs telling (a schema migration step)."""
 
-    def merge_metadata(self, table: str, key: str, value: Any) -> tuple[str, tuple[Any, ...]]:
-        """Raw SQL merging ``value`` into ``metadata[key]`` of one row of ``table``, inside
-        the database (so concurrent writers never lose each other's keys).
+    def merge_json_sql(
+        self, column: str, patch: dict[str, Any]
+    ) -> tuple[str, tuple[Any, ...]]:
+        """An SQL expression of JSON ``column`` with ``patch`` merged into it, and its
+        parameters, so concurrent writers never lose each other's keys.
 
-        A mapping ``value`` is merged key by key into the mapping stored under
-        ``key``; any other value replaces it. Returns the statement and its
-        first parameters; the caller appends ``(update_time, store_id,
-        resource_id)``. The statement bumps the etag and RETURNs the new one.
+        Each key of ``patch`` replaces the stored member, except that a mapping
+        is merged member by member into a mapping stored under that key (see
+        ``MetadataStore.merge_metadata``).
         """
         raise NotImplementedError
+
+    def integrity_problems(self, conn: Connection, limit: int) -> list[str]:
+        """The database's own consistency check, as messages (none: consistent).
+
+        The default has nothing to run: a server such as PostgreSQL checks its
+        pages itself.
+        """
+        return []
 
     def bulk_insert(
         self, cur: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]

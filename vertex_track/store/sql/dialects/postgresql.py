@@ -52,7 +52,7 @@ class PostgresDialect(Dialect):
         return url
 
     def engine_kwargs(self, url: URL | None = None) -> dict[str, Any]:
-        from ... import config
+        from .... import config
 
         kwargs: dict[str, Any] = {"pool_pre_ping": False, "pool_size": 5, "max_overflow": 10}
         # Without a connect timeout an unresponsive server blocks for the
@@ -63,7 +63,7 @@ class PostgresDialect(Dialect):
         return kwargs
 
     def install(self, engine: Engine) -> None:
-        from ... import config
+        from .... import config
 
         timeout_ms = int(config.get_settings().statement_timeout * 1000)
 
@@ -137,22 +137,22 @@ class PostgresDialect(Dialect):
 
         return JSONB()
 
-    def merge_metadata(self, table: str, key: str, value: Any) -> tuple[str, tuple[Any, ...]]:
-        patch = dumps(value)
-        if isinstance(value, Mapping):
-            sql = (
-                f"UPDATE {table} SET metadata = jsonb_set(metadata, ARRAY[%s], CASE WHEN "
-                "jsonb_typeof(metadata -> %s) = 'object' THEN (metadata -> %s) || %s::jsonb "
-                "ELSE %s::jsonb END), etag = etag + 1, update_time = %s "
-                "WHERE store_id = %s AND resource_id = %s RETURNING etag"
-            )
-            return sql, (key, key, key, patch, patch)
-        sql = (
-            f"UPDATE {table} SET metadata = jsonb_set(metadata, ARRAY[%s], %s::jsonb), "
-            "etag = etag + 1, update_time = %s WHERE store_id = %s AND resource_id = %s "
-            "RETURNING etag"
-        )
-        return sql, (key, patch)
+    def merge_json_sql(
+        self, column: str, patch: dict[str, Any]
+    ) -> tuple[str, tuple[Any, ...]]:
+        # Inside an UPDATE every ``column -> key`` reads the old row, so nesting
+        # one jsonb_set per key stays linear in the number of keys.
+        expr, params = column, []
+        for key, value in patch.items():
+            text = dumps(value)
+            if isinstance(value, Mapping):
+                expr = (f"jsonb_set({expr}, ARRAY[%s], CASE WHEN jsonb_typeof({column} -> %s) "
+                        f"= 'object' THEN ({column} -> %s) || %s::jsonb ELSE %s::jsonb END)")
+                params += [key, key, key, text, text]
+            else:
+                expr = f"jsonb_set({expr}, ARRAY[%s], %s::jsonb)"
+                params += [key, text]
+        return expr, tuple(params)
 
     def bulk_insert(
         self, cur: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]

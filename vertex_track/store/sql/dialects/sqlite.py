@@ -231,13 +231,22 @@ class SqliteDialect(Dialect):
         for row in rows:
             conn.exec_driver_sql("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (?, ?, ?)", row)
 
-    def merge_metadata(self, table: str, key: str, value: Any) -> tuple[str, tuple[Any, ...]]:
-        # json_patch (RFC 7396) merges objects member by member, recursively.
-        sql = (
-            f"UPDATE {table} SET metadata = json_patch(metadata, ?), etag = etag + 1, "
-            "update_time = ? WHERE store_id = ? AND resource_id = ? RETURNING etag"
-        )
-        return sql, (dumps({key: value}),)
+    def merge_json_sql(
+        self, column: str, patch: dict[str, Any]
+    ) -> tuple[str, tuple[Any, ...]]:
+        # json_patch (RFC 7396) merges objects member by member; the patches
+        # merge_metadata accepts (no None, no dict inside a dict value) merge
+        # one level deep.
+        return f"json_patch({column}, ?)", (dumps(patch),)
+
+    def integrity_problems(self, conn: Connection, limit: int) -> list[str]:
+        rows = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check").fetchmany(limit)]
+        fk = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchmany(limit)
+        out = [] if rows == ["ok"] else [f"SQLite integrity_check: {r}" for r in rows]
+        return out + [
+            f"SQLite foreign_key_check: row {r[1]} of {r[0]} points at a missing {r[2]} row"
+            for r in fk
+        ]
 
     # -- filters ------------------------------------------------------------------------------
     def wildcard_match(self, expr: ColumnElement, parts: tuple[str, ...]) -> ColumnElement[bool]:

@@ -1,4 +1,4 @@
-"""Lineage: walks over events, answered by one recursive SQL statement per call.
+"""Lineage: walks over events, answered by the store's ``lineage`` primitive.
 
 The graph is the one ml-metadata defines: artifacts and executions are nodes,
 every Event is an edge, and one hop is one event edge (artifact -> execution
@@ -8,31 +8,25 @@ goes from an artifact to the executions that consumed it and from an
 execution to its outputs. ``direction="both"`` is the union of the two walks
 (not an undirected walk).
 
-Each call is one ``WITH RECURSIVE`` statement that walks, then returns the
-artifacts, the executions and the events between them in a single result
-set: no per-hop round trips, whatever the depth. Cycles terminate: an
-unbounded walk deduplicates nodes with ``UNION``; a bounded one carries a hop
-counter that stops at ``max_hops``.
+Each call is one read of the store (:meth:`MetadataStore.lineage
+<vertex_track.store.base.MetadataStore.lineage>`: on the SQL store one
+recursive statement, whatever the depth); cycles terminate. This module only
+orders the result and builds its views (Mermaid, DOT, JSON).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-import sqlalchemy as sa
-from sqlalchemy.sql.elements import ColumnElement
-
-from ..exceptions import InvalidArgumentError, NotFoundError
-from ..resources import Artifact, Context, Event, Execution, _Resource
-from ..store.sql import tables as t
+from .exceptions import InvalidArgumentError
+from .resources import Artifact, Context, Event, Execution, _Resource
 
 if TYPE_CHECKING:
-    from ..store.base import MetadataStore
+    from .store.base import MetadataStore
 
 __all__ = [
     "LineageSubgraph",
@@ -43,7 +37,6 @@ __all__ = [
 ]
 
 Direction = Literal["upstream", "downstream", "both"]
-_ART, _EXE, _EVT = 0, 1, 2
 
 
 # -- the result -------------------------------------------------------------------------
@@ -144,158 +137,27 @@ class LineageSubgraph:
         return "\n".join(lines) + "\n"
 
 
-# -- SQL --------------------------------------------------------------------------------
-
-def _lit(value: int) -> ColumnElement:
-    # Node-type tags and hop constants are inlined, not bound, so PostgreSQL
-    # sees plain integers in both terms of the recursive CTE.
-    return sa.literal_column(str(int(value)), sa.Integer())
-
-
-def _walk(name: str, anchor: sa.Select, direction: str, bounded: bool) -> sa.CTE:
-    """Recursive CTE of (t, id[, hop]) nodes reachable from ``anchor``."""
-    ev = t.events
-    walk = anchor.cte(name, recursive=True)
-    # upstream: artifact -> executions that OUTPUT it; execution -> its INPUTs.
-    from_art, from_exe = ("OUTPUT", "INPUT") if direction == "upstream" else ("INPUT", "OUTPUT")
-    join = sa.or_(
-        sa.and_(walk.c.t == _lit(_ART), ev.c.artifact_id == walk.c.id,
-                ev.c.type == sa.literal_column(f"'{from_art}'")),
-        sa.and_(walk.c.t == _lit(_EXE), ev.c.execution_id == walk.c.id,
-                ev.c.type == sa.literal_column(f"'{from_exe}'")),
-    )
-    cols: list[Any] = [
-        sa.case((walk.c.t == _lit(_ART), _lit(_EXE)), else_=_lit(_ART)),
-        sa.case((walk.c.t == _lit(_ART), ev.c.execution_id), else_=ev.c.artifact_id),
-    ]
-    step = sa.select(*cols).select_from(walk.join(ev, join))
-    if bounded:
-        # UNION dedupes (t, id, hop) rows, so a cycle is walked at most
-        # max_hops times; without a bound, (t, id) rows end every cycle.
-        step = sa.select(*cols, walk.c.hop + _lit(1)).select_from(walk.join(ev, join)).where(
-            walk.c.hop < sa.bindparam("max_hops", type_=sa.Integer())
-        )
-    return walk.union(step)
-
-
-def _anchor(kind: str, store_id: int, bounded: bool) -> sa.Select:
-    table = t.RESOURCE_TABLES[kind]
-    cols: list[Any] = [_lit(_ART if kind == "artifacts" else _EXE).label("t"), table.c.id.label("id")]
-    if bounded:
-        cols.append(_lit(0).label("hop"))
-    return sa.select(*cols).where(
-        table.c.store_id == store_id, table.c.resource_id == sa.bindparam("start", type_=sa.String())
-    )
-
-
-@functools.lru_cache(maxsize=256)
-def _lineage_statement(
-    kind: str, direction: str, bounded: bool, filter: str | None, store_id: int, prefix: str,
-    dialect_name: str,
-) -> sa.CompoundSelect:
-    """The whole lineage query for one shape; ``start`` and ``max_hops`` are bound at run time.
-
-    Built once per shape and reused, so SQLAlchemy's statement cache hits.
-    """
-    walks = [
-        _walk(f"walk_{d}", _anchor(kind, store_id, bounded), d, bounded)
-        for d in (("upstream", "downstream") if direction == "both" else (direction,))
-    ]
-    node_ids = [sa.select(w.c.id).where(w.c.t == _lit(_ART)) for w in walks]
-    exe_ids = [sa.select(w.c.id).where(w.c.t == _lit(_EXE)) for w in walks]
-    art_ids: sa.Select | sa.CompoundSelect = (
-        sa.union(*node_ids) if len(node_ids) > 1 else node_ids[0]
-    )
-    exes: sa.Select | sa.CompoundSelect = sa.union(*exe_ids) if len(exe_ids) > 1 else exe_ids[0]
-    if filter is not None:
-        from ..store.sql.filters import compile_filter
-
-        cond = compile_filter("artifacts", filter, store_id=store_id, store_prefix=prefix,
-                              dialect_name=dialect_name)
-        if cond is not None:
-            a = t.artifacts
-            # Look the walked ids up by primary key; events never cross stores,
-            # so no store_id test is needed (it would invite a store-wide scan).
-            keep_start = a.c.resource_id == sa.bindparam("start") if kind == "artifacts" \
-                else sa.false()
-            filtered = sa.select(a.c.id).where(a.c.id.in_(art_ids), sa.or_(cond, keep_start))
-            art_ids = sa.select(filtered.cte("lineage_artifacts").c.id)
-    if len(walks) > 1 or filter is not None:
-        art_cte, exe_cte = art_ids.cte("lineage_artifact_ids"), exes.cte("lineage_execution_ids")
-        art_ids, exes = sa.select(art_cte.c.id), sa.select(exe_cte.c.id)
-    return _result_union(art_ids, exes)
-
-
-_RESOURCE_COLS = ("id", "resource_id", "display_name", "schema_title", "schema_version",
-                  "description", "metadata", "labels", "etag", "create_time", "update_time")
-
-
-def _result_union(art_ids: Any, exe_ids: Any) -> sa.CompoundSelect:
-    """One result set: artifact rows, execution rows, then event rows (tagged by ``k``)."""
-    a, e, ev = t.artifacts, t.executions, t.events
-    big, text = sa.BigInteger(), sa.String()
-
-    def null(type_: Any) -> ColumnElement:
-        return sa.cast(sa.null(), type_)
-
-    def col(table: sa.Table, name: str) -> Any:
-        # JSON comes back as the driver gives it (text on SQLite, already
-        # decoded on PostgreSQL); the store decodes it with a fast path for
-        # the common "{}" (SQLAlchemy's JSON processing was a third of a call).
-        if name in ("metadata", "labels"):
-            return sa.type_coerce(table.c[name], sa.Text()).label(name)
-        return table.c[name]
-
-    art = sa.select(
-        _lit(_ART).label("k"), *(col(a, c) for c in _RESOURCE_COLS), a.c.state, a.c.uri,
-        null(big).label("artifact_id"), null(big).label("execution_id"),
-        null(text).label("type"), null(big).label("event_time"),
-    ).where(a.c.id.in_(art_ids))
-    exe = sa.select(
-        _lit(_EXE), *(e.c[c] for c in _RESOURCE_COLS), e.c.state, null(text),
-        null(big), null(big), null(text), null(big),
-    ).where(e.c.id.in_(exe_ids))
-    evt = sa.select(
-        _lit(_EVT), ev.c.id, null(text), null(text), null(text), null(text), null(text),
-        null(a.c.metadata.type), ev.c.labels, null(big), null(big), null(big), null(text),
-        null(text), ev.c.artifact_id, ev.c.execution_id, ev.c.type, ev.c.event_time,
-    ).where(ev.c.artifact_id.in_(art_ids), ev.c.execution_id.in_(exe_ids))
-    return sa.union_all(art, exe, evt)
-
-
-def _subgraph(store: Any, rows: Sequence[Any]) -> LineageSubgraph:
-    arts: dict[int, Artifact] = {}
-    exes: dict[int, Execution] = {}
-    event_rows = []
-    for row in rows:
-        m = row._mapping
-        if m["k"] == _ART:
-            arts[m["id"]] = store.row_to_resource("artifacts", m)
-        elif m["k"] == _EXE:
-            exes[m["id"]] = store.row_to_resource("executions", m)
-        else:
-            event_rows.append(m)
-    events = [
-        store.row_to_event(m, arts[m["artifact_id"]].name, exes[m["execution_id"]].name)
-        for m in event_rows
-        if m["artifact_id"] in arts and m["execution_id"] in exes
-    ]
+def _subgraph(
+    found: tuple[list[Artifact], list[Execution], list[Event]],
+) -> LineageSubgraph:
+    """The store's lineage answer in the documented order of :class:`LineageSubgraph`."""
+    artifacts, executions, events = found
 
     def order(r: _Resource) -> tuple[dt.datetime, str]:
         return (r.create_time, r.name)
 
-    events.sort(key=lambda ev: (ev.event_time, ev.execution, ev.artifact, str(ev.type)))
     return LineageSubgraph(
-        artifacts=sorted(arts.values(), key=order),
-        executions=sorted(exes.values(), key=order),
-        events=events,
+        artifacts=sorted(artifacts, key=order),
+        executions=sorted(executions, key=order),
+        events=sorted(events, key=lambda ev: (ev.event_time, ev.execution, ev.artifact,
+                                              str(ev.type))),
     )
 
 
 def _store(store: MetadataStore | None) -> Any:
     if store is not None:
         return store
-    from ..store import get_store
+    from .store import get_store
 
     return get_store()
 
@@ -376,19 +238,8 @@ def lineage(
     kind, rid = _start_of(s, resource)
     if context is not None:
         return _lineage_in_context(s, kind, rid, direction, max_hops, filter, context)
-    bounded = max_hops is not None
-    query = _lineage_statement(kind, direction, bounded, filter, s.store_id, s.prefix,
-                               s.dialect_name)
-    params: dict[str, Any] = {"start": rid}
-    if bounded:
-        params["max_hops"] = max_hops
-    with s.read() as conn:
-        rows = conn.execute(query, params).all()
-    graph = _subgraph(s, rows)
-    found = graph.artifacts if kind == "artifacts" else graph.executions
-    if not any(r.resource_id == rid for r in found):
-        raise NotFoundError(f"{kind[:-1]} {s.resource_name(kind, rid)!r} does not exist")
-    return graph
+    return _subgraph(s.lineage(kind, [rid], direction=direction, max_depth=max_hops,
+                               filter=filter))
 
 
 def query_execution_inputs_and_outputs(
@@ -429,18 +280,7 @@ def query_context_lineage_subgraph(
         raise InvalidArgumentError(
             f"context must be a Context or a resource name, not {type(context).__name__}"
         )
-    c = t.contexts
-    ctx_id = sa.select(c.c.id).where(c.c.store_id == s.store_id, c.c.resource_id == rid)
-    art_ids = sa.select(t.attributions.c.artifact_id).where(
-        t.attributions.c.context_id == ctx_id.scalar_subquery())
-    exe_ids = sa.select(t.associations.c.execution_id).where(
-        t.associations.c.context_id == ctx_id.scalar_subquery())
-    with s.read() as conn:
-        found = conn.execute(ctx_id).first()
-        if found is None:
-            raise NotFoundError(f"context {s.resource_name('contexts', rid)!r} does not exist")
-        rows = conn.execute(_result_union(art_ids, exe_ids)).all()
-    return _subgraph(s, rows)
+    return _subgraph(s.lineage("contexts", [rid], max_depth=0))
 
 
 def _lineage_in_context(
@@ -479,9 +319,7 @@ def _lineage_in_context(
         reached |= seen
     artifacts = [a for a in graph.artifacts if a.name in reached]
     if filter is not None:
-        from ..resources import Artifact as _A
-
-        keep = {a.name for a in _A.list(
+        keep = {a.name for a in Artifact.list(
             f'({filter}) AND in_context("{ctx_name}")', store=s)}
         artifacts = [a for a in artifacts if a.name in keep or a.name == start]
     executions = [e for e in graph.executions if e.name in reached]
@@ -517,34 +355,7 @@ def contexts_of(
     by_kind: dict[str, list[str]] = {}
     for r in resources:
         by_kind.setdefault(r.kind, []).append(r.resource_id)
-    c = t.contexts
-    links: list[tuple[str, str, int]] = []  # (kind, resource_id, context pk)
-    with s.read() as conn:
-        for kind, rids in by_kind.items():
-            table = t.RESOURCE_TABLES[kind]
-            link, own = (t.attributions, t.attributions.c.artifact_id) if kind == "artifacts" \
-                else (t.associations, t.associations.c.execution_id)
-            for i in range(0, len(rids), 500):
-                q = (
-                    sa.select(table.c.resource_id, link.c.context_id)
-                    .select_from(table.join(link, own == table.c.id))
-                    .where(table.c.store_id == s.store_id,
-                           table.c.resource_id.in_(rids[i:i + 500]))
-                )
-                links += [(kind, row[0], row[1]) for row in conn.execute(q)]
-        ctx_ids = sorted({pk for _, _, pk in links})
-        contexts: dict[int, Context] = {}
-        for i in range(0, len(ctx_ids), 500):
-            q = sa.select(*(c.c[n] for n in _RESOURCE_COLS)).where(c.c.id.in_(ctx_ids[i:i + 500]))
-            if schema_title is not None:
-                q = q.where(c.c.schema_title == schema_title)
-            rows = [row._mapping for row in conn.execute(q)]
-            parents = s._parents_of(conn, [m["id"] for m in rows])
-            for m in rows:
-                contexts[m["id"]] = s.row_to_resource("contexts", m, parents.get(m["id"], []))
-    for kind, rid, pk in links:
-        if pk in contexts:
-            out[s.resource_name(kind, rid)].append(contexts[pk])
-    for found in out.values():
-        found.sort(key=lambda x: (x.create_time, x.name))
+    for kind, rids in by_kind.items():
+        for rid, contexts in s.get_contexts(kind, rids, schema_title=schema_title).items():
+            out[s.resource_name(kind, rid)] = contexts
     return out
