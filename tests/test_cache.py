@@ -598,3 +598,20 @@ def test_track_on_a_prefect_task_caches_and_replaces_prefects_default_policy(
     assert stacking() == stacking() == 42
     assert calls == {"stacked": 1}
     assert vt.explain_cache(runs_of("stacked")[1]).reused == runs_of("stacked")[0]
+
+
+def test_entries_are_listed_and_cleared_on_both_backends(any_store: MetadataStore) -> None:
+    from vertex_track.tracking.cache_lookup import cache_entries, clear_cache
+
+    pipeline()
+    pipeline()
+    first = runs_of("scale")[0]
+    assert [e.name for e in cache_entries("scale")] == [first.name]
+    assert [e.name for e in cache_entries("test_cache.scale")] == [first.name]
+    assert len(cache_entries()) == 2  # make and scale; CACHED runs are not entries
+    assert [e.name for e in clear_cache("scale")] == [first.name]
+    assert cache_entries("scale") == []
+    cleared = vt.Execution.get(first.name).metadata["vertex_track"]["cache"]
+    assert cleared["cleared_key"] and "key" not in cleared
+    pipeline()
+    assert calls["scale"] == 2
