@@ -23,6 +23,7 @@ from .purge import purge_app
 from .resources import artifacts_app, contexts_app, executions_app
 from .runs import diff, runs_app
 from .sync import sync
+from .ui import ui
 
 HELP = """Inspect what vertex_track recorded: pipeline runs, artifacts, executions, lineage.
 
@@ -90,6 +91,7 @@ app.add_typer(purge_app, name="purge")
 app.command("gc")(gc)
 app.command("doctor")(doctor)
 app.command("sync")(sync)
+app.command("ui")(ui)
 
 
 def run() -> None:
