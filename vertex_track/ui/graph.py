@@ -4,8 +4,9 @@ A ``.map()`` over 500 items makes 500 executions of one task and as many
 artifacts; drawn one by one they bury the rest of the graph. When a graph has
 more than ``collapse_over`` nodes, the executions of one task (same task
 name and schema, at least ``MIN_GROUP`` of them) become one group node with a
-count, and so do the artifacts only that group produced (or only it
-consumed). The start node is never folded into a group.
+count, and so do the artifacts linked the same way to the same nodes once
+those are folded (the items the mapped task made, or read). The start node
+is never folded into a group.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def _group_executions(
         gid = f"group:executions:{schema}:{task}"
         states = sorted({_state(m) for m in members})
         groups[gid] = {
-            "id": gid, "kind": "execution_group", "label": f"{task} ×{len(members)}",
+            "id": gid, "kind": "execution_group", "label": f"{task} ({len(members)} runs)",
             "schema_title": schema, "state": states[0] if len(states) == 1 else "MIXED",
             "states": {s: sum(1 for m in members if _state(m) == s) for s in states},
             "resource_id": None, "count": len(members), "task_name": task,
@@ -108,29 +109,27 @@ def _group_artifacts(
     artifacts: list[Any], events: list[Any], start: str | None, group_of: dict[str, str],
     groups: dict[str, dict[str, Any]],
 ) -> None:
-    # An artifact joins a group when every event it has is with one execution
-    # group and of one type: the items a mapped task made, or the ones it alone read.
-    touching: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    # Artifacts join a group when they are linked the same way to the same nodes
+    # once mapped executions are folded: the items a mapped task made (and that
+    # the same consumers read), or the items it alone read.
+    links: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for ev in events:
-        gid = group_of.get(ev.execution)
-        touching[ev.artifact].add((gid or "", str(getattr(ev.type, "value", ev.type))))
-    buckets: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
+        links[ev.artifact].add(
+            (group_of.get(ev.execution, ev.execution), str(getattr(ev.type, "value", ev.type))))
+    buckets: dict[tuple[frozenset[tuple[str, str]], str], list[Any]] = defaultdict(list)
     for a in artifacts:
-        links = touching.get(a.name, set())
-        if a.name == start or len(links) != 1:
-            continue
-        gid, etype = next(iter(links))
-        if gid:
-            buckets[(gid, etype, a.schema_title)].append(a)
-    for (gid, etype, schema), members in buckets.items():
+        signature = frozenset(links.get(a.name, ()))
+        if a.name != start and any(node in groups for node, _ in signature):
+            buckets[(signature, a.schema_title)].append(a)
+    for (signature, schema), members in buckets.items():
         if len(members) < MIN_GROUP:
             continue
+        gid, etype = sorted((node, t) for node, t in signature if node in groups)[0]
         role = "outputs" if etype == "OUTPUT" else "inputs"
-        aid = f"{gid}:{role}:{schema}"
-        task = groups[gid]["task_name"]
+        aid = f"{gid}:{role}:{schema}:{len(groups)}"
         groups[aid] = {
             "id": aid, "kind": "artifact_group",
-            "label": f"{task} {role} ×{len(members)}", "schema_title": schema,
+            "label": f"{groups[gid]['task_name']} {role} ({len(members)})", "schema_title": schema,
             "state": "", "resource_id": None, "count": len(members),
             "members": [m.resource_id for m in members[:50]],
         }

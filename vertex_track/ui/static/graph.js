@@ -38,7 +38,7 @@ const VTGraph = (() => {
   }
 
   function create(container, graph, startId) {
-    const cy = cytoscape({ container, elements: toElements(graph), style: STYLE, wheelSensitivity: 0.3,
+    const cy = cytoscape({ container, elements: toElements(graph), style: STYLE,
       minZoom: 0.05, maxZoom: 4, boxSelectionEnabled: false });
     if (startId) cy.getElementById(startId).addClass("start");
     layout(cy, false);
