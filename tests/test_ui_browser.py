@@ -12,7 +12,6 @@ page there (``ui-*.png``); normal runs write none.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import threading
 import time
