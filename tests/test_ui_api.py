@@ -434,3 +434,65 @@ def test_ui_command_serves_the_store_on_localhost(demo_store: DemoStore, tmp_pat
         proc.terminate()
         proc.wait(timeout=30)
     assert "(read-only) at http://127.0.0.1:" in log.read_text()
+
+
+# -- both store backends -------------------------------------------------------------------
+
+def test_json_routes_on_each_store_backend(store: MetadataStore, read_only_mode: None) -> None:
+    """A run made through the public API, browsed read-only on SQLite and PostgreSQL."""
+    run = vt.Context.create("system.PipelineRun", resource_id="pipelinerun-backend",
+                            display_name="backend-run",
+                            metadata={"flow_name": "f", "state": "FAILED", "parameters": {"n": 3}})
+    data = vt.Artifact.create("system.Dataset", display_name="rows", metadata={"rows": 3})
+    with vt.start_execution(schema_title="system.ContainerExecution",
+                            display_name="fit") as fit:
+        fit.assign_input_artifacts([data])
+        model = vt.Artifact.create("system.Model", display_name="model")
+        fit.assign_output_artifacts([model])
+    run.add_artifacts_and_executions([data.name, model.name], [fit.name])
+    client = TestClient(create_app())
+    (listed,) = get(client, "/api/runs")["items"]
+    assert (listed["display_name"], listed["state"], listed["executions"]) == (
+        "backend-run", "FAILED", 1)
+    detail = get(client, "/api/runs/pipelinerun-backend")
+    assert [b["display_name"] for b in detail["timeline"]] == ["fit"]
+    assert len(detail["dag"]["edges"]) == 2
+    graph = get(client, "/api/lineage", artifact=model.resource_id)["graph"]
+    assert {n["label"] for n in graph["nodes"]} == {"rows", "fit", "model"}
+    shown = get(client, f"/api/artifacts/{data.resource_id}")
+    assert shown["preview"]["kind"] == "none" and shown["preview"]["rows"] == 3
+    assert [c["display_name"] for c in shown["consumers"]] == ["fit"]
+    assert get(client, "/api/runs", 400, filter="state = = 1")["error"] == "bad_filter"
+    with pytest.raises(vt.StoreUnavailableError):
+        vt.Artifact.create("system.Dataset", display_name="not while the UI reads")
+
+
+# -- layering ----------------------------------------------------------------------------
+
+def test_the_ui_uses_only_the_public_library_and_nothing_imports_it() -> None:
+    import ast
+
+    root = Path(vt.__file__).parent
+    allowed = {"vertex_track", "vertex_track.store", "vertex_track.exceptions"}
+    for path in (root / "ui").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                package = ["vertex_track", *path.relative_to(root).parts[:-1]]
+                base = ".".join(package[: len(package) - node.level + 1])
+                target = f"{base}.{node.module}" if node.module else base
+            elif isinstance(node, ast.ImportFrom):
+                target = node.module or ""
+            elif isinstance(node, ast.Import):
+                target = node.names[0].name
+            else:
+                continue
+            if target.startswith("vertex_track") and not target.startswith("vertex_track.ui"):
+                assert target in allowed, f"{path.name} imports {target}"
+            for alias in node.names:
+                assert not alias.name.startswith("_") or alias.name == "__future__", (
+                    f"{path.name} imports the private name {alias.name}")
+    importers = sorted(
+        str(p.relative_to(root)) for p in root.rglob("*.py")
+        if "ui" not in p.relative_to(root).parts[:1]
+        and ("vertex_track.ui" in p.read_text() or "from ..ui" in p.read_text()))
+    assert importers == ["cli/ui.py"]
