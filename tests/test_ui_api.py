@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import subprocess
 import time
+import urllib.error
 import urllib.request
 import warnings
 from collections.abc import Iterator
@@ -426,6 +427,12 @@ def test_ui_command_serves_the_store_on_localhost(demo_store: DemoStore, tmp_pat
                 assert proc.poll() is None, log.read_text()
                 time.sleep(0.2)
         assert body is not None and demo_store.runs[0].encode() in body
+        # another site's name resolving to 127.0.0.1 (DNS rebinding) gets nothing
+        rebound = urllib.request.Request(f"http://127.0.0.1:{port}/api/runs",
+                                         headers={"Host": f"evil.example:{port}"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(rebound, timeout=5)
+        assert refused.value.code == 400
         # the port is taken now: a second server says so and exits 4
         second = subprocess.run([str(BIN / "vertex-track"), "ui", "--port", str(port)],
                                 env=demo_store.env, capture_output=True, text=True, timeout=60)

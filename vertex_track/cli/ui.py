@@ -48,12 +48,13 @@ def ui(
     try:
         import uvicorn
 
-        from ..ui.app import create_app
+        from ..ui.app import LOOPBACK_HOSTS, create_app
     except ImportError as exc:
         fail(f"the web UI needs FastAPI and uvicorn ({exc}); "
              "pip install 'vertex-track[ui]'", EXIT_FAILED)
     _check_port(host, port)
-    app = create_app()
+    # Loopback names only, unless the user chose to serve the network.
+    app = create_app(allowed_hosts=[*LOOPBACK_HOSTS, host] if host in _LOOPBACK else ["*"])
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/"
     from ..config import get_settings

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
@@ -25,6 +26,7 @@ from .responses import StrictJSONResponse
 from .routers import experiments, lineage, resources, runs
 
 STATIC = Path(__file__).parent / "static"
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
 
 
 def open_read_only(store_uri: str | None = None) -> None:
@@ -44,11 +46,21 @@ def open_read_only(store_uri: str | None = None) -> None:
     get_store()
 
 
-def create_app(store_uri: str | None = None) -> FastAPI:
+def create_app(
+    store_uri: str | None = None, *, allowed_hosts: list[str] | None = None
+) -> FastAPI:
     """The web UI as an ASGI application, over ``store_uri`` (default: the configured store).
 
     The store is opened read-only before the app is returned, for the whole
     process (:func:`vertex_track.store.set_read_only` is process-wide).
+
+    Args:
+        store_uri: the metadata store; default the configured one.
+        allowed_hosts: answer only requests whose ``Host`` header names one
+            of these (others get 400). A server on 127.0.0.1 passes its
+            loopback names, so a web page of another site that rebinds its
+            DNS name to 127.0.0.1 cannot read the store through the
+            visitor's browser. ``None``: no check.
 
     Raises:
         StoreUnavailableError: the store cannot be opened or is not a
@@ -59,6 +71,8 @@ def create_app(store_uri: str | None = None) -> FastAPI:
         title="vertex-track", docs_url=None, redoc_url=None, openapi_url=None,
         default_response_class=StrictJSONResponse,
     )
+    if allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
     _error_handlers(app)
     for module in (runs, lineage, experiments, resources):
         app.include_router(module.router)
