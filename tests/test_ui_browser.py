@@ -200,3 +200,29 @@ def test_experiment_table_chart_and_classification(ui: str, page: Page,
     assert "logreg-c1" in page.inner_text("#compare-table thead")
     page.wait_for_function("document.querySelectorAll('#roc-svg polyline').length === 2")
     shot(page, "experiment", full_page=True)
+
+
+def test_timeline_colours_cached_and_failed_task_runs_apart(tracked: Any, page: Page) -> None:
+    import uuid
+
+    from test_ui_api import mixed
+
+    from vertex_track.tracking import flush
+    from vertex_track.ui.app import create_app
+
+    assert mixed(uuid.uuid4().hex) == 91
+    flush()
+    try:
+        with Server(create_app()) as server:
+            page.goto(f"{server.url}/runs")
+            page.locator("#runs tbody tr a").first.click()
+            page.locator("#gantt svg rect.bar").first.wait_for()
+            fills = page.evaluate("""() => Object.fromEntries(
+                [...document.querySelectorAll('#gantt rect.bar')].map(
+                    r => [r.dataset.state, r.getAttribute('fill')]))""")
+            assert set(fills) == {"COMPLETE", "CACHED", "FAILED"}
+            assert len(set(fills.values())) == 3, fills
+            failed = page.locator("#gantt rect.bar[data-state=FAILED] title").text_content()
+            assert "refusing 91" in (failed or "")
+    finally:
+        set_read_only(False)
