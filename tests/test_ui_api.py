@@ -462,7 +462,9 @@ def test_json_routes_on_each_store_backend(store: MetadataStore, read_only_mode:
     assert (listed["display_name"], listed["state"], listed["executions"]) == (
         "backend-run", "FAILED", 1)
     detail = get(client, "/api/runs/pipelinerun-backend")
-    assert [b["display_name"] for b in detail["timeline"]] == ["fit"]
+    (bar,) = detail["timeline"]
+    assert bar["display_name"] == "fit" and bar["state"] == "COMPLETE"
+    assert bar["start_time"] <= bar["end_time"] and bar["duration_s"] >= 0  # from the record
     assert len(detail["dag"]["edges"]) == 2
     graph = get(client, "/api/lineage", artifact=model.resource_id)["graph"]
     assert {n["label"] for n in graph["nodes"]} == {"rows", "fit", "model"}

@@ -99,22 +99,34 @@ def detail(resource: Any) -> dict[str, Any]:
 def timeline(executions: list[Any]) -> list[dict[str, Any]]:
     """One bar per execution: start, end (``None`` while running), state, task name.
 
-    Bars are ordered by start time; an execution without a recorded start
-    time uses its creation time.
+    Times are what tracking recorded (``metadata.vertex_track.start_time`` /
+    ``end_time``); an execution recorded some other way (``vt.start_execution``)
+    starts at its creation and, once it left RUNNING, ends at its last update.
+    Bars are ordered by start time.
     """
     bars = []
     for e in executions:
         meta = vt_meta(e)
+        state = str(e.state.value)
+        start = meta.get("start_time") or iso(e.create_time)
+        end = meta.get("end_time")
+        if end is None and state not in ("RUNNING", "NEW"):
+            end = iso(e.update_time)
+        duration = meta.get("duration_s")
+        if duration is None:
+            began, ended = parse_time(start), parse_time(end)
+            if began is not None and ended is not None:
+                duration = max((ended - began).total_seconds(), 0.0)
         bars.append({
             "resource_id": e.resource_id,
             "name": e.name,
             "display_name": e.display_name,
             "task_name": meta.get("task_name") or e.display_name,
-            "state": str(e.state.value),
-            "start_time": meta.get("start_time") or iso(e.create_time),
-            "end_time": meta.get("end_time"),
-            "duration_s": meta.get("duration_s"),
-            "cached": bool(meta.get("cached")) or str(e.state.value) == "CACHED",
+            "state": state,
+            "start_time": start,
+            "end_time": end,
+            "duration_s": duration,
+            "cached": bool(meta.get("cached")) or state == "CACHED",
             "error_message": meta.get("error_message"),
         })
     bars.sort(key=lambda b: (b["start_time"] or "", b["name"]))
