@@ -355,9 +355,15 @@ def mixed_client(tracked: MetadataStore, read_only_mode: None) -> TestClient:
     return TestClient(create_app())
 
 
-def test_timeline_shows_cached_and_failed_task_runs(mixed_client: TestClient) -> None:
+def test_timeline_shows_cached_and_failed_task_runs(mixed_client: TestClient,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     run = get(mixed_client, "/api/runs")["items"][0]
-    assert run["executions"] == 9
+    assert run["executions"] == 9 and run["executions_capped"] is False
+    from vertex_track.ui.routers import runs
+
+    monkeypatch.setattr(runs, "COUNT_CAP", 4)
+    capped = get(mixed_client, "/api/runs")["items"][0]
+    assert (capped["executions"], capped["executions_capped"]) == (4, True)
     bars = get(mixed_client, f"/api/runs/{run['resource_id']}")["timeline"]
     states = [(b["task_name"], b["state"]) for b in bars]
     assert states.count(("square", "COMPLETE")) == 6

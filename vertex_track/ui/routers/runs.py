@@ -16,6 +16,14 @@ router = APIRouter()
 
 RUN_SCHEMA = "system.PipelineRun"
 RUN_FILTER = f'schema_title = "{RUN_SCHEMA}"'
+#: Executions counted per run in the runs list; more show as "1000+" (``executions_capped``).
+COUNT_CAP = 1000
+
+
+def count_executions(context: Any) -> tuple[int, bool]:
+    """(executions associated with ``context``, up to COUNT_CAP; whether there are more)."""
+    page = vt.Execution.list(f'in_context("{context.name}")', page_size=COUNT_CAP)
+    return len(page), page.next_page_token is not None
 
 
 @router.get("/", include_in_schema=False)
@@ -35,16 +43,18 @@ def list_runs(
 ) -> dict[str, Any]:
     """Pipeline runs, newest first: flow, state, start, duration, executions, parameters.
 
+    ``executions`` counts up to 1000 per run (``executions_capped`` says there are more).
+
     ``filter`` applies to the runs' ``system.PipelineRun`` Contexts (e.g.
     ``metadata.flow_name.string_value = "training"``); a malformed one is a
     400 whose ``message`` and ``position`` point at the problem.
     """
     contexts = listed(vt.Context, RUN_FILTER, filter, order_by="create_time desc",
                       page_size=page_size, page_token=page_token)
-    items = [
-        views.run_summary(c, executions=len(vt.Execution.list(f'in_context("{c.name}")')))
-        for c in contexts
-    ]
+    items = []
+    for c in contexts:
+        count, capped = count_executions(c)
+        items.append({**views.run_summary(c, executions=count), "executions_capped": capped})
     return listing(items, contexts.next_page_token)
 
 

@@ -17,7 +17,8 @@
     if (!seriesCache.has(run)) seriesCache.set(run, api(`${runApi(run)}/time-series`));
     return seriesCache.get(run);
   }
-  const shown = () => (selected.size ? data.runs.filter(r => selected.has(r.run_name)) : data.runs);
+  const DEFAULT_SHOWN = 8;  // charts of an experiment of 100 runs would fetch 100 series
+  const shown = () => (selected.size ? data.runs.filter(r => selected.has(r.run_name)) : data.runs.slice(0, DEFAULT_SHOWN));
 
   function renderTable() {
     const cols = ["run_name", "state", ...data.columns];

@@ -22,7 +22,7 @@
         el("td", {}, state(r.state)),
         el("td", {}, fmtTime(r.start_time)),
         el("td", { class: "num" }, fmtDuration(r.duration_s)),
-        el("td", { class: "num" }, r.executions ?? ""),
+        el("td", { class: "num" }, r.executions === null ? "" : `${r.executions}${r.executions_capped ? "+" : ""}`),
         el("td", { class: "mono" }, Object.entries(r.parameters || {}).map(([k, v]) => `${k}=${fmtValue(v)}`).join(" ")))));
       if (!data.items.length) body.replaceChildren(el("tr", {}, el("td", { colspan: 7, class: "muted" }, "no pipeline runs")));
       next = data.next_page_token;
