@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import webbrowser
 
 import typer
 
@@ -64,6 +63,8 @@ def ui(
         stderr(f"note: listening on {host}: anyone who can reach this address can read the store",
                style="yellow")
     if open_browser:
+        import webbrowser  # not at module level: every command's start-up imports this module
+
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
