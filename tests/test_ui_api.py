@@ -11,6 +11,7 @@ import os
 import socket
 import sqlite3
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -419,9 +420,14 @@ def test_ui_command_help_and_refusals(tmp_path: Path) -> None:
 def test_ui_command_serves_the_store_on_localhost(demo_store: DemoStore, tmp_path: Path) -> None:
     port = _free_port()
     log = tmp_path / "ui.log"
+    # --open goes through Python's webbrowser module, which runs $BROWSER when set.
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.py"
+    browser.write_text(f"import sys\nopen({str(opened)!r}, 'w').write(sys.argv[1])\n")
+    env = {**demo_store.env, "BROWSER": f"{sys.executable} {browser} %s"}
     with log.open("w") as out:
-        proc = subprocess.Popen([str(BIN / "vertex-track"), "ui", "--port", str(port)],
-                                env=demo_store.env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([str(BIN / "vertex-track"), "ui", "--port", str(port), "--open"],
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         body = None
         deadline = time.monotonic() + 60
@@ -443,6 +449,10 @@ def test_ui_command_serves_the_store_on_localhost(demo_store: DemoStore, tmp_pat
         second = subprocess.run([str(BIN / "vertex-track"), "ui", "--port", str(port)],
                                 env=demo_store.env, capture_output=True, text=True, timeout=60)
         assert second.returncode == 4 and f"cannot listen on 127.0.0.1:{port}" in second.stderr
+        deadline = time.monotonic() + 30
+        while not opened.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert opened.read_text() == f"http://127.0.0.1:{port}/"
     finally:
         proc.terminate()
         proc.wait(timeout=30)
