@@ -256,6 +256,8 @@ def test_pages_and_vendored_libraries_are_served(demo: TestClient) -> None:
                  "/artifacts", "/artifacts/x", "/executions", "/executions/x"):
         response = demo.get(path)
         assert response.status_code == 200 and "<html" in response.text, path
+        # everything comes from this server: no CDN, nothing fetched from elsewhere
+        assert 'src="http' not in response.text and 'href="http' not in response.text, path
     for lib in ("cytoscape.min.js", "cytoscape-dagre.min.js", "uPlot.iife.min.js",
                 "cytoscape.LICENSE", "VERSIONS.txt"):
         assert demo.get(f"/static/vendor/{lib}").status_code == 200, lib
