@@ -24,6 +24,7 @@ from .purge import purge_app
 from .resources import artifacts_app, contexts_app, executions_app
 from .runs import runs_app
 from .sync import sync
+from .ui import ui
 
 HELP = """Inspect what vertex_track recorded: pipeline runs, artifacts, executions, lineage.
 
@@ -91,6 +92,7 @@ app.add_typer(purge_app, name="purge")
 app.command("gc")(gc)
 app.command("doctor")(doctor)
 app.command("sync")(sync)
+app.command("ui")(ui)
 
 
 def run() -> None:
