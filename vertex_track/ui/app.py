@@ -37,12 +37,13 @@ def open_read_only(store_uri: str | None = None) -> None:
             ``store_uri`` is not a vertex_track store (nothing is created there).
         InvalidArgumentError: ``store_uri`` is malformed.
     """
-    import vertex_track as vt
     from vertex_track.store import get_store, set_read_only
+
+    from ..config import init
 
     set_read_only(True)
     if store_uri is not None:
-        vt.init(store_uri=store_uri)
+        init(store_uri=store_uri)
     get_store()
 
 

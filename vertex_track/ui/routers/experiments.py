@@ -8,8 +8,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-import vertex_track as vt
-
+from ...exceptions import NotFoundError
+from ...experiments import ExperimentRun, get_experiment_df
+from ...resources import Context
 from .. import views
 from ._common import PageSize, PageToken, listing, page, quote
 
@@ -31,15 +32,15 @@ def experiment_page(name: str) -> FileResponse:
 
 
 def _experiment(name: str) -> Any:
-    context = vt.Context.get(name)
+    context = Context.get(name)
     if context.schema_title != EXPERIMENT_SCHEMA:
-        raise vt.NotFoundError(f"no experiment named {name!r} ({name!r} is a "
+        raise NotFoundError(f"no experiment named {name!r} ({name!r} is a "
                                f"{context.schema_title} context)")
     return context
 
 
 def _runs_of(experiment: Any) -> list[Any]:
-    return list(vt.Context.list(
+    return list(Context.list(
         f'schema_title = "{RUN_SCHEMA}" AND parent_contexts:{quote(experiment.name)}',
         order_by="create_time asc"))
 
@@ -47,7 +48,7 @@ def _runs_of(experiment: Any) -> list[Any]:
 @router.get("/api/experiments")
 def list_experiments(page_size: int = PageSize, page_token: str | None = PageToken) -> dict[str, Any]:
     """Experiments, newest first, with their number of runs."""
-    contexts = vt.Context.list(f'schema_title = "{EXPERIMENT_SCHEMA}"', order_by="create_time desc",
+    contexts = Context.list(f'schema_title = "{EXPERIMENT_SCHEMA}"', order_by="create_time desc",
                                page_size=page_size, page_token=page_token)
     items = [{**views.brief(c), "runs": len(_runs_of(c)), "description": c.description}
              for c in contexts]
@@ -64,7 +65,7 @@ def get_experiment(name: str) -> dict[str, Any]:
     """
     experiment = _experiment(name)
     try:
-        frame = vt.get_experiment_df(name)
+        frame = get_experiment_df(name)
     except ImportError:
         rows = _rows_without_pandas(name)
     else:
@@ -88,7 +89,7 @@ def _missing(value: Any) -> bool:
 
 def _rows_without_pandas(name: str) -> list[dict[str, Any]]:
     rows = []
-    for run in vt.ExperimentRun.list(experiment=name):
+    for run in ExperimentRun.list(experiment=name):
         row: dict[str, Any] = {"run_name": run.name, "state": str(run.state.value)}
         row.update({f"param.{k}": v for k, v in run.get_params().items()})
         row.update({f"metric.{k}": v for k, v in run.get_metrics().items()})
@@ -98,7 +99,7 @@ def _rows_without_pandas(name: str) -> list[dict[str, Any]]:
 
 def _run(name: str, run: str) -> Any:
     _experiment(name)
-    return vt.ExperimentRun(run, name)
+    return ExperimentRun(run, name)
 
 
 @router.get("/api/experiments/{name}/runs/{run}")

@@ -7,9 +7,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
-import vertex_track as vt
-
 from ...exceptions import InvalidArgumentError
+from ...lineage import lineage
+from ...resources import Artifact, Execution
 from .. import graph, views
 from ._common import page
 
@@ -42,9 +42,9 @@ def get_lineage(
         raise InvalidArgumentError(
             "give exactly one start node: ?artifact=<id or name> or ?execution=<id or name>"
         )
-    start: Any = vt.Artifact.get(artifact) if artifact is not None else vt.Execution.get(
+    start: Any = Artifact.get(artifact) if artifact is not None else Execution.get(
         execution or "")
-    subgraph = vt.lineage(start, direction=direction, max_hops=depth)
+    subgraph = lineage(start, direction=direction, max_hops=depth)
     return {
         "start": views.brief(start),
         "direction": direction,

@@ -10,8 +10,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
-import vertex_track as vt
-
+from ...exceptions import NotFoundError
+from ...resources import Artifact, Execution
+from ...types import EventType
 from .. import preview, views
 from ..responses import StrictJSONResponse
 from ._common import FilterQuery, PageSize, PageToken, listed, listing, page
@@ -37,7 +38,7 @@ def list_artifacts(
     filter: str | None = FilterQuery, page_size: int = PageSize, page_token: str | None = PageToken,
 ) -> dict[str, Any]:
     """Artifacts, newest first, filtered in vertex_track's filter language (400 on a bad filter)."""
-    found = listed(vt.Artifact, "", filter, order_by="create_time desc", page_size=page_size,
+    found = listed(Artifact, "", filter, order_by="create_time desc", page_size=page_size,
                    page_token=page_token)
     return listing([views.brief(a) for a in found], found.next_page_token)
 
@@ -47,7 +48,7 @@ def list_executions(
     filter: str | None = FilterQuery, page_size: int = PageSize, page_token: str | None = PageToken,
 ) -> dict[str, Any]:
     """Executions, newest first, filtered in vertex_track's filter language (400 on a bad filter)."""
-    found = listed(vt.Execution, "", filter, order_by="create_time desc", page_size=page_size,
+    found = listed(Execution, "", filter, order_by="create_time desc", page_size=page_size,
                    page_token=page_token)
     return listing([views.brief(e) for e in found], found.next_page_token)
 
@@ -60,9 +61,9 @@ def _run_of(resource: Any) -> str | None:
 @router.get("/api/artifacts/{resource_id}")
 def get_artifact(resource_id: str) -> dict[str, Any]:
     """One artifact: every field, its producers and consumers, and a preview of its value."""
-    a = vt.Artifact.get(resource_id)
-    producers = a.get_executions(vt.EventType.OUTPUT)
-    consumers = a.get_executions(vt.EventType.INPUT)
+    a = Artifact.get(resource_id)
+    producers = a.get_executions(EventType.OUTPUT)
+    consumers = a.get_executions(EventType.INPUT)
     return {
         "artifact": views.detail(a),
         "digest": a.digest,
@@ -82,7 +83,7 @@ def download_artifact(resource_id: str) -> Response:
     cannot make the UI serve it. 404 when there is nothing stored to
     download, 409 when the bytes changed since they were recorded.
     """
-    a = vt.Artifact.get(resource_id)
+    a = Artifact.get(resource_id)
     meta = views.vt_meta(a)
     if meta.get("inline") and "value" in a.metadata:
         body = json.dumps(a.metadata["value"], ensure_ascii=False, indent=2)
@@ -90,14 +91,14 @@ def download_artifact(resource_id: str) -> Response:
             f"{a.resource_id}.json"))
     digest = a.digest
     if not a.uri or not digest or not digest.startswith("sha256:"):
-        raise vt.NotFoundError(
+        raise NotFoundError(
             f"artifact {a.resource_id!r} has no recorded bytes to download (no uri or no "
             "sha256 digest); open its uri yourself")
     import fsspec
 
     fs, path = fsspec.core.url_to_fs(a.uri)
     if not fs.isfile(path):
-        raise vt.NotFoundError(f"artifact {a.resource_id!r}: {a.uri!r} is not a file (gone, "
+        raise NotFoundError(f"artifact {a.resource_id!r}: {a.uri!r} is not a file (gone, "
                                "or a folder); open it yourself")
     sha = hashlib.sha256()
     with fs.open(path, "rb") as fh:
@@ -125,7 +126,7 @@ def _attachment(filename: str) -> dict[str, str]:
 @router.get("/api/executions/{resource_id}")
 def get_execution(resource_id: str) -> dict[str, Any]:
     """One execution: every field, its input and output artifacts (with event labels), its run."""
-    e = vt.Execution.get(resource_id)
+    e = Execution.get(resource_id)
     names: dict[str, list[str]] = {}
     for ev in e.get_events():
         label = ev.labels.get("name", "") if isinstance(ev.labels, dict) else ""

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-import vertex_track as vt
-
+from ...resources import Context, Execution
+from ...tracking.pipeline_run import PipelineRun
 from .. import graph, views
 from ._common import FilterQuery, PageSize, PageToken, listed, listing, page
 
@@ -22,7 +22,7 @@ COUNT_CAP = 1000
 
 def count_executions(context: Any) -> tuple[int, bool]:
     """(executions associated with ``context``, up to COUNT_CAP; whether there are more)."""
-    page = vt.Execution.list(f'in_context("{context.name}")', page_size=COUNT_CAP)
+    page = Execution.list(f'in_context("{context.name}")', page_size=COUNT_CAP)
     return len(page), page.next_page_token is not None
 
 
@@ -49,7 +49,7 @@ def list_runs(
     ``metadata.flow_name.string_value = "training"``); a malformed one is a
     400 whose ``message`` and ``position`` point at the problem.
     """
-    contexts = listed(vt.Context, RUN_FILTER, filter, order_by="create_time desc",
+    contexts = listed(Context, RUN_FILTER, filter, order_by="create_time desc",
                       page_size=page_size, page_token=page_token)
     items = []
     for c in contexts:
@@ -65,7 +65,7 @@ def get_run(run_id: str) -> dict[str, Any]:
     ``run_id`` is the flow run id, the context's resource id or its full name.
     404 when no such run was tracked.
     """
-    run = vt.PipelineRun.get(run_id)
+    run = PipelineRun.get(run_id)
     subgraph = run.get_lineage()
     summary = views.run_summary(run.context, executions=len(subgraph.executions))
     return {
