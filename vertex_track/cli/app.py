@@ -25,6 +25,7 @@ from .purge import purge_app
 from .resources import artifacts_app, contexts_app, executions_app
 from .runs import runs_app
 from .sync import sync
+from .ui import ui
 
 HELP = """Inspect what vertex_track recorded: pipeline runs, artifacts, executions, lineage.
 
@@ -93,6 +94,7 @@ app.add_typer(cache_app, name="cache")
 app.command("gc")(gc)
 app.command("doctor")(doctor)
 app.command("sync")(sync)
+app.command("ui")(ui)
 
 
 def run() -> None:

@@ -1,0 +1,1 @@
+"""One router per page: its HTML page and its JSON twin under ``/api/``."""
