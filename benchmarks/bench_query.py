@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import report
 
 import vertex_track as vt
-from vertex_track.lineage import lineage
+from vertex_track import lineage  # the public function (the same on every version)
 from vertex_track.store.sql import tables as t
 from vertex_track.store.sql.store import SqlStore
 

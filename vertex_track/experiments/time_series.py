@@ -40,6 +40,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from .._time import now_micros, to_micros
 from ..exceptions import InvalidArgumentError, NotFoundError
 from ..resources import Context
 from .records import to_scalar
@@ -55,7 +56,6 @@ FLUSH_SECONDS = 2.0
 #: Background write attempts before a buffer's points are given up (and logged).
 MAX_BACKGROUND_FAILURES = 5
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 Row = tuple[str, int, int, float]  # metric, step, wall_time (µs), value
 
@@ -69,11 +69,11 @@ def wall_time_micros(wall_time: Any) -> int:
         InvalidArgumentError: a non-finite number of seconds.
     """
     if wall_time is None:
-        return time.time_ns() // 1000
+        return now_micros()
     if isinstance(wall_time, dt.datetime):
         if wall_time.tzinfo is None:  # naive: local time, as datetime.timestamp() reads it
             return round(wall_time.timestamp() * 1_000_000)
-        return (wall_time - _EPOCH) // dt.timedelta(microseconds=1)
+        return to_micros(wall_time)
     wall_time = to_scalar(wall_time)
     if isinstance(wall_time, (int, float)) and not isinstance(wall_time, bool):
         if not math.isfinite(wall_time):
