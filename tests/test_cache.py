@@ -699,3 +699,22 @@ def test_entries_are_listed_and_cleared_on_both_backends(any_store: MetadataStor
     assert cleared["cleared_key"] and "key" not in cleared
     pipeline()
     assert calls["scale"] == 2
+
+
+@pytest.mark.parametrize("root_kind", ["local", "memory"])
+def test_sizes_and_mapping_by_filesystem(root_kind: str, tmp_path: Path) -> None:
+    from vertex_track.artifacts import ArtifactStore
+
+    root = str(tmp_path / "objects") if root_kind == "local" else f"memory://{tmp_path.name}"
+    home = ArtifactStore(root)
+    original = np.arange(300_000, dtype=np.float64)  # above the mapping threshold
+    stored = home.put(original)
+    assert home.file_size(stored.uri) == stored.size
+    assert home.file_size(stored.uri.replace(stored.digest[7:], "0" * 64)) is None
+    loaded = home.load(stored.uri, "numpy")
+    assert type(loaded) is np.ndarray and loaded.flags.writeable
+    np.testing.assert_array_equal(loaded, original)
+    # Only a local file is mapped; other filesystems are read into memory as before.
+    assert isinstance(loaded.base, np.memmap) is (root_kind == "local")
+    small = home.load(home.put(np.arange(10.0)).uri, "numpy")
+    assert not isinstance(small.base, np.memmap)
