@@ -196,12 +196,96 @@ def test_a_flipped_byte_is_caught_by_verify_digest(tracked: MetadataStore) -> No
     assert reason.startswith("ran: cached output corrupted")
 
 
-def test_a_flipped_byte_is_caught_on_load_with_verify_exists(tracked: MetadataStore) -> None:
+def test_verify_exists_does_not_read_the_bytes_digest_is_what_does(
+    tracked: MetadataStore,
+) -> None:
+    # verify="exists" checks the output is recorded, LIVE, stored and of its recorded
+    # size; it does not re-hash the bytes, so a byte changed in place (same size)
+    # goes unnoticed. Catching that is what verify="digest" is for (see above).
     pipeline()
-    _flip_a_byte(_stored_output(runs_of("scale")[0]).uri)
+    first = float(np.arange(1000.0).sum() * 2)
+    uri = _stored_output(runs_of("scale")[0]).uri
+    _flip_a_byte(uri)
+    assert pipeline() != first  # the changed bytes were loaded, not recomputed
+    assert calls["scale"] == 1
+    assert runs_of("scale")[1].state == vt.ExecutionState.CACHED
+    with pytest.raises(vt.ArtifactIntegrityError, match="modified after they were recorded"):
+        _stored_output(runs_of("scale")[0]).load()  # the public load still checks
+
+
+def test_a_resized_file_forces_a_rerun_with_verify_exists(tracked: MetadataStore) -> None:
+    pipeline()
+    artifact = _stored_output(runs_of("scale")[0])
+    path = artifact.uri.removeprefix("file://")
+    os.chmod(path, 0o644)
+    with open(path, "ab") as f:
+        f.write(b"\0")
     pipeline()
     assert calls["scale"] == 2
-    assert vt.explain_cache(runs_of("scale")[1]).reason.startswith("ran: cached output corrupted")
+    reason = vt.explain_cache(runs_of("scale")[1]).reason
+    recorded = artifact.metadata["vertex_track"]["size"]
+    assert reason == (
+        f"ran: cached output corrupted (`output`: {artifact.uri} has {recorded + 1} bytes, "
+        f"{recorded} were recorded)"
+    )
+
+
+@vt.task(cache=True)
+def big(n: int) -> np.ndarray:
+    count("big")
+    return np.arange(n, dtype=np.float64) * 1.5
+
+
+@vt.task(cache=True)
+def bump(data: np.ndarray) -> np.ndarray:
+    count("bump")
+    return data + 1
+
+
+def test_a_reused_large_array_is_a_writable_ndarray_equal_to_the_original(
+    tracked: MetadataStore,
+) -> None:
+    n = 300_000  # 2.4 MB: above the size from which .npy objects are memory-mapped
+    got: list[np.ndarray] = []
+
+    @vt.flow
+    def run() -> None:
+        got.append(big(n))
+        got.append(bump(got[-1]))
+
+    run()
+    run()
+    assert calls == {"big": 1, "bump": 1}
+    assert [r.state for r in runs_of("big")] == [
+        vt.ExecutionState.COMPLETE, vt.ExecutionState.CACHED,
+    ]
+    original, reused, reused_next = got[0], got[2], got[3]
+    assert type(reused) is np.ndarray and type(reused_next) is np.ndarray
+    np.testing.assert_array_equal(reused, original)
+    np.testing.assert_array_equal(reused_next, original + 1)
+    assert reused.flags.writeable
+    reused[0] = -7.0  # a private copy of the page: the stored object is unchanged
+    assert reused[0] == -7.0
+    stored = _stored_output(runs_of("big")[0])
+    np.testing.assert_array_equal(stored.load(), original)  # and its digest still checks
+    run()  # still reused, from the intact object
+    assert calls == {"big": 1, "bump": 1}
+    np.testing.assert_array_equal(got[4], original)
+
+
+def test_loading_without_the_digest_check_keeps_the_location_rules(
+    tracked: MetadataStore, tmp_path: Path,
+) -> None:
+    from vertex_track.artifacts.loading import load_artifact_value
+
+    outside = tmp_path / "outside.npy"
+    np.save(outside, np.arange(3.0))
+    artifact = vt.Artifact.create(uri=outside.as_uri(), metadata={"vertex_track": {
+        "materializer": "numpy", "materializer_version": 1,
+        "digest": "sha256:" + "0" * 64,
+    }})
+    with pytest.raises(vt.UntrustedArtifactError, match="outside the artifact store"):
+        load_artifact_value(artifact, verify_digest=False)
 
 
 # -- the code component ------------------------------------------------------------------
@@ -615,3 +699,22 @@ def test_entries_are_listed_and_cleared_on_both_backends(any_store: MetadataStor
     assert cleared["cleared_key"] and "key" not in cleared
     pipeline()
     assert calls["scale"] == 2
+
+
+@pytest.mark.parametrize("root_kind", ["local", "memory"])
+def test_sizes_and_mapping_by_filesystem(root_kind: str, tmp_path: Path) -> None:
+    from vertex_track.artifacts import ArtifactStore
+
+    root = str(tmp_path / "objects") if root_kind == "local" else f"memory://{tmp_path.name}"
+    home = ArtifactStore(root)
+    original = np.arange(300_000, dtype=np.float64)  # above the mapping threshold
+    stored = home.put(original)
+    assert home.file_size(stored.uri) == stored.size
+    assert home.file_size(stored.uri.replace(stored.digest[7:], "0" * 64)) is None
+    loaded = home.load(stored.uri, "numpy")
+    assert type(loaded) is np.ndarray and loaded.flags.writeable
+    np.testing.assert_array_equal(loaded, original)
+    # Only a local file is mapped; other filesystems are read into memory as before.
+    assert isinstance(loaded.base, np.memmap) is (root_kind == "local")
+    small = home.load(home.put(np.arange(10.0)).uri, "numpy")
+    assert not isinstance(small.base, np.memmap)

@@ -112,6 +112,10 @@ class Backend:
     def open_read(self, path: str) -> IO[bytes]:
         raise NotImplementedError
 
+    def file_size(self, path: str) -> int | None:
+        """Bytes in the file at ``path``; None when no file is there (absent, or a folder)."""
+        raise NotImplementedError
+
     def local_path(self, path: str, cache_dir: Path) -> Path:
         raise NotImplementedError
 
@@ -387,6 +391,13 @@ class LocalBackend(Backend):
     def open_read(self, path: str) -> IO[bytes]:
         # A real (buffered) file lets numpy read straight into the array.
         return open(path, "rb")
+
+    def file_size(self, path: str) -> int | None:
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return st.st_size if stat.S_ISREG(st.st_mode) else None
 
     def local_path(self, path: str, cache_dir: Path) -> Path:
         return Path(path)

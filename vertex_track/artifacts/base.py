@@ -132,6 +132,17 @@ class Materializer(ABC):
         """Rebuild the value from ``source``: an open binary file, or a local
         :class:`~pathlib.Path` when ``reads_path`` is true."""
 
+    def read_local(self, path: str) -> Any:
+        """Rebuild the value from a file on the local disk (an object of a local
+        artifact store, never modified after it was written).
+
+        The default opens it and calls :meth:`read`; override it to read the
+        file another way, e.g. to memory-map it. Not called when ``reads_path``
+        or ``is_directory`` is true.
+        """
+        with open(path, "rb") as f:
+            return self.read(f)
+
     def describe(self, value: Any) -> dict[str, Any]:
         """Facts about ``value`` for the Artifact's metadata, found without serialising it.
 

@@ -27,6 +27,10 @@ from .hashing import CHUNK_SIZE, canonical_json, is_jsonable
 
 __all__ = ["BUILTINS"]
 
+#: ``.npy`` files at least this large are memory-mapped instead of read (below it, a
+#: read costs less than setting up a mapping).
+MAP_MIN_BYTES = 1 << 20
+
 
 class PathFileMaterializer(Materializer):
     """A path to a file: stores the file's bytes; loads as a local Path to a copy."""
@@ -125,6 +129,28 @@ class NumpyMaterializer(Materializer):
     def read(self, source: Any) -> Any:
         np = require("numpy", self.name)
         return np.load(source, allow_pickle=False)
+
+    def read_local(self, path: str) -> Any:
+        """A large array is memory-mapped copy-on-write, not read.
+
+        ``mmap_mode="c"`` maps the file privately: pages are read when first
+        touched (a value handed on without being looked at costs nothing), and
+        writes go to private copies, never to the file. The result is a plain,
+        writable ``ndarray`` (a view of the mapping). Store objects are never
+        modified after they are written, so the mapping stays valid; a file
+        deleted meanwhile stays readable through it (POSIX keeps its data while
+        it is mapped). Small files, layouts numpy cannot map, and non-POSIX
+        systems are read.
+        """
+        # Only where a mapped file can still be deleted (not on Windows), so a
+        # mapping never blocks garbage collection of the store.
+        if os.name == "posix" and os.path.getsize(path) >= MAP_MIN_BYTES:
+            np = require("numpy", self.name)
+            try:
+                return np.asarray(np.load(path, mmap_mode="c", allow_pickle=False))
+            except (ValueError, OSError):  # e.g. a dtype numpy will not map
+                pass
+        return super().read_local(path)
 
     def describe(self, value: Any) -> dict[str, Any]:
         """``shape``, ``dtype``, and ``rows`` (the first dimension) of the array."""

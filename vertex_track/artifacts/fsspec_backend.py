@@ -121,6 +121,12 @@ class FsspecBackend(Backend):
     def open_read(self, path: str) -> IO[bytes]:
         return self.fs.open(path, "rb")
 
+    def file_size(self, path: str) -> int | None:
+        info = self._info(path)
+        if info is None or info.get("type") != "file" or info.get("size") is None:
+            return None
+        return int(info["size"])
+
     def local_path(self, path: str, cache_dir: Path) -> Path:
         return self._cached_copy(path, cache_dir)
 

@@ -24,11 +24,16 @@ class RecordedArtifact(Protocol):
     def metadata(self) -> Mapping[str, Any]: ...
 
 
-def load_artifact_value(artifact: RecordedArtifact, trust: bool = False) -> Any:
+def load_artifact_value(
+    artifact: RecordedArtifact, trust: bool = False, *, verify_digest: bool = True
+) -> Any:
     """The value ``artifact`` records: inline in its metadata, or stored at its ``uri``.
 
     Stored values are read with the checks of :mod:`vertex_track.artifacts.safety` (location,
     recorded digest, materializers that run code); ``trust=True`` lifts the location rules.
+    ``verify_digest=False`` skips only the re-hash of the stored bytes (for a caller that
+    checks them its own way, like the result cache's ``verify="exists"``): a file changed
+    in place without changing its name then loads as it now is.
 
     Raises:
         InvalidArgumentError: the artifact was not written by vertex_track's materializers.
@@ -50,5 +55,5 @@ def load_artifact_value(artifact: RecordedArtifact, trust: bool = False) -> Any:
     return load_recorded(
         artifact.uri, vt_meta["materializer"], vt_meta.get("materializer_version"),
         digest=vt_meta.get("digest"), what=f"artifact {artifact.name!r}",
-        root=get_settings().artifact_root, trust=trust,
+        root=get_settings().artifact_root, trust=trust, verify_digest=verify_digest,
     )

@@ -10,7 +10,10 @@ by a colleague, a hand-made ``Artifact.create``) controls. So
   process uses; never ``file:///etc/passwd``, a relative path or one that
   climbs out with ``..``;
 - bytes whose SHA-256 is the digest recorded for them (also the object's
-  name), so a file modified on disk raises instead of loading;
+  name), so a file modified on disk raises instead of loading (a caller that
+  has its own rule for the bytes, like the result cache's
+  ``verify="exists"``, may skip this re-hash with ``verify_digest=False``;
+  every other rule still applies);
 - with a materializer that runs code (pickle) only from the configured root or
   a root this process wrote to.
 
@@ -49,6 +52,7 @@ def load_recorded(
     what: str,
     root: str,
     trust: bool = False,
+    verify_digest: bool = True,
 ) -> Any:
     """Load the value a record describes, after checking where it is and what it is.
 
@@ -60,6 +64,11 @@ def load_recorded(
         what: the record, as messages name it (``artifact 'projects/...'``).
         root: the configured artifact root.
         trust: read from anywhere and unpickle whatever is there.
+        verify_digest: re-hash the stored bytes and compare with the recorded
+            digest. False skips only that read of the whole object: the
+            location and pickle rules, the record's own consistency (its
+            digest against the object's name) and the refusal of a record
+            with no digest still apply.
 
     Raises:
         UntrustedArtifactError: the location is outside the trusted roots, or
@@ -110,7 +119,7 @@ def load_recorded(
             "record was altered. Not loaded",
             expected=digest, actual=f"sha256:{name_hex}",
         )
-    if expected is not None:
+    if expected is not None and verify_digest:
         backend, bpath = home._resolve(canonical)
         actual_hex = backend.hash_object(bpath)
         if actual_hex is None:
@@ -122,7 +131,7 @@ def load_recorded(
                 "restore the file, or re-create the artifact from the current bytes",
                 expected=expected, actual=f"sha256:{actual_hex}",
             )
-    elif not trust:
+    elif expected is None and not trust:
         raise UntrustedArtifactError(
             f"{what} records no content digest, so its bytes at {uri} cannot be verified; "
             "call load(trust=True) to read them anyway"

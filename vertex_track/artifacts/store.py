@@ -258,6 +258,10 @@ class ArtifactStore:
             )
         if m.reads_path:
             return m.read(backend.local_path(path, self._local_cache_dir()))
+        if isinstance(backend, LocalBackend):
+            # A local object may be memory-mapped by its materializer: objects are
+            # immutable (content-addressed, read-only), so a mapping stays valid.
+            return m.read_local(path)
         with backend.open_read(path) as f:
             return m.read(f)
 
@@ -265,6 +269,12 @@ class ArtifactStore:
         """Whether a complete object is stored at ``uri`` (a folder: committed)."""
         backend, path = self._resolve(uri)
         return backend.kind(path) is not None
+
+    def file_size(self, uri: str) -> int | None:
+        """Bytes in the file at ``uri`` (one ``stat``, nothing read); None when no
+        file is there (nothing stored, or a folder)."""
+        backend, path = self._resolve(uri)
+        return backend.file_size(path)
 
     def verify(self, uri: str, digest: str) -> bool:
         """Re-hash the object at ``uri`` and compare with ``digest``.

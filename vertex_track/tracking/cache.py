@@ -14,7 +14,8 @@ The key and its components are stored in the Execution's metadata
 changed. Before the function runs, the newest ``COMPLETE`` execution with the
 same key is looked up through the store's public listing (any process sharing
 the store sees it); its outputs are verified (still recorded, stored bytes
-present, and with ``verify="digest"`` re-hashed) and loaded. Then the function
+present with their recorded size, and with ``verify="digest"`` re-hashed) and
+loaded, without re-hashing them under ``verify="exists"``. Then the function
 is not called: a ``CACHED`` Execution is recorded whose OUTPUT events point
 at the original Artifacts (nothing copied) and whose metadata names the reused
 execution. Anything short of that is a miss whose reason is recorded.

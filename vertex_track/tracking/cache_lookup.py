@@ -14,6 +14,7 @@ from typing import Any
 
 from .._json import canonical
 from ..artifacts import ArtifactStore
+from ..artifacts.loading import load_artifact_value
 from ..config import get_settings
 from ..exceptions import ArtifactIntegrityError, InvalidArgumentError, NotFoundError
 from ..resources import Artifact, ArtifactState, EventType, Execution
@@ -127,22 +128,43 @@ def _load_outputs(
                 f"{artifact.state.value})"
             )
         if artifact.uri:
-            if not home.exists(artifact.uri):
-                return None, f"cached output missing (`{label}`: {artifact.uri} is gone)"
+            problem = _missing_or_resized(home, artifact, label)
+            if problem:
+                return None, problem
+        try:
+            # With verify="digest" the load re-hashes the stored bytes (one read of
+            # them); with "exists" it does not: a reuse then costs a stat, not a read.
+            value = load_artifact_value(artifact, verify_digest=verify == "digest")
+        except ArtifactIntegrityError as exc:
             digest = artifact.digest
-            if verify == "digest" and digest and not home.verify(artifact.uri, digest):
+            if verify == "digest" and digest and exc.expected == digest:
                 return None, (
                     f"cached output corrupted (`{label}`: the bytes at {artifact.uri} no "
                     f"longer have digest {short(digest)})"
                 )
-        try:
-            value = artifact.load()
-        except ArtifactIntegrityError as exc:
             return None, f"cached output corrupted (`{label}`: {exc})"
         except NotFoundError as exc:
             return None, f"cached output missing (`{label}`: {exc})"
         loaded.append((label, artifact.resource_id, value))
     return loaded, ""
+
+
+def _missing_or_resized(home: ArtifactStore, artifact: Artifact, label: str) -> str:
+    """What is wrong with the stored bytes of ``artifact`` seen from outside (gone, or
+    a file whose size is not the recorded one), or ``""``: one ``stat``, nothing read."""
+    size = home.file_size(artifact.uri)
+    if size is None:  # no file: a folder, or nothing
+        if not home.exists(artifact.uri):
+            return f"cached output missing (`{label}`: {artifact.uri} is gone)"
+        return ""
+    vt_meta = artifact.metadata.get("vertex_track")
+    recorded = vt_meta.get("size") if isinstance(vt_meta, dict) else None
+    if isinstance(recorded, int) and not isinstance(recorded, bool) and size != recorded:
+        return (
+            f"cached output corrupted (`{label}`: {artifact.uri} has {size} bytes, "
+            f"{recorded} were recorded)"
+        )
+    return ""
 
 
 # -- why a call ran -----------------------------------------------------------------
