@@ -15,7 +15,7 @@
 4. memory: RSS after 10,000 tracked calls vs after 1,000 (flat = ~1.0).
 
 Usage: python benchmarks/bench_tracking.py [--tasks 200] [--repeats 5] [--map-size 100]
-       [--trivial-repeats 9] [--large-mb 1024]
+       [--trivial-repeats 9] [--large-mb 1024] [--only prefect|plain|large|memory ...]
 """
 
 from __future__ import annotations
@@ -315,6 +315,9 @@ def bench_memory() -> tuple[float, float]:
     return after_1k, rss_mb()
 
 
+SECTIONS = ("prefect", "plain", "large", "memory")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=200)
@@ -326,99 +329,120 @@ def main() -> None:
     )
     parser.add_argument("--plain", type=int, default=5000, help="plain tracked calls")
     parser.add_argument("--large-mb", type=int, default=1024)
+    parser.add_argument(
+        "--only", choices=SECTIONS, action="append",
+        help="run only this part (repeatable): prefect (1), plain (2), large (3), memory (4)",
+    )
     args = parser.parse_args()
+    sections = set(args.only or SECTIONS)
     load_before = os.getloadavg()[0]
+    rows: list[tuple[str, object, str]] = []
+    summary: dict[str, object] = {}
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         os.environ["PREFECT_HOME"] = str(root / "prefect")
-        vt.init(store_uri=f"sqlite:///{root / 'overhead.db'}", artifact_root=str(root / "a1"))
-        plain_task, tracked_task, plain_task_cpu, tracked_task_cpu = bench_overhead(args.tasks, args.repeats)
-        vt.init(store_uri=f"sqlite:///{root / 'trivial.db'}", artifact_root=str(root / "a4"))
-        plain_trivial, tracked_trivial, plain_trivial_cpu, tracked_trivial_cpu = bench_trivial(args.tasks, args.trivial_repeats)
-        vt.init(store_uri=f"sqlite:///{root / 'map.db'}", artifact_root=str(root / "a5"))
-        plain_map, tracked_map, plain_map_cpu, tracked_map_cpu = bench_map(args.map_size, args.repeats)
-        mapped, mapped_linked = map_edges(root / "map.db")
+        if "prefect" in sections:
+            vt.init(store_uri=f"sqlite:///{root / 'overhead.db'}", artifact_root=str(root / "a1"))
+            plain_task, tracked_task, plain_task_cpu, tracked_task_cpu = bench_overhead(args.tasks, args.repeats)
+            vt.init(store_uri=f"sqlite:///{root / 'trivial.db'}", artifact_root=str(root / "a4"))
+            plain_trivial, tracked_trivial, plain_trivial_cpu, tracked_trivial_cpu = bench_trivial(args.tasks, args.trivial_repeats)
+            vt.init(store_uri=f"sqlite:///{root / 'map.db'}", artifact_root=str(root / "a5"))
+            plain_map, tracked_map, plain_map_cpu, tracked_map_cpu = bench_map(args.map_size, args.repeats)
+            mapped, mapped_linked = map_edges(root / "map.db")
+            overhead = tracked_task / plain_task
+            trivial = tracked_trivial / plain_trivial
+            map_ratio = tracked_map / plain_map
+            rows += [
+                (f"untracked Prefect task (median of {args.repeats} x {args.tasks})", plain_task * 1e3, "ms/task"),
+                ("tracked Prefect task", tracked_task * 1e3, "ms/task"),
+                ("overhead ratio tracked / untracked", overhead, ""),
+                ("same, CPU time tracked / untracked", tracked_task_cpu / plain_task_cpu, ""),
+                (f"untracked trivial task, int -> int (median of {args.trivial_repeats} x {args.tasks})",
+                 plain_trivial * 1e3, "ms/task"),
+                ("tracked trivial task", tracked_trivial * 1e3, "ms/task"),
+                ("trivial overhead ratio tracked / untracked", trivial, ""),
+                ("trivial extra per task", (tracked_trivial - plain_trivial) * 1e3, "ms/task"),
+                ("trivial task, CPU time untracked / tracked",
+                 f"{plain_trivial_cpu * 1e3:.3f} / {tracked_trivial_cpu * 1e3:.3f}", "ms/task"),
+                ("trivial CPU ratio tracked / untracked", tracked_trivial_cpu / plain_trivial_cpu, ""),
+                (f"untracked .map() over a task's {args.map_size}-element list (median of {args.repeats})",
+                 plain_map * 1e3, "ms/element"),
+                ("tracked .map(), same", tracked_map * 1e3, "ms/element"),
+                ("map overhead ratio tracked / untracked", map_ratio, ""),
+                ("map extra per element", (tracked_map - plain_map) * 1e3, "ms/element"),
+                ("map CPU ratio tracked / untracked", tracked_map_cpu / plain_map_cpu, ""),
+                ("mapped runs linked to the list's producer", f"{mapped_linked} of {mapped}", ""),
+            ]
+            summary.update({
+                "overhead_ratio": round(overhead, 3),
+                "untracked_ms_per_task": round(plain_task * 1e3, 3),
+                "tracked_ms_per_task": round(tracked_task * 1e3, 3),
+                "overhead_cpu_ratio": round(tracked_task_cpu / plain_task_cpu, 3),
+                "trivial_overhead_ratio": round(trivial, 3),
+                "trivial_untracked_ms_per_task": round(plain_trivial * 1e3, 3),
+                "trivial_tracked_ms_per_task": round(tracked_trivial * 1e3, 3),
+                "trivial_extra_ms_per_task": round((tracked_trivial - plain_trivial) * 1e3, 3),
+                "trivial_cpu_overhead_ratio": round(tracked_trivial_cpu / plain_trivial_cpu, 3),
+                "trivial_extra_cpu_ms_per_task": round((tracked_trivial_cpu - plain_trivial_cpu) * 1e3, 3),
+                "map_overhead_ratio": round(map_ratio, 3),
+                "map_untracked_ms_per_element": round(plain_map * 1e3, 3),
+                "map_tracked_ms_per_element": round(tracked_map * 1e3, 3),
+                "map_extra_ms_per_element": round((tracked_map - plain_map) * 1e3, 3),
+                "map_cpu_overhead_ratio": round(tracked_map_cpu / plain_map_cpu, 3),
+                "map_runs_linked": mapped_linked,
+                "map_runs": mapped,
+            })
 
-        ours_rates, raw_rates = [], []
-        for r in range(5):  # interleaved
-            vt.init(store_uri=f"sqlite:///{root / f'plain{r}.db'}", artifact_root=str(root / "a2"))
-            ours_rates.append(bench_plain(args.plain))
-            raw_rates.append(bench_raw(root / f"raw{r}.db", root / f"plain{r}.db", args.plain))
-        ours, ceiling = statistics.median(ours_rates), statistics.median(raw_rates)
+        if "plain" in sections:
+            ours_rates, raw_rates = [], []
+            for r in range(5):  # interleaved
+                vt.init(store_uri=f"sqlite:///{root / f'plain{r}.db'}", artifact_root=str(root / "a2"))
+                ours_rates.append(bench_plain(args.plain))
+                raw_rates.append(bench_raw(root / f"raw{r}.db", root / f"plain{r}.db", args.plain))
+            ours, ceiling = statistics.median(ours_rates), statistics.median(raw_rates)
+            rows += [
+                ("tracked plain function, 2 in + 1 out", ours, "executions/s"),
+                ("raw sqlite3 ceiling, same rows, same batches", ceiling, "executions/s"),
+                ("ratio to ceiling", ours / ceiling, ""),
+                ("ml-metadata 1.17 put_execution, measured here", 730.0, "executions/s"),
+            ]
+            summary.update({
+                "plain_executions_per_s": round(ours, 1),
+                "raw_ceiling_executions_per_s": round(ceiling, 1),
+                "ceiling_ratio": round(ours / ceiling, 3),
+            })
 
-        plain_mbs, ours_mbs = bench_large(root, args.large_mb)
+        if "large" in sections:
+            plain_mbs, ours_mbs = bench_large(root, args.large_mb)
+            rows += [
+                (f"np.save + fsync, {args.large_mb} MiB", plain_mbs, "MB/s"),
+                ("ArtifactStore.put (materialize+hash+write)", ours_mbs, "MB/s"),
+                ("large write ratio", ours_mbs / plain_mbs, ""),
+            ]
+            summary.update({
+                "large_write_mb_per_s": round(ours_mbs, 1),
+                "plain_write_mb_per_s": round(plain_mbs, 1),
+                "large_write_ratio": round(ours_mbs / plain_mbs, 3),
+            })
 
-        vt.init(store_uri=f"sqlite:///{root / 'mem.db'}", artifact_root=str(root / "a3"))
-        rss_1k, rss_10k = bench_memory()
+        if "memory" in sections:
+            vt.init(store_uri=f"sqlite:///{root / 'mem.db'}", artifact_root=str(root / "a3"))
+            rss_1k, rss_10k = bench_memory()
+            rows += [
+                ("RSS after 1,000 tracked calls", rss_1k, "MiB"),
+                ("RSS after 10,000 tracked calls", rss_10k, "MiB"),
+            ]
+            summary.update({
+                "rss_1k_mb": round(rss_1k, 1),
+                "rss_10k_mb": round(rss_10k, 1),
+                "rss_growth_ratio": round(rss_10k / rss_1k, 3),
+            })
 
     load_after = os.getloadavg()[0]
-    overhead = tracked_task / plain_task
-    trivial = tracked_trivial / plain_trivial
-    map_ratio = tracked_map / plain_map
-    report(
-        "tracking",
-        [
-            (f"untracked Prefect task (median of {args.repeats} x {args.tasks})", plain_task * 1e3, "ms/task"),
-            ("tracked Prefect task", tracked_task * 1e3, "ms/task"),
-            ("overhead ratio tracked / untracked", overhead, ""),
-            ("same, CPU time tracked / untracked", tracked_task_cpu / plain_task_cpu, ""),
-            (f"untracked trivial task, int -> int (median of {args.trivial_repeats} x {args.tasks})",
-             plain_trivial * 1e3, "ms/task"),
-            ("tracked trivial task", tracked_trivial * 1e3, "ms/task"),
-            ("trivial overhead ratio tracked / untracked", trivial, ""),
-            ("trivial extra per task", (tracked_trivial - plain_trivial) * 1e3, "ms/task"),
-            ("trivial task, CPU time untracked / tracked",
-             f"{plain_trivial_cpu * 1e3:.3f} / {tracked_trivial_cpu * 1e3:.3f}", "ms/task"),
-            ("trivial CPU ratio tracked / untracked", tracked_trivial_cpu / plain_trivial_cpu, ""),
-            (f"untracked .map() over a task's {args.map_size}-element list (median of {args.repeats})",
-             plain_map * 1e3, "ms/element"),
-            ("tracked .map(), same", tracked_map * 1e3, "ms/element"),
-            ("map overhead ratio tracked / untracked", map_ratio, ""),
-            ("map extra per element", (tracked_map - plain_map) * 1e3, "ms/element"),
-            ("map CPU ratio tracked / untracked", tracked_map_cpu / plain_map_cpu, ""),
-            ("mapped runs linked to the list's producer", f"{mapped_linked} of {mapped}", ""),
-            ("tracked plain function, 2 in + 1 out", ours, "executions/s"),
-            ("raw sqlite3 ceiling, same rows, same batches", ceiling, "executions/s"),
-            ("ratio to ceiling", ours / ceiling, ""),
-            ("ml-metadata 1.17 put_execution, measured here", 730.0, "executions/s"),
-            (f"np.save + fsync, {args.large_mb} MiB", plain_mbs, "MB/s"),
-            ("ArtifactStore.put (materialize+hash+write)", ours_mbs, "MB/s"),
-            ("large write ratio", ours_mbs / plain_mbs, ""),
-            ("RSS after 1,000 tracked calls", rss_1k, "MiB"),
-            ("RSS after 10,000 tracked calls", rss_10k, "MiB"),
-            ("1-minute load average, start / end", f"{load_before:.2f} / {load_after:.2f}", ""),
-        ],
-        {
-            "overhead_ratio": round(overhead, 3),
-            "untracked_ms_per_task": round(plain_task * 1e3, 3),
-            "tracked_ms_per_task": round(tracked_task * 1e3, 3),
-            "overhead_cpu_ratio": round(tracked_task_cpu / plain_task_cpu, 3),
-            "trivial_overhead_ratio": round(trivial, 3),
-            "trivial_untracked_ms_per_task": round(plain_trivial * 1e3, 3),
-            "trivial_tracked_ms_per_task": round(tracked_trivial * 1e3, 3),
-            "trivial_extra_ms_per_task": round((tracked_trivial - plain_trivial) * 1e3, 3),
-            "trivial_cpu_overhead_ratio": round(tracked_trivial_cpu / plain_trivial_cpu, 3),
-            "trivial_extra_cpu_ms_per_task": round((tracked_trivial_cpu - plain_trivial_cpu) * 1e3, 3),
-            "map_overhead_ratio": round(map_ratio, 3),
-            "map_untracked_ms_per_element": round(plain_map * 1e3, 3),
-            "map_tracked_ms_per_element": round(tracked_map * 1e3, 3),
-            "map_extra_ms_per_element": round((tracked_map - plain_map) * 1e3, 3),
-            "map_cpu_overhead_ratio": round(tracked_map_cpu / plain_map_cpu, 3),
-            "map_runs_linked": mapped_linked,
-            "map_runs": mapped,
-            "plain_executions_per_s": round(ours, 1),
-            "raw_ceiling_executions_per_s": round(ceiling, 1),
-            "ceiling_ratio": round(ours / ceiling, 3),
-            "large_write_mb_per_s": round(ours_mbs, 1),
-            "plain_write_mb_per_s": round(plain_mbs, 1),
-            "large_write_ratio": round(ours_mbs / plain_mbs, 3),
-            "rss_1k_mb": round(rss_1k, 1),
-            "rss_10k_mb": round(rss_10k, 1),
-            "rss_growth_ratio": round(rss_10k / rss_1k, 3),
-            "load_avg_1m": [round(load_before, 2), round(load_after, 2)],
-        },
-    )
+    rows.append(("1-minute load average, start / end", f"{load_before:.2f} / {load_after:.2f}", ""))
+    summary["load_avg_1m"] = [round(load_before, 2), round(load_after, 2)]
+    report("tracking", rows, summary)
 
 
 if __name__ == "__main__":
