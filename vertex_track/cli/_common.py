@@ -245,31 +245,6 @@ def _matches(cls: Any, resource: Any, base_filter: str) -> bool:
     return bool(cls.list(f, page_size=1))
 
 
-def metadata_vt(resource: Any) -> dict[str, Any]:
-    """The plugin's bookkeeping (``metadata["vertex_track"]``), or ``{}``."""
-    value = resource.metadata.get("vertex_track") if resource is not None else None
-    return value if isinstance(value, dict) else {}
-
-
-def inline_value(artifact: Any) -> tuple[bool, Any]:
-    """``(True, value)`` for a small value tracking kept inline, else ``(False, None)``.
-
-    Tracking keeps it at ``metadata["value"]`` and marks the artifact with
-    ``metadata["vertex_track"]["inline"]``.
-    """
-    vt = metadata_vt(artifact)
-    if vt.get("inline") and "value" in artifact.metadata:
-        return True, artifact.metadata["value"]
-    if "value" in vt:
-        return True, vt["value"]
-    return False, None
-
-
-def user_metadata(resource: Any) -> dict[str, Any]:
-    """Metadata without the plugin's reserved ``vertex_track`` key."""
-    return {k: v for k, v in resource.metadata.items() if k != "vertex_track"}
-
-
 def init_settings(store_uri: str | None, artifact_root: str | None) -> None:
     """Apply ``--store-uri``/``--artifact-root`` (unset ones keep the library's settings)."""
     if store_uri is None and artifact_root is None:

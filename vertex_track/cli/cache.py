@@ -12,13 +12,13 @@ from typing import Any, Optional
 
 import typer
 
+from ..runs.summary import metadata_vt
 from ._common import (
     EXIT_FAILED,
     EXIT_USAGE,
     check_store,
     fail,
     handle_errors,
-    metadata_vt,
     resolve,
 )
 from ._output import Column, fmt_time, print_json, print_kv, print_table, short_digest, stderr

@@ -9,18 +9,16 @@ from typing import Any, Optional
 
 import typer
 
+from ..runs.summary import inline_value, metadata_vt, user_metadata
 from ._common import (
     CliNotFound,
     candidate_names,
     check_store,
     handle_errors,
     id_prefix_matches,
-    inline_value,
-    metadata_vt,
     newest_of_schema,
     quote,
     suggestions,
-    user_metadata,
 )
 from ._output import (
     ID_WIDTH,

@@ -7,14 +7,12 @@ from typing import Any, Optional
 
 import typer
 
+from ..runs.summary import inline_value, metadata_vt, user_metadata
 from . import _listing as L
 from ._common import (
     check_store,
     handle_errors,
-    inline_value,
-    metadata_vt,
     resolve,
-    user_metadata,
 )
 from ._output import (
     Column,

@@ -12,18 +12,25 @@ from .._time import now as _now
 if TYPE_CHECKING:
     from ..resources import Artifact, Context, Execution
 
-__all__ = ["ArtifactUse", "RunMetric", "RunSummary", "TaskSummary", "number", "run_fields"]
+__all__ = [
+    "ArtifactUse", "RunMetric", "RunSummary", "TaskSummary", "inline_value", "metadata_vt", "number",
+    "run_fields", "user_metadata",
+]
 
 
-def _bookkeeping(resource: Any) -> dict[str, Any]:
-    """The plugin's ``metadata["vertex_track"]``, or ``{}``."""
-    value = resource.metadata.get("vertex_track")
+def metadata_vt(resource: Any) -> dict[str, Any]:
+    """The plugin's bookkeeping (``metadata["vertex_track"]``), or ``{}``."""
+    value = resource.metadata.get("vertex_track") if resource is not None else None
     return value if isinstance(value, dict) else {}
 
 
-def _inline_value(artifact: Any) -> tuple[bool, Any]:
-    """``(True, value)`` for a small value tracking kept inline, else ``(False, None)``."""
-    vt = _bookkeeping(artifact)
+def inline_value(artifact: Any) -> tuple[bool, Any]:
+    """``(True, value)`` for a small value tracking kept inline, else ``(False, None)``.
+
+    Tracking keeps it at ``metadata["value"]`` and marks the artifact with
+    ``metadata["vertex_track"]["inline"]``.
+    """
+    vt = metadata_vt(artifact)
     if vt.get("inline") and "value" in artifact.metadata:
         return True, artifact.metadata["value"]
     if "value" in vt:
@@ -31,7 +38,8 @@ def _inline_value(artifact: Any) -> tuple[bool, Any]:
     return False, None
 
 
-def _user_metadata(resource: Any) -> dict[str, Any]:
+def user_metadata(resource: Any) -> dict[str, Any]:
+    """Metadata without the plugin's reserved ``vertex_track`` key."""
     return {k: v for k, v in resource.metadata.items() if k != "vertex_track"}
 
 
@@ -94,17 +102,17 @@ class ArtifactUse:
     @property
     def digest(self) -> str | None:
         """The content digest tracking recorded (``sha256-...``), if any."""
-        return _bookkeeping(self.artifact).get("digest")
+        return metadata_vt(self.artifact).get("digest")
 
     @property
     def has_value(self) -> bool:
         """Whether tracking kept the value inline (small values), so :attr:`value` is it."""
-        return _inline_value(self.artifact)[0]
+        return inline_value(self.artifact)[0]
 
     @property
     def value(self) -> Any:
         """The inline value, or ``None`` when :attr:`has_value` is false."""
-        return _inline_value(self.artifact)[1]
+        return inline_value(self.artifact)[1]
 
     @property
     def identity(self) -> str:
@@ -119,7 +127,7 @@ class ArtifactUse:
             "label": self.label, "artifact": a.name, "display_name": a.display_name,
             "schema_title": a.schema_title, "digest": self.digest, "uri": a.uri,
         }
-        has_value, value = _inline_value(a)
+        has_value, value = inline_value(a)
         if has_value:
             item["value"] = value
         return item
@@ -141,7 +149,7 @@ class TaskSummary:
     outputs: tuple[ArtifactUse, ...]
 
     def _vt(self, key: str) -> Any:
-        return _bookkeeping(self.execution).get(key)
+        return metadata_vt(self.execution).get(key)
 
     @property
     def state(self) -> str:
@@ -245,17 +253,17 @@ class RunSummary:
 
         def started(e: Any) -> tuple[str, str, str]:
             # RFC 3339 strings in UTC sort as time; create_time breaks ties.
-            return (str(_bookkeeping(e).get("start_time") or ""), e.create_time.isoformat(),
+            return (str(metadata_vt(e).get("start_time") or ""), e.create_time.isoformat(),
                     e.name)
 
         order: list[tuple[str, Any, dict[str, Any]]] = []
         io: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         seen: dict[str, int] = {}
         for e in sorted(graph.executions, key=started):
-            base = _bookkeeping(e).get("task_name") or e.display_name or e.resource_id
+            base = metadata_vt(e).get("task_name") or e.display_name or e.resource_id
             seen[base] = seen.get(base, 0) + 1
             key = base if seen[base] == 1 else f"{base}#{seen[base]}"
-            params = {k: v for k, v in _user_metadata(e).items()
+            params = {k: v for k, v in user_metadata(e).items()
                       if v is None or isinstance(v, (str, int, float, bool))}
             order.append((key, e, params))
             io[e.name] = ({}, {})
@@ -293,8 +301,8 @@ class RunSummary:
             for use in t.outputs:
                 if not use.artifact.schema_title.endswith("Metrics"):
                     continue
-                values = {k: v for k, v in _user_metadata(use.artifact).items() if k != "value"}
-                has_value, inline = _inline_value(use.artifact)
+                values = {k: v for k, v in user_metadata(use.artifact).items() if k != "value"}
+                has_value, inline = inline_value(use.artifact)
                 if has_value and isinstance(inline, dict):
                     values.update(inline)
                 elif has_value:
