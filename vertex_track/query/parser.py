@@ -217,7 +217,7 @@ def _check_characters(text: str) -> None:
 
 def _describe(token: Token | None) -> str:
     if token is None or token.type == "$END":
-        return "the end of the filter"
+        return "end of the filter"
     return repr(str(token))
 
 

@@ -94,6 +94,47 @@ const VT = (() => {
   const STATE_COLORS = { COMPLETE: "#2f9e44", FAILED: "#e03131", CACHED: "#7048e8", RUNNING: "#f08c00",
     CANCELLED: "#868e96", NEW: "#adb5bd", LIVE: "#1c7ed6", PENDING: "#f59f00", MIXED: "#495057" };
 
+  // A filtered list paged by page tokens (the runs, artifacts and executions pages):
+  // the filter box, prev/next and the table body of `selector`, filled from `path`.
+  function pagedList({ path, selector, row, empty, columns }) {
+    const params = new URLSearchParams(location.search);
+    const tokens = [null];  // page tokens of the pages seen so far; the last is the current one
+    let next = null;
+
+    async function load() {
+      const q = new URLSearchParams({ page_size: "50" });
+      if (params.get("filter")) q.set("filter", params.get("filter"));
+      if (tokens[tokens.length - 1]) q.set("page_token", tokens[tokens.length - 1]);
+      const errorBox = document.getElementById("error");
+      errorBox.replaceChildren();
+      const body = document.querySelector(`${selector} tbody`);
+      try {
+        const data = await api(`${path}?${q}`);
+        body.replaceChildren(...data.items.map(row));
+        if (!data.items.length) body.replaceChildren(el("tr", {}, el("td", { colspan: columns, class: "muted" }, empty)));
+        next = data.next_page_token;
+        document.getElementById("next").disabled = !next;
+        document.getElementById("prev").disabled = tokens.length < 2;
+        document.getElementById("page-info").textContent = `page ${tokens.length}`;
+      } catch (err) { body.replaceChildren(); showError(errorBox, err); }
+    }
+
+    document.addEventListener("DOMContentLoaded", () => {
+      document.getElementById("filter").value = params.get("filter") || "";
+      document.getElementById("filter-form").addEventListener("submit", ev => {
+        ev.preventDefault();
+        const value = document.getElementById("filter").value.trim();
+        if (value) params.set("filter", value); else params.delete("filter");
+        history.replaceState(null, "", `${location.pathname}${params.toString() ? "?" + params : ""}`);
+        tokens.length = 1;
+        load();
+      });
+      document.getElementById("next").addEventListener("click", () => { tokens.push(next); load(); });
+      document.getElementById("prev").addEventListener("click", () => { tokens.pop(); load(); });
+      load();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", header);
-  return { el, api, showError, fmtTime, fmtDuration, fmtValue, state, link, kv, lastSegment, STATE_COLORS, ApiError };
+  return { el, api, showError, fmtTime, fmtDuration, fmtValue, state, link, kv, lastSegment, pagedList, STATE_COLORS, ApiError };
 })();
