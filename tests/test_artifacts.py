@@ -523,21 +523,49 @@ def test_concurrent_threads_put_the_same_value(artifact_store: ArtifactStore) ->
 
 
 def test_concurrent_threads_put_the_same_folder(local_store: ArtifactStore, tmp_path: Path) -> None:
+    # Writers of the same folder all finish; none pulls the folder from under another.
     folder = _make_tree(tmp_path / "d", {f"f{i}": os.urandom(1000) for i in range(20)})
+    barrier = threading.Barrier(8)
     with_threads: list[StoredValue] = []
-    threads = [
-        threading.Thread(target=lambda: with_threads.append(local_store.put(folder)))
-        for _ in range(4)
-    ]
+    errors: list[BaseException] = []
+
+    def put() -> None:
+        try:
+            barrier.wait()
+            with_threads.append(local_store.put(folder))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=put) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(with_threads) == 4 and len(set(with_threads)) == 1
+    assert errors == []
+    assert len(with_threads) == 8 and len(set(with_threads)) == 1
     assert local_store.verify(with_threads[0].uri, with_threads[0].digest)
     assert _tree_contents(local_store.load(with_threads[0].uri, "path.dir")) == _tree_contents(
         folder
     )
+    assert _tmp_entries(local_store) == []
+
+
+def test_a_damaged_uncommitted_folder_in_the_way_is_replaced(
+    local_store: ArtifactStore, tmp_path: Path
+) -> None:
+    folder = _make_tree(tmp_path / "d", {"a.txt": b"alpha", "sub/b.txt": b"beta"})
+    stored = local_store.put(folder)
+    final = Path(stored.uri.removeprefix("file://"))
+    # What a writer that died before its manifest and was then edited by hand leaves.
+    os.unlink(str(final) + ".tree.json")
+    for p in final.rglob("*"):
+        p.chmod(0o700 if p.is_dir() else 0o600)
+    final.chmod(0o700)
+    (final / "a.txt").write_bytes(b"damaged and longer")
+    again = local_store.put(folder)
+    assert again == stored
+    assert _tree_contents(local_store.load(again.uri, "path.dir")) == _tree_contents(folder)
+    assert local_store.verify(again.uri, again.digest)
 
 
 def _put_from_child(root: str, barrier: Any, queue: Any) -> None:

@@ -260,6 +260,17 @@ def _makedirs_durable(path: str) -> None:
         _fsync_dir(os.path.dirname(folder))
 
 
+def _tree_sizes(folder: str) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for root, _dirs, files in os.walk(folder):
+        rel_root = os.path.relpath(root, folder)
+        for name in files:
+            rel = name if rel_root == "." else f"{rel_root.replace(os.sep, '/')}/{name}"
+            with contextlib.suppress(FileNotFoundError):
+                sizes[rel] = os.stat(os.path.join(root, name)).st_size
+    return sizes
+
+
 class _LocalTree(TreeWriter):
     def __init__(self, folder: str) -> None:
         self.folder = folder
@@ -344,28 +355,37 @@ class LocalBackend(Backend):
             for folder in tree.dirs:
                 _fsync_dir(folder)
             _makedirs_durable(os.path.dirname(final))
-            try:
-                os.rename(staging, final)
-            except OSError:
-                if not os.path.isdir(final):
-                    raise
-                if os.path.isfile(marker):  # a concurrent writer committed it
-                    return final, hexdigest, size
-                # An uncommitted folder is in the way (a writer that died before
-                # its manifest, or a concurrent one). Folders only ever arrive by
-                # rename, so it is complete, but no reader relies on it yet:
-                # replacing it with ours costs nothing and trusts nothing.
-                self._discard(final)
-                with contextlib.suppress(OSError):
-                    os.rename(staging, final)
-                if not os.path.isdir(final):
-                    raise
+            self._move_tree_into_place(staging, final, {rel: s for rel, _, s in entries})
             self._write_small(marker, manifest)
             _fsync_dir(os.path.dirname(final))
             return final, hexdigest, size
         finally:
             if os.path.isdir(staging):
                 shutil.rmtree(staging, ignore_errors=True)
+
+    def _move_tree_into_place(self, staging: str, final: str, sizes: dict[str, int]) -> None:
+        """Rename a finished staging folder to its content address.
+
+        A folder already at ``final`` arrived there by rename, complete, from a
+        writer of the same content: a concurrent one that has not written its
+        manifest yet, or one that died before it. If its files are the ones we
+        wrote (same paths, same sizes) it is adopted as it is; discarding it
+        would pull it from under the concurrent writer. Only a folder that does
+        not match (damaged by hand) is replaced.
+        """
+        for _ in range(5):
+            try:
+                os.rename(staging, final)
+                return
+            except OSError:
+                if not os.path.isdir(final):
+                    if os.path.isdir(staging):
+                        continue  # it was being replaced; try again
+                    raise
+            if _tree_sizes(final) == sizes:
+                return
+            self._discard(final)
+        raise OSError(errno.EEXIST, "could not place a stored folder", final)
 
     def _write_small(self, path: str, data: bytes) -> None:
         tmp, raw = self._open_tmp(".small")
