@@ -11,6 +11,10 @@ loaded from the artifact store, nothing runs).
 * ``cached_ratio``: cached / cold wall time of the flow (target <= 0.1).
 * ``key_ms``: the cost of one task's cache key when its input is a ``--mb`` MB
   array seen for the first time (hashing its bytes: ``content_digest``).
+* ``floor_s``: the same chain of ``--tasks`` tasks as plain, untracked Prefect
+  tasks that do nothing (each returns its input, no Prefect cache policy):
+  what Prefect's engine alone costs for a flow of this shape, the least any
+  cached run can take. ``cached_over_floor`` is the fully cached run over it.
 
 Prefect 3's flow engine joins its flow-run heartbeat thread when a flow run
 ends, and that thread sleeps in one-second steps, so a flow run's wall time is
@@ -42,6 +46,8 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 import numpy as np
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 
 import vertex_track as vt
 from vertex_track.tracking.cache import known_digests
@@ -53,6 +59,21 @@ CALLS = [0]
 def step(data: Any, shift: float) -> Any:
     CALLS[0] += 1
     return np.sort(data + shift)
+
+
+@task(cache_policy=NO_CACHE)  # as a cache=True task is to Prefect: no input hashing
+def nothing(data: Any, shift: float) -> Any:
+    return data
+
+
+def make_floor_flow(tasks: int) -> Any:
+    @flow
+    def chain(data: Any) -> float:
+        for i in range(tasks):
+            data = nothing(data, float(i))
+        return float(data[-1])
+
+    return chain
 
 
 def make_flow(tasks: int) -> Any:
@@ -126,7 +147,8 @@ def measure(args: argparse.Namespace) -> None:
     # input a pipeline reads and does not modify.
     data.flags.writeable = False
     chain = make_flow(args.tasks)
-    colds, cacheds = [], []
+    floor_chain = make_floor_flow(args.tasks)
+    colds, cacheds, floors = [], [], []
     with tempfile.TemporaryDirectory(prefix="bench-cache-") as tmp:
         warm = Path(tmp) / "warm-up"  # Prefect's server starts, imports settle: not timed
         warm.mkdir()
@@ -137,8 +159,12 @@ def measure(args: argparse.Namespace) -> None:
             cold, cached = one_round(chain, data, base, args.tasks)
             colds.append(cold)
             cacheds.append(cached)
+            start = time.perf_counter()
+            floor_chain(data)
+            floors.append(time.perf_counter() - start)
         key_s = key_cost(data, max(3, args.rounds))
     cold_m, cached_m = statistics.median(colds), statistics.median(cacheds)
+    floor_m = statistics.median(floors)
     load = os.getloadavg()
     heartbeat = "" if not args.no_heartbeat else ", Prefect heartbeat off"
     report("cache", [
@@ -146,6 +172,8 @@ def measure(args: argparse.Namespace) -> None:
         ("fully cached run", cached_m, "s"),
         ("cached_ratio (cached / cold)", cached_m / cold_m, ""),
         ("cached per task", cached_m / args.tasks * 1000, "ms"),
+        (f"floor_s (untracked no-op chain of {args.tasks})", floor_m, "s"),
+        ("cached / floor", cached_m / floor_m, ""),
         (f"key_ms ({args.mb} MB input)", key_s * 1000, "ms"),
         ("load average (1 min)", load[0], ""),
     ], {
@@ -153,8 +181,10 @@ def measure(args: argparse.Namespace) -> None:
         "heartbeat": not args.no_heartbeat,
         "cold_s": round(cold_m, 3), "cached_s": round(cached_m, 3),
         "cached_ratio": round(cached_m / cold_m, 4), "key_ms": round(key_s * 1000, 1),
+        "floor_s": round(floor_m, 3), "cached_over_floor": round(cached_m / floor_m, 3),
         "cold_samples": [round(x, 3) for x in colds],
         "cached_samples": [round(x, 3) for x in cacheds],
+        "floor_samples": [round(x, 3) for x in floors],
         "loadavg_1m": round(load[0], 2),
     })
 
