@@ -74,7 +74,7 @@ def test_serve_writes_what_the_cli_lists(tmp_path: Path) -> None:
 
 def test_serve_token_option_and_busy_port(tmp_path: Path) -> None:
     env = env_for(tmp_path)
-    with serving(env, "--token", "abc") as (url, proc):
+    with serving(env, "--token", "abc") as (url, _proc):
         assert httpx.get(url + BASE, headers={"Authorization": "Bearer abc"}).status_code == 200
         port = url.rsplit(":", 1)[1]
         busy = subprocess.run([sys.executable, "-m", "vertex_track.cli", "serve", "--port", port],

@@ -10,12 +10,12 @@ import pytest
 
 pytest.importorskip("google.cloud.aiplatform")
 
-import google.auth.credentials  # noqa: E402
-from google.cloud import aiplatform  # noqa: E402
-from serve_server import LOCATION, PROJECT, STORE, init_sdk, running_server  # noqa: E402
+import google.auth.credentials
+from google.cloud import aiplatform
+from serve_server import LOCATION, PROJECT, STORE, init_sdk, running_server
 
-import vertex_track as vt  # noqa: E402
-from vertex_track.store import open_store  # noqa: E402
+import vertex_track as vt
+from vertex_track.store import open_store
 
 
 def with_sdk() -> None:
