@@ -6,13 +6,13 @@ import pytest
 
 pytest.importorskip("google.cloud.aiplatform")
 
-from google.cloud import aiplatform  # noqa: E402
-from prefect import task  # noqa: E402
-from serve_server import LOCATION, PROJECT, init_sdk, running_server  # noqa: E402
+from google.cloud import aiplatform
+from prefect import task
+from serve_server import LOCATION, PROJECT, init_sdk, running_server
 
-import vertex_track as vt  # noqa: E402
-from vertex_track.store.base import MetadataStore  # noqa: E402
-from vertex_track.tracking import flush  # noqa: E402
+import vertex_track as vt
+from vertex_track.store.base import MetadataStore
+from vertex_track.tracking import flush
 
 
 @vt.track
