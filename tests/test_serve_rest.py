@@ -190,3 +190,14 @@ def test_metadata_store_get_create_and_patch_with_update_mask(http: httpx.Client
     created = ok(http.patch(f"{BASE}/artifacts/new", params={"allowMissing": "true"},
                             json={"schemaTitle": "system.Model"}))
     assert created["name"] == f"{STORE}/artifacts/new"
+
+
+def test_the_server_keeps_its_store_when_the_process_configures_another(tmp_path: Path) -> None:
+    served = f"sqlite:///{tmp_path / 'served.db'}"
+    with running_server(served) as srv, httpx.Client(base_url=srv.url) as client:
+        vt.init(store_uri=f"sqlite:///{tmp_path / 'other.db'}", project=PROJECT,
+                location=LOCATION)
+        ok(client.post(f"{BASE}/artifacts", params={"artifactId": "here"}, json={}))
+        assert vt.Artifact.list() == []
+        vt.init(store_uri=served)
+        assert [a.resource_id for a in vt.Artifact.list()] == ["here"]
