@@ -14,7 +14,7 @@ Layers, bottom to top (an import may point to the same or a lower layer):
 4. ``resources`` (with ``resource_base``), ``executions``
 5. ``lineage``, ``experiments``, ``tracking``, ``runs``
 6. ``pipelines``, ``maintenance``
-7. ``cli``, ``ui``
+7. ``cli``, ``ui``, ``serve`` (front ends)
 8. ``vertex_track`` (the package ``__init__``: public re-exports only)
 """
 
@@ -38,7 +38,7 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
     ("resources/executions", frozenset({"resources", "resource_base", "executions"})),
     ("lineage/experiments/tracking/runs", frozenset({"lineage", "experiments", "tracking", "runs"})),
     ("pipelines/maintenance", frozenset({"pipelines", "maintenance"})),
-    ("cli/ui", frozenset({"cli", "ui"})),
+    ("cli/ui/serve", frozenset({"cli", "ui", "serve"})),
 ]
 PACKAGE_LAYER = "package __init__"
 # Same layer, but neither may import the other.

@@ -24,6 +24,7 @@ from .pipelines import pipelines_app
 from .purge import purge_app
 from .resources import artifacts_app, contexts_app, executions_app
 from .runs import runs_app
+from .serve import serve
 from .sync import sync
 from .ui import ui
 
@@ -95,6 +96,7 @@ app.command("gc")(gc)
 app.command("doctor")(doctor)
 app.command("sync")(sync)
 app.command("ui")(ui)
+app.command("serve")(serve)
 
 
 def run() -> None:
