@@ -38,7 +38,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from .._time import from_micros, to_micros
+from .._time import from_micros, now_micros, to_micros
 from ..exceptions import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from ..experiments import records
 from ..experiments.time_series import check_points, check_step
@@ -362,8 +362,11 @@ def _write(store: Any, exp: str, run: str, series: Any, field: str) -> int:
             if not isinstance(point, dict) or not isinstance(point.get("scalar"), dict):
                 raise InvalidArgumentError(f"{at} must have a scalar value ({{'scalar': {{'value': 0.5}}}})")
             value = point["scalar"].get("value", 0.0)
-            ((name, number),) = check_points({metric: value})
-            step = check_step(int64_in(point.get("step"), f"{at}.step", default=0))
+            try:
+                ((name, number),) = check_points({metric: value})
+                step = check_step(int64_in(point.get("step"), f"{at}.step", default=0))
+            except TypeError as exc:  # what the Python API raises as TypeError is a bad request here
+                raise InvalidArgumentError(f"{at}: {exc}") from None
             wall = point.get("wallTime")
             wall_us = to_micros(parse_time(wall, f"{at}.wallTime")) if wall else _now_us()
             rows.append((name, step, wall_us, number))
@@ -373,9 +376,7 @@ def _write(store: Any, exp: str, run: str, series: Any, field: str) -> int:
 
 
 def _now_us() -> int:
-    import time
-
-    return time.time_ns() // 1000
+    return now_micros()
 
 
 @router.get(EXP + "/runs")
