@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from ..config import get_settings, init
-from . import lineage, metadata, metadata_stores, operations, tensorboard
+from . import lineage, metadata, metadata_stores, operations, pipelines, tensorboard
 from .errors import error_response, install
 from .wire import MAX_BODY_BYTES, WireJSONResponse
 
@@ -30,6 +30,7 @@ ROUTERS: list[APIRouter] = [
     lineage.router,
     tensorboard.router,  # before metadata: it answers artifacts/{run}-tb-run
     metadata.router,
+    pipelines.router,
 ]
 
 

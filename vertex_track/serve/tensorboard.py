@@ -211,7 +211,7 @@ def _value_type(value: Any, field: str) -> str:
 # -- tensorboards ----------------------------------------------------------------------------
 @router.get(LOC + "/tensorboards")
 def list_tensorboards(request: Request, project: str, location: str,
-                      filter: str = "") -> dict[str, Any]:  # noqa: A002 - the API's name
+                      filter: str = "") -> dict[str, Any]:
     """``ListTensorboards``: the one tensorboard (``filter`` may be ``is_default=true``)."""
     store = store_for(project, location)
     text = re.sub(r"\s+", "", filter).lower()
@@ -303,7 +303,7 @@ def list_experiments(request: Request, project: str, location: str, tb: str) -> 
 
 @router.post(TB + "/experiments")
 async def create_experiment(request: Request, project: str, location: str, tb: str,
-                            tensorboardExperimentId: str = "") -> dict[str, Any]:  # noqa: N803
+                            tensorboardExperimentId: str = "") -> dict[str, Any]:
     """``CreateTensorboardExperiment``: the ``system.Experiment`` context of that id.
 
     An experiment context that exists already (``aiplatform.init(experiment=)``
@@ -393,7 +393,7 @@ def list_runs(request: Request, project: str, location: str, tb: str, exp: str) 
 
 @router.post(EXP + "/runs")
 async def create_run(request: Request, project: str, location: str, tb: str, exp: str,
-                     tensorboardRunId: str = "") -> dict[str, Any]:  # noqa: N803
+                     tensorboardRunId: str = "") -> dict[str, Any]:
     """``CreateTensorboardRun``: the run's ``system.ExperimentRun`` context (created when missing)."""
     body = await read_body(request)
     _check_tb(tb)
@@ -431,7 +431,7 @@ def _key(store: Any, rid: str) -> tuple[str, str, str]:
 
 @router.get(RUN + "/timeSeries")
 def list_time_series(request: Request, project: str, location: str, tb: str, exp: str,
-                     run: str, filter: str = "") -> dict[str, Any]:  # noqa: A002
+                     run: str, filter: str = "") -> dict[str, Any]:
     """``ListTensorboardTimeSeries``: the run's metrics (``filter`` may be ``display_name="x"``)."""
     _check_tb(tb)
     store = store_for(project, location)
@@ -453,7 +453,7 @@ def list_time_series(request: Request, project: str, location: str, tb: str, exp
 
 @router.post(RUN + "/timeSeries")
 async def create_time_series(request: Request, project: str, location: str, tb: str, exp: str,
-                             run: str, tensorboardTimeSeriesId: str = "") -> dict[str, Any]:  # noqa: N803
+                             run: str, tensorboardTimeSeriesId: str = "") -> dict[str, Any]:
     """``CreateTensorboardTimeSeries``: a SCALAR metric of the run, named by ``displayName``."""
     body = await read_body(request)
     _check_tb(tb)
