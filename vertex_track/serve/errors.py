@@ -114,6 +114,10 @@ def install(app: FastAPI) -> None:
         return error_response(exc.status_code, message,
                               headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> Response:
+        return error_response(500, f"internal error: {type(exc).__name__}: {exc}")
+
     @app.exception_handler(RequestValidationError)
     async def bad_request(_request: Request, exc: RequestValidationError) -> Response:
         parts = []

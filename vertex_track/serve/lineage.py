@@ -13,6 +13,9 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from ..exceptions import InvalidArgumentError
+from ..lineage import LineageSubgraph, lineage
+from ..lineage import query_context_lineage_subgraph as context_subgraph
+from ..lineage import query_execution_inputs_and_outputs as inputs_and_outputs
 from ..resources import Artifact, Context, EventType, Execution
 from ..store import MetadataStore
 from .metadata import STORE
@@ -25,21 +28,17 @@ __all__ = ["router", "subgraph_json"]
 router = APIRouter()
 
 
-def subgraph_json(artifacts: list[Any], executions: list[Any], events: list[Any],
-                  *, as_int: bool) -> dict[str, Any]:
-    """A ``LineageSubgraph``'s JSON (artifacts and executions oldest first)."""
-    def order(r: Any) -> Any:
-        return (r.create_time, r.name)
-
+def subgraph_json(graph: LineageSubgraph, *, as_int: bool) -> dict[str, Any]:
+    """A ``LineageSubgraph``'s JSON, in the Python API's order (oldest first)."""
     return {
-        "artifacts": [resource_json(a, as_int=as_int) for a in sorted(artifacts, key=order)],
-        "executions": [resource_json(e, as_int=as_int) for e in sorted(executions, key=order)],
+        "artifacts": [resource_json(a, as_int=as_int) for a in graph.artifacts],
+        "executions": [resource_json(e, as_int=as_int) for e in graph.executions],
         "events": [{
             "artifact": ev.artifact, "execution": ev.execution,
             "eventTime": rfc3339(ev.event_time),
             "type": enum_out(ev.type.value, EVENT_TYPES, as_int),
             "labels": dict(ev.labels),
-        } for ev in events],
+        } for ev in graph.events],
     }
 
 
@@ -99,11 +98,7 @@ def query_execution_inputs_and_outputs(request: Request, project: str, location:
     """``QueryExecutionInputsAndOutputs``: the execution, its artifacts and their events."""
     store = store_for(project, location, store_id)
     execution = Execution.get(execution_id, store=store)
-    arts, execs, events = store.lineage("executions", [execution.resource_id],
-                                        direction="both", max_depth=1)
-    mine = [ev for ev in events if ev.execution == execution.name]
-    linked = {ev.artifact for ev in mine}
-    return subgraph_json([a for a in arts if a.name in linked], [execution], mine,
+    return subgraph_json(inputs_and_outputs(execution, store=store),
                          as_int=wants_int_enums(request))
 
 
@@ -155,8 +150,8 @@ def query_context_lineage_subgraph(request: Request, project: str, location: str
     """``QueryContextLineageSubgraph``: the context's artifacts and executions and their events."""
     store = store_for(project, location, store_id)
     context = Context.get(context_id, store=store)
-    arts, execs, events = store.lineage("contexts", [context.resource_id], max_depth=0)
-    return subgraph_json(arts, execs, events, as_int=wants_int_enums(request))
+    return subgraph_json(context_subgraph(context, store=store),
+                         as_int=wants_int_enums(request))
 
 
 @router.get(STORE + "/artifacts/{artifact_id}:queryArtifactLineageSubgraph")
@@ -169,7 +164,6 @@ def query_artifact_lineage_subgraph(request: Request, project: str, location: st
                                    f"lineage), got {max_hops}")
     store = store_for(project, location, store_id)
     artifact = Artifact.get(artifact_id, store=store)
-    arts, execs, events = store.lineage(
-        "artifacts", [artifact.resource_id], direction="both", max_depth=max_hops,
-        filter=request.query_params.get("filter") or None)
-    return subgraph_json(arts, execs, events, as_int=wants_int_enums(request))
+    graph = lineage(artifact, direction="both", max_hops=max_hops,
+                    filter=request.query_params.get("filter") or None, store=store)
+    return subgraph_json(graph, as_int=wants_int_enums(request))

@@ -214,7 +214,7 @@ async def purge(request: Request, project: str, location: str, store_id: str,
     result = await run_in_threadpool(collection(kind).purge, filter_, force, store=store)
     plural = SINGULAR[kind] + "s"
     return done_operation(
-        request, f"projects/{project}/locations/{location}",
+        request, store.prefix,
         response_type=f"google.cloud.aiplatform.v1.Purge{plural}Response",
         response={"purgeCount": str(result.purge_count), "purgeSample": result.purge_sample},
         metadata_type=f"google.cloud.aiplatform.v1.Purge{plural}Metadata",
@@ -285,7 +285,7 @@ def delete(request: Request, project: str, location: str, store_id: str, kind: s
     _etag_check(resource, request.query_params.get("etag"))
     resource.delete(store=store)
     return done_operation(
-        request, f"projects/{project}/locations/{location}",
+        request, resource.name,
         response_type="google.protobuf.Empty", response={},
         metadata_type="google.cloud.aiplatform.v1.DeleteOperationMetadata",
     )

@@ -46,7 +46,7 @@ class OperationLog:
         self._ids = itertools.count(random.randrange(10**17, 9 * 10**17))
 
     def add(self, parent: str, operation: dict[str, Any]) -> dict[str, Any]:
-        """Name ``operation`` under ``parent`` (``projects/p/locations/l``), keep it, return it."""
+        """Name ``operation`` ``{parent}/operations/{id}``, keep it, return it."""
         with self._lock:
             name = f"{parent}/operations/{next(self._ids)}"
             operation = {"name": name, **operation}
@@ -90,7 +90,9 @@ def done_operation(
     """A finished operation's JSON, remembered for polling.
 
     Args:
-        parent: ``projects/{project}/locations/{location}``.
+        parent: what the operation is named under: ``projects/{p}/locations/{l}``,
+            a metadata store or a resource name (Vertex names a delete's
+            operation under the deleted resource).
         response_type: the full proto name of the result
             (``google.cloud.aiplatform.v1.PurgeArtifactsResponse``); it becomes the
             ``@type`` of ``response``.
