@@ -10,9 +10,6 @@ reference page, unchanged but for ``aiplatform.init`` pointing at the server.
 from __future__ import annotations
 
 import math
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,44 +19,27 @@ import pytest
 pytest.importorskip("google.cloud.aiplatform")
 pytest.importorskip("pandas")
 
-import google.auth.credentials  # noqa: E402
-import uvicorn  # noqa: E402
-from google.cloud import aiplatform  # noqa: E402
+import google.auth.credentials
+from google.cloud import aiplatform
+from serve_server import LOCATION, PROJECT, running_server
 
-import vertex_track as vt  # noqa: E402
-from vertex_track.serve.app import create_app  # noqa: E402
-
-PROJECT, LOCATION = "local", "us-central1"
+import vertex_track as vt
 
 
-def serve(store_uri: str) -> tuple[str, uvicorn.Server, threading.Thread, socket.socket]:
-    """Start the server on a free loopback port; returns its URL and what stops it."""
-    app = create_app(store_uri)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.01)
-    return f"http://127.0.0.1:{sock.getsockname()[1]}", server, thread, sock
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """(server URL, store URI): a server over a fresh SQLite store; vt.* reads the same store."""
-    uri = f"sqlite:///{tmp_path / 'metadata.db'}"
-    url, srv, thread, sock = serve(uri)
-    vt.init(store_uri=uri, project=PROJECT, location=LOCATION, artifact_root=str(tmp_path / "a"))
-    try:
-        yield url, uri
-    finally:
-        aiplatform.metadata.metadata._experiment_tracker.reset()
-        srv.should_exit = True
-        thread.join(10)
-        sock.close()
+@pytest.fixture(params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """(server URL, store URI): a server over a fresh store; vt.* reads the same store."""
+    if request.param == "sqlite":
+        uri = f"sqlite:///{tmp_path / 'metadata.db'}"
+    else:
+        uri = request.getfixturevalue("postgres_url")
+    with running_server(uri) as srv:
+        vt.init(store_uri=uri, project=PROJECT, location=LOCATION,
+                artifact_root=str(tmp_path / "a"))
+        try:
+            yield srv.url, uri
+        finally:
+            aiplatform.metadata.metadata._experiment_tracker.reset()
 
 
 def init_sdk(url: str, **kwargs: Any) -> None:

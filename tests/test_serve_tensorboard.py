@@ -3,10 +3,8 @@ time series, ``:write`` and ``:batchRead``, over the time series of the metadata
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,55 +13,36 @@ import pytest
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("pandas")
 
-import uvicorn  # noqa: E402
+from serve_server import LOC, LOCATION, PROJECT, running_server  # noqa: E402
 
 import vertex_track as vt  # noqa: E402
-from vertex_track.serve.app import create_app  # noqa: E402
 
-PROJECT, LOCATION = "local", "us-central1"
-LOC = f"projects/{PROJECT}/locations/{LOCATION}"
 TB = f"{LOC}/tensorboards/default"
 INT = {"$alt": "json;enum-encoding=int"}
 
 
-class Server:
-    """``vertex-track serve``'s app on a free loopback port, in a thread."""
-
-    def __init__(self, store_uri: str) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.server = uvicorn.Server(uvicorn.Config(create_app(store_uri), log_level="warning",
-                                                    lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
-                                       daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert self.thread.is_alive() and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.01)
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1/")
-
-    def stop(self) -> None:
-        self.http.close()
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
-
-
-@pytest.fixture
-def store_uri(tmp_path: Path) -> str:
-    uri = f"sqlite:///{tmp_path / 'metadata.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store (SQLite, and PostgreSQL when configured) that vt.* reads too."""
+    if request.param == "sqlite":
+        uri = f"sqlite:///{tmp_path / 'metadata.db'}"
+    else:
+        uri = request.getfixturevalue("postgres_url")
     vt.init(store_uri=uri, project=PROJECT, location=LOCATION)
     return uri
 
 
+@contextmanager
+def client(store_uri: str) -> Iterator[Any]:
+    """An HTTP client of a server over ``store_uri``, based at ``/v1/``."""
+    with running_server(store_uri) as srv, httpx.Client(base_url=f"{srv.url}/v1/") as http:
+        yield http
+
+
 @pytest.fixture
 def http(store_uri: str) -> Iterator[Any]:
-    server = Server(store_uri)
-    try:
-        yield server.http
-    finally:
-        server.stop()
+    with client(store_uri) as http:
+        yield http
 
 
 def error(response: Any, code: int, status: str) -> str:
@@ -160,7 +139,7 @@ def test_time_series_write_and_read(http: Any) -> None:
                    json={"displayName": "train/loss", "valueType": 1, "pluginName": "scalars"})
     assert ts.status_code == 200, ts.text
     ts_id = ts.json()["name"].rsplit("/", 1)[1]
-    assert ts_id == "train/loss".encode().hex() and ts.json()["valueType"] == 1
+    assert ts_id == b"train/loss".hex() and ts.json()["valueType"] == 1
     listed = http.get(f"{run_name}/timeSeries").json()["tensorboardTimeSeries"]
     assert [(t["displayName"], t["valueType"]) for t in listed] == [("train/loss", "SCALAR")]
 
@@ -221,7 +200,7 @@ def test_bad_time_series_requests_say_what_is_wrong(http: Any) -> None:
     msg = error(http.post(f"{run_name}/timeSeries", json={"displayName": "loss"}), 409, "ALREADY_EXISTS")
     assert "time series 'loss' already exists" in msg
 
-    loss = "loss".encode().hex()
+    loss = b"loss".hex()
 
     def write(point: dict[str, Any], ts_id: str = loss) -> Any:
         return http.post(f"{run_name}:write", json={"timeSeriesData": [
@@ -252,7 +231,7 @@ def test_bad_time_series_requests_say_what_is_wrong(http: Any) -> None:
 def test_experiment_write_covers_several_runs(http: Any) -> None:
     r1 = make_run(http, run="r1")
     r2 = http.post(f"{TB}/experiments/exp/runs", params={"tensorboardRunId": "r2"}, json={}).json()
-    acc = "acc".encode().hex()
+    acc = b"acc".hex()
     point = {"step": "3", "scalar": {"value": 0.5}}
     body = {"writeRunDataRequests": [
         {"tensorboardRun": r1, "timeSeriesData": [{"tensorboardTimeSeriesId": acc, "values": [point]}]},
@@ -266,20 +245,14 @@ def test_experiment_write_covers_several_runs(http: Any) -> None:
 
 
 def test_time_series_survive_a_restart(store_uri: str) -> None:
-    first = Server(store_uri)
-    try:
-        run_name = make_run(first.http)
-        ts = first.http.post(f"{run_name}/timeSeries", json={"displayName": "loss"}).json()
-        first.http.post(f"{run_name}:write", json={"timeSeriesData": [{
+    with client(store_uri) as first:
+        run_name = make_run(first)
+        ts = first.post(f"{run_name}/timeSeries", json={"displayName": "loss"}).json()
+        first.post(f"{run_name}:write", json={"timeSeriesData": [{
             "tensorboardTimeSeriesId": ts["name"].rsplit("/", 1)[1],
             "values": [{"step": "7", "scalar": {"value": 0.125}}]}]})
-    finally:
-        first.stop()
-    second = Server(store_uri)
-    try:
-        (listed,) = second.http.get(f"{run_name}/timeSeries").json()["tensorboardTimeSeries"]
+    with client(store_uri) as second:
+        (listed,) = second.get(f"{run_name}/timeSeries").json()["tensorboardTimeSeries"]
         assert listed["name"] == ts["name"]  # the same id from a new server: derived from the name
-        read = second.http.get(f"{TB}:batchRead", params={"timeSeries": ts["name"]}).json()
+        read = second.get(f"{TB}:batchRead", params={"timeSeries": ts["name"]}).json()
         assert read["timeSeriesData"][0]["values"][0]["scalar"] == {"value": 0.125}
-    finally:
-        second.stop()
