@@ -222,3 +222,20 @@ def test_sdk_and_vt_leave_equal_records(server: tuple[str, str]) -> None:
     rows = {r["run_name"]: r for r in frame_rows(df)}
     assert {k: v for k, v in rows["sdk"].items() if k != "run_name"} == {
         k: v for k, v in rows["vt"].items() if k != "run_name"}
+
+
+def test_sdk_deletes_runs_with_their_time_series(server: tuple[str, str]) -> None:
+    url, _ = server
+    init_sdk(url, experiment="gone")
+    aiplatform.start_run("sdk-run")
+    aiplatform.log_time_series_metrics({"loss": 1.0}, step=1)
+    aiplatform.end_run()
+    with vt.start_run("vt-run", experiment="gone"):
+        vt.log_time_series_metrics({"loss": 2.0}, step=1)
+
+    for name in ("sdk-run", "vt-run"):
+        aiplatform.ExperimentRun(name, experiment="gone").delete(delete_backing_tensorboard_run=True)
+        with pytest.raises(vt.NotFoundError):
+            vt.ExperimentRun(name, experiment="gone")
+    assert vt.Artifact.list('schema_title = "google.VertexTensorboardRun"') == []
+    assert aiplatform.get_experiment_df("gone").empty

@@ -42,27 +42,26 @@ from .._time import from_micros, now_micros, to_micros
 from ..exceptions import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from ..experiments import records
 from ..experiments.time_series import check_points, check_step
-from ..resources import Artifact, Context
+from ..resources import Context
 from .errors import ApiError
 from .operations import done_operation
 from .stores import store_for
-from .wire import int64_in, parse_time, read_body, resource_json, rfc3339, wants_int_enums
+from .tb_artifacts import DEFAULT_TENSORBOARD
+from .tb_artifacts import router as tb_artifacts_router
+from .wire import int64_in, parse_time, read_body, rfc3339, wants_int_enums
 
 __all__ = ["DEFAULT_TENSORBOARD", "metric_of", "router", "time_series_id"]
 
 router = APIRouter()
+router.include_router(tb_artifacts_router)  # artifacts/{run}-tb-run, ahead of MetadataService
 
 LOC = "/v1/projects/{project}/locations/{location}"
 TB = LOC + "/tensorboards/{tb}"
 EXP = TB + "/experiments/{exp}"
 RUN = EXP + "/runs/{run}"
 
-#: The id of the one tensorboard of a store.
-DEFAULT_TENSORBOARD = "default"
 VALUE_TYPES = {"VALUE_TYPE_UNSPECIFIED": 0, "SCALAR": 1, "TENSOR": 2, "BLOB_SEQUENCE": 3}
 _HEX = re.compile(r"(?:[0-9a-f]{2})+")
-_TB_RUN_SUFFIX = "-tb-run"
-_TB_RUN_SCHEMA = "google.VertexTensorboardRun"
 
 # Time series created but not written to yet: {(store uri, prefix, run id): {metric}}.
 _created: dict[tuple[str, str, str], set[str]] = {}
@@ -424,6 +423,24 @@ def get_run(request: Request, project: str, location: str, tb: str, exp: str,
     return _run_json(project, location, exp, _run(store_for(project, location), exp, run))
 
 
+@router.delete(RUN)
+def delete_run(request: Request, project: str, location: str, tb: str, exp: str,
+               run: str) -> dict[str, Any]:
+    """``DeleteTensorboardRun`` (long-running, done when returned).
+
+    The run's time series are the experiment run's: they go when the run's
+    context is deleted (``ExperimentRun.delete`` deletes it right after), so
+    this deletes nothing by itself; it answers 404 for a run that does not exist.
+    """
+    _check_tb(tb)
+    _run(store_for(project, location), exp, run)
+    return done_operation(
+        request, f"{_tb_name(project, location)}/experiments/{exp}/runs/{run}",
+        response_type="google.protobuf.Empty", response={},
+        metadata_type="google.cloud.aiplatform.v1.DeleteOperationMetadata",
+    )
+
+
 # -- time series -----------------------------------------------------------------------------
 def _key(store: Any, rid: str) -> tuple[str, str, str]:
     return (store.uri, store.prefix, rid)
@@ -511,53 +528,3 @@ def get_time_series(request: Request, project: str, location: str, tb: str, exp:
     run_name = f"{_tb_name(project, location)}/experiments/{exp}/runs/{run}"
     pts = latest.get(metric)
     return _series_json(request, run_name, ctx, metric, pts[-1] if pts else None)
-
-
-# -- the TensorBoard-run reference artifact of runs logged with vt.* ------------------------------
-STORE = LOC + "/metadataStores/{store_id}"
-
-
-@router.get(STORE + "/artifacts/{run_id}" + _TB_RUN_SUFFIX)
-def get_tb_run_artifact(request: Request, project: str, location: str, store_id: str,
-                        run_id: str) -> dict[str, Any]:
-    """``GetArtifact`` of ``{experiment}-{run}-tb-run``, the artifact by which the Vertex SDK
-    finds a run's time series.
-
-    The SDK writes it when it starts a run; runs started with ``vt.start_run``
-    have none, so for them this answers the artifact the SDK would have
-    written (not stored), and their time series show in the SDK's
-    ``get_experiment_df`` and ``get_time_series_data_frame`` too.
-    """
-    store = store_for(project, location, store_id)
-    try:
-        art = Artifact.get(run_id + _TB_RUN_SUFFIX, store=store)
-        return resource_json(art, as_int=wants_int_enums(request))
-    except NotFoundError:
-        pass
-    try:
-        ctx = Context.get(run_id, store=store)
-    except (NotFoundError, InvalidArgumentError):
-        ctx = None
-    if ctx is None or ctx.schema_title != records.RUN_SCHEMA or not ctx.parent_contexts:
-        raise NotFoundError(f"artifact {store.prefix}/artifacts/{run_id}{_TB_RUN_SUFFIX} not found")
-    exp = ctx.parent_contexts[0].rsplit("/", 1)[-1]
-    if not run_id.startswith(exp + "-"):
-        raise NotFoundError(f"artifact {store.prefix}/artifacts/{run_id}{_TB_RUN_SUFFIX} not found")
-    run_name = (f"{_tb_name(project, location)}/experiments/{exp}/runs/"
-                f"{run_id[len(exp) + 1:]}")
-    base = str(request.base_url).rstrip("/")
-    stamp = rfc3339(ctx.create_time)
-    return {
-        "name": f"{store.prefix}/artifacts/{run_id}{_TB_RUN_SUFFIX}",
-        "displayName": "",
-        "uri": f"{base}/v1/{run_name}",
-        "etag": ctx.etag,
-        "labels": {},
-        "createTime": stamp,
-        "updateTime": stamp,
-        "state": 2 if wants_int_enums(request) else "LIVE",
-        "schemaTitle": _TB_RUN_SCHEMA,
-        "schemaVersion": "0.0.1",
-        "metadata": {"resourceName": run_name, "vertex_experiment_tracking": True},
-        "description": "",
-    }
