@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serve_server import LOCATION, PROJECT, STORE, Server, running_server
+from serve_server import LOCATION, PROJECT, STORE, running_server
 
 import vertex_track as vt
 

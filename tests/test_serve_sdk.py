@@ -17,12 +17,12 @@ import pytest
 
 pytest.importorskip("google.cloud.aiplatform")
 
-import google.auth.credentials  # noqa: E402
-from google.api_core import exceptions as gexc  # noqa: E402
-from google.cloud import aiplatform  # noqa: E402
-from serve_server import LOC, LOCATION, PROJECT, STORE, Server, init_sdk, running_server  # noqa: E402
+import google.auth.credentials
+from google.api_core import exceptions as gexc
+from google.cloud import aiplatform
+from serve_server import LOC, LOCATION, PROJECT, STORE, Server, init_sdk, running_server
 
-import vertex_track as vt  # noqa: E402
+import vertex_track as vt
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -45,12 +45,12 @@ def create_artifact_sample(
     schema_title: str,
     project: str,
     location: str,
-    uri: Optional[str] = None,  # noqa: UP045
-    resource_id: Optional[str] = None,  # noqa: UP045
-    display_name: Optional[str] = None,  # noqa: UP045
-    schema_version: Optional[str] = None,  # noqa: UP045
-    description: Optional[str] = None,  # noqa: UP045
-    metadata: Optional[Dict] = None,  # noqa: UP006, UP045
+    uri: Optional[str] = None,
+    resource_id: Optional[str] = None,
+    display_name: Optional[str] = None,
+    schema_version: Optional[str] = None,
+    description: Optional[str] = None,
+    metadata: Optional[Dict] = None,  # noqa: UP006
 ):  # type: ignore[no-untyped-def]
     artifact = aiplatform.Artifact.create(
         schema_title=schema_title,
@@ -73,9 +73,9 @@ def start_execution_sample(
     output_artifacts: List[aiplatform.Artifact],  # noqa: UP006
     project: str,
     location: str,
-    resource_id: Optional[str] = None,  # noqa: UP045
-    metadata: Optional[Dict[str, Any]] = None,  # noqa: UP006, UP045
-    schema_version: Optional[str] = None,  # noqa: UP045
+    resource_id: Optional[str] = None,
+    metadata: Optional[Dict[str, Any]] = None,  # noqa: UP006
+    schema_version: Optional[str] = None,
     resume: bool = False,
 ):  # type: ignore[no-untyped-def]
     aiplatform.init(project=project, location=location)

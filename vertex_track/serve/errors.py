@@ -33,9 +33,9 @@ from ..exceptions import (
     StoreUnavailableError,
     VertexTrackError,
 )
-from .wire import WireJSONResponse
+from .responses import WireJSONResponse
 
-__all__ = ["ApiError", "BodyTooLarge", "STATUS_OF_HTTP", "error_response", "install"]
+__all__ = ["STATUS_OF_HTTP", "ApiError", "BodyTooLarge", "error_response", "install"]
 
 #: The canonical status name Google gives each HTTP code.
 STATUS_OF_HTTP = {

@@ -20,8 +20,16 @@ from ..resources import Artifact, Context, EventType, Execution
 from ..store import MetadataStore
 from .metadata import STORE
 from .stores import store_for
-from .wire import EVENT_TYPES, enum_in, enum_out, int64_in, read_body, resource_json, rfc3339
-from .wire import wants_int_enums
+from .wire import (
+    EVENT_TYPES,
+    enum_in,
+    enum_out,
+    int64_in,
+    read_body,
+    resource_json,
+    rfc3339,
+    wants_int_enums,
+)
 
 __all__ = ["router", "subgraph_json"]
 

@@ -15,15 +15,28 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
 
 from .._time import UTC
 from ..exceptions import InvalidArgumentError
+from .errors import BodyTooLarge
+from .responses import WireJSONResponse
 
 __all__ = [
-    "ARTIFACT_STATES", "EVENT_TYPES", "EXECUTION_STATES", "MAX_BODY_BYTES", "camel",
-    "enum_in", "enum_out", "int64_in", "parse_time", "read_body", "resource_json", "rfc3339",
-    "snake", "wants_int_enums", "WireJSONResponse",
+    "ARTIFACT_STATES",
+    "EVENT_TYPES",
+    "EXECUTION_STATES",
+    "MAX_BODY_BYTES",
+    "WireJSONResponse",
+    "camel",
+    "enum_in",
+    "enum_out",
+    "int64_in",
+    "parse_time",
+    "read_body",
+    "resource_json",
+    "rfc3339",
+    "snake",
+    "wants_int_enums",
 ]
 
 #: Largest request body accepted (bytes); larger ones get 413.
@@ -140,8 +153,6 @@ async def read_body(request: Request) -> dict[str, Any]:
         InvalidArgumentError: not JSON, or not a JSON object.
         BodyTooLarge: over :data:`MAX_BODY_BYTES` (answered 413).
     """
-    from .errors import BodyTooLarge
-
     limit = getattr(request.app.state, "max_body_bytes", MAX_BODY_BYTES)
     chunks: list[bytes] = []
     size = 0
@@ -189,9 +200,3 @@ def resource_json(resource: Any, *, as_int: bool) -> dict[str, Any]:
     out["description"] = resource.description
     return out
 
-
-class WireJSONResponse(JSONResponse):
-    """Compact UTF-8 JSON; the response class of every route of the server."""
-
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
