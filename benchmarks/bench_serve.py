@@ -170,6 +170,7 @@ def main() -> None:
                         "the in-process reference then shares the database under another project)")
     args = parser.parse_args()
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    print(f"load average at start: {os.getloadavg()[0]:.2f}")
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     served_uri = args.store_uri or f"sqlite:///{tmp / 'served.db'}"
     local_uri = args.store_uri or f"sqlite:///{tmp / 'local.db'}"
@@ -221,6 +222,7 @@ def main() -> None:
         "serve_concurrent_creates_per_s": round(conc_creates, 1),
         "serve_concurrent_gets_per_s": round(conc_gets, 1),
         "clients": args.clients,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
     })
 
 

@@ -37,6 +37,7 @@ import threading
 from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
 from .._time import from_micros, now_micros, to_micros
 from ..exceptions import AlreadyExistsError, InvalidArgumentError, NotFoundError
@@ -278,17 +279,21 @@ async def write_experiment(request: Request, project: str, location: str, tb: st
                            exp: str) -> dict[str, Any]:
     """``WriteTensorboardExperimentData``: ``:write`` for several runs of one experiment."""
     body = await read_body(request)
-    _check_tb(tb)
-    store = store_for(project, location)
-    prefix = f"{_tb_name(project, location)}/experiments/{exp}/runs/"
-    for i, req in enumerate(body.get("writeRunDataRequests") or []):
-        run_name = str(req.get("tensorboardRun", ""))
-        if not run_name.startswith(prefix) or "/" in run_name[len(prefix):]:
-            raise ApiError(400, f"writeRunDataRequests[{i}].tensorboardRun must be a run of "
-                           f"{prefix[:-6]}, got {run_name!r}")
-        _write(store, exp, run_name[len(prefix):], req.get("timeSeriesData"),
-               f"writeRunDataRequests[{i}].timeSeriesData")
-    return {}
+
+    def work() -> dict[str, Any]:
+        _check_tb(tb)
+        store = store_for(project, location)
+        prefix = f"{_tb_name(project, location)}/experiments/{exp}/runs/"
+        for i, req in enumerate(body.get("writeRunDataRequests") or []):
+            run_name = str(req.get("tensorboardRun", ""))
+            if not run_name.startswith(prefix) or "/" in run_name[len(prefix):]:
+                raise ApiError(400, f"writeRunDataRequests[{i}].tensorboardRun must be a run of "
+                               f"{prefix[:-6]}, got {run_name!r}")
+            _write(store, exp, run_name[len(prefix):], req.get("timeSeriesData"),
+                   f"writeRunDataRequests[{i}].timeSeriesData")
+        return {}
+
+    return await run_in_threadpool(work)
 
 
 @router.get(TB + "/experiments")
@@ -310,20 +315,24 @@ async def create_experiment(request: Request, project: str, location: str, tb: s
     existing tensorboard experiment.
     """
     body = await read_body(request)
-    _check_tb(tb)
-    if not tensorboardExperimentId:
-        raise ApiError(400, "tensorboardExperimentId is required (the experiment's name)")
-    exp = records.experiment_name(tensorboardExperimentId)
-    store = store_for(project, location)
-    try:
-        ctx = Context.create(
-            records.EXPERIMENT_SCHEMA, resource_id=exp,
-            display_name=body.get("displayName") or exp, description=body.get("description"),
-            metadata={"experiment_deleted": False}, store=store,
-        )
-    except AlreadyExistsError:
-        raise AlreadyExistsError(f"tensorboard experiment {exp!r} already exists") from None
-    return _experiment_json(project, location, ctx)
+
+    def work() -> dict[str, Any]:
+        _check_tb(tb)
+        if not tensorboardExperimentId:
+            raise ApiError(400, "tensorboardExperimentId is required (the experiment's name)")
+        exp = records.experiment_name(tensorboardExperimentId)
+        store = store_for(project, location)
+        try:
+            ctx = Context.create(
+                records.EXPERIMENT_SCHEMA, resource_id=exp,
+                display_name=body.get("displayName") or exp, description=body.get("description"),
+                metadata={"experiment_deleted": False}, store=store,
+            )
+        except AlreadyExistsError:
+            raise AlreadyExistsError(f"tensorboard experiment {exp!r} already exists") from None
+        return _experiment_json(project, location, ctx)
+
+    return await run_in_threadpool(work)
 
 
 @router.get(EXP)
@@ -340,9 +349,13 @@ async def write_run(request: Request, project: str, location: str, tb: str, exp:
                     run: str) -> dict[str, Any]:
     """``WriteTensorboardRunData``: append scalar points to the run's time series, durably."""
     body = await read_body(request)
-    _check_tb(tb)
-    _write(store_for(project, location), exp, run, body.get("timeSeriesData"), "timeSeriesData")
-    return {}
+
+    def work() -> dict[str, Any]:
+        _check_tb(tb)
+        _write(store_for(project, location), exp, run, body.get("timeSeriesData"), "timeSeriesData")
+        return {}
+
+    return await run_in_threadpool(work)
 
 
 def _write(store: Any, exp: str, run: str, series: Any, field: str) -> int:
@@ -395,24 +408,28 @@ async def create_run(request: Request, project: str, location: str, tb: str, exp
                      tensorboardRunId: str = "") -> dict[str, Any]:
     """``CreateTensorboardRun``: the run's ``system.ExperimentRun`` context (created when missing)."""
     body = await read_body(request)
-    _check_tb(tb)
-    if not tensorboardRunId:
-        raise ApiError(400, "tensorboardRunId is required (the run's name)")
-    store = store_for(project, location)
-    exp_ctx = _experiment(store, exp)
-    rid = records.run_resource_id(exp, tensorboardRunId)
-    try:
-        ctx = Context.create(
-            records.RUN_SCHEMA, resource_id=rid,
-            display_name=body.get("displayName") or tensorboardRunId,
-            metadata={records.PARAMS_KEY: {}, records.METRICS_KEY: {}, records.STATE_KEY: "RUNNING"},
-            parent_contexts=[exp_ctx], store=store,
-        )
-    except AlreadyExistsError:
-        raise AlreadyExistsError(
-            f"tensorboard run {tensorboardRunId!r} already exists in experiment {exp!r}"
-        ) from None
-    return _run_json(project, location, exp, ctx)
+
+    def work() -> dict[str, Any]:
+        _check_tb(tb)
+        if not tensorboardRunId:
+            raise ApiError(400, "tensorboardRunId is required (the run's name)")
+        store = store_for(project, location)
+        exp_ctx = _experiment(store, exp)
+        rid = records.run_resource_id(exp, tensorboardRunId)
+        try:
+            ctx = Context.create(
+                records.RUN_SCHEMA, resource_id=rid,
+                display_name=body.get("displayName") or tensorboardRunId,
+                metadata={records.PARAMS_KEY: {}, records.METRICS_KEY: {}, records.STATE_KEY: "RUNNING"},
+                parent_contexts=[exp_ctx], store=store,
+            )
+        except AlreadyExistsError:
+            raise AlreadyExistsError(
+                f"tensorboard run {tensorboardRunId!r} already exists in experiment {exp!r}"
+            ) from None
+        return _run_json(project, location, exp, ctx)
+
+    return await run_in_threadpool(work)
 
 
 @router.get(RUN)
@@ -473,28 +490,32 @@ async def create_time_series(request: Request, project: str, location: str, tb: 
                              run: str, tensorboardTimeSeriesId: str = "") -> dict[str, Any]:
     """``CreateTensorboardTimeSeries``: a SCALAR metric of the run, named by ``displayName``."""
     body = await read_body(request)
-    _check_tb(tb)
-    metric = body.get("displayName")
-    if not isinstance(metric, str):
-        raise InvalidArgumentError("displayName is required: the metric's name, e.g. 'loss'")
-    check_points({metric: 0.0})  # the same name rules as vt.log_time_series_metrics
-    _value_type(body.get("valueType"), "valueType")
-    if tensorboardTimeSeriesId and tensorboardTimeSeriesId != time_series_id(metric):
-        raise InvalidArgumentError(
-            f"tensorboardTimeSeriesId {tensorboardTimeSeriesId!r} is not allowed: this server names "
-            f"a time series after its metric ({time_series_id(metric)!r} for {metric!r}); leave it out"
-        )
-    store = store_for(project, location)
-    ctx = _run(store, exp, run)
-    latest = store.read_time_series([ctx.resource_id], latest=True).get(ctx.resource_id, {})
-    key = _key(store, ctx.resource_id)
-    with _created_lock:
-        if metric in latest or metric in _created.get(key, set()):
-            raise AlreadyExistsError(f"time series {metric!r} already exists in run {run!r} "
-                                     f"of experiment {exp!r}")
-        _created.setdefault(key, set()).add(metric)
-    run_name = f"{_tb_name(project, location)}/experiments/{exp}/runs/{run}"
-    return _series_json(request, run_name, ctx, metric, None)
+
+    def work() -> dict[str, Any]:
+        _check_tb(tb)
+        metric = body.get("displayName")
+        if not isinstance(metric, str):
+            raise InvalidArgumentError("displayName is required: the metric's name, e.g. 'loss'")
+        check_points({metric: 0.0})  # the same name rules as vt.log_time_series_metrics
+        _value_type(body.get("valueType"), "valueType")
+        if tensorboardTimeSeriesId and tensorboardTimeSeriesId != time_series_id(metric):
+            raise InvalidArgumentError(
+                f"tensorboardTimeSeriesId {tensorboardTimeSeriesId!r} is not allowed: this server names "
+                f"a time series after its metric ({time_series_id(metric)!r} for {metric!r}); leave it out"
+            )
+        store = store_for(project, location)
+        ctx = _run(store, exp, run)
+        latest = store.read_time_series([ctx.resource_id], latest=True).get(ctx.resource_id, {})
+        key = _key(store, ctx.resource_id)
+        with _created_lock:
+            if metric in latest or metric in _created.get(key, set()):
+                raise AlreadyExistsError(f"time series {metric!r} already exists in run {run!r} "
+                                         f"of experiment {exp!r}")
+            _created.setdefault(key, set()).add(metric)
+        run_name = f"{_tb_name(project, location)}/experiments/{exp}/runs/{run}"
+        return _series_json(request, run_name, ctx, metric, None)
+
+    return await run_in_threadpool(work)
 
 
 @router.get(RUN + "/timeSeries/{ts}:read")
