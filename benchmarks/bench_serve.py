@@ -8,6 +8,8 @@ The server runs as ``vertex-track --store-uri URI serve`` in its own process
   metadata store, then creates);
 - ``serve_list_ms``: median ``aiplatform.Artifact.list(filter='display_name="..."')``
   over the ``--artifacts`` created, in ms;
+- ``serve_http_creates_per_s``: ``POST .../artifacts`` per second from one plain
+  HTTP client (httpx, keep-alive): the server's share of an SDK create;
 - ``serve_concurrent_creates_per_s`` / ``serve_concurrent_gets_per_s``: the
   server's own requests per second under 8 concurrent HTTP clients
   (``POST .../artifacts``, ``GET .../artifacts/{id}``; one keep-alive
@@ -183,6 +185,7 @@ def main() -> None:
         for i in range(50):
             httpx.post(f"{url}/v1/{STORE}/artifacts", params={"artifactId": f"conc-{i}"},
                        json={"schemaTitle": "system.Dataset"}).raise_for_status()
+        one_client = concurrent(url, 1, args.artifacts, "create")
         conc_creates = concurrent(url, args.clients, args.requests, "create")
         conc_gets = concurrent(url, args.clients, args.requests, "get")
     finally:
@@ -207,6 +210,7 @@ def main() -> None:
         ("SDK Artifact.list(filter) via serve", serve_list_ms, "ms (median)"),
         ("vt.Artifact.list(filter) in-process", local_list_ms, "ms (median)"),
         ("  ratio serve / in-process", serve_list_ms / local_list_ms, "x"),
+        ("POST artifacts, 1 plain HTTP client", one_client, "requests/s"),
         (f"POST artifacts, {args.clients} clients", conc_creates, "requests/s"),
         (f"GET artifact, {args.clients} clients", conc_gets, "requests/s"),
     ]
@@ -219,6 +223,7 @@ def main() -> None:
         "serve_list_ms": round(serve_list_ms, 2),
         "inprocess_list_ms": round(local_list_ms, 2),
         "list_ratio": round(serve_list_ms / local_list_ms, 2),
+        "serve_http_creates_per_s": round(one_client, 1),
         "serve_concurrent_creates_per_s": round(conc_creates, 1),
         "serve_concurrent_gets_per_s": round(conc_gets, 1),
         "clients": args.clients,
