@@ -8,8 +8,6 @@ subprocesses) and their records are read back with ``vt.*``.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,10 +18,10 @@ import pytest
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("pandas")
 
-import uvicorn  # noqa: E402
+from serve_server import running_server  # noqa: E402
 
 import vertex_track as vt  # noqa: E402
-from vertex_track.serve.app import create_app  # noqa: E402
+from vertex_track.config import get_settings  # noqa: E402
 from vertex_track.store.base import MetadataStore  # noqa: E402
 
 pytestmark = [pytest.mark.xdist_group("pipelines"), pytest.mark.slow]
@@ -53,22 +51,10 @@ def http(tracked: MetadataStore, tmp_path: Path) -> Iterator[Any]:
     data = tmp_path / "data.csv"
     data.write_text("x,label\n" + "".join(f"{i},{i % 2}\n" for i in range(20)))
     vt.Artifact.create("system.Dataset", uri=str(data), resource_id="raw-data")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        assert thread.is_alive()
-        time.sleep(0.01)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}/v1/", timeout=60)
-    try:
+    with running_server(get_settings().store_uri) as srv, httpx.Client(
+        base_url=f"{srv.url}/v1/", timeout=60,
+    ) as client:
         yield client
-    finally:
-        client.close()
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 def worker_pool(script: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -150,6 +136,14 @@ def test_a_tuning_pipeline_runs_in_the_background(http: Any, tmp_path: Path) -> 
     assert [p["name"] for p in listed] == [pipeline["name"]]
     msg = http.post(f"{pipeline['name']}:cancel").json()["error"]
     assert msg["status"] == "FAILED_PRECONDITION" and "already ended" in msg["message"]
+
+    # a new server over the same store finds it through its records
+    with running_server(get_settings().store_uri) as again:
+        seen = httpx.get(f"{again.url}/v1/{pipeline['name']}").json()
+    assert seen["state"] == "PIPELINE_STATE_SUCCEEDED" and seen["displayName"] == "tuning-job"
+    assert seen["labels"] == {"team": "ml"}
+    assert seen["trainingTaskMetadata"]["model"] == meta["model"]
+    assert seen["trainingTaskMetadata"]["pipelineRun"] == meta["pipelineRun"]
 
 
 def test_cancel_stops_the_pipeline(http: Any, tmp_path: Path) -> None:

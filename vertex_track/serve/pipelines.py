@@ -12,8 +12,8 @@ What the pipeline records is the same as from the CLI or the Python API: a
 ``system.PipelineRun`` context with the ``training_pipeline`` summary, read by
 ``vertex-track pipelines list|show``. The pipeline's id is kept in that
 summary's ``labels`` under :data:`ID_LABEL`, so ``GET`` finds a pipeline also
-after the server restarted (a pipeline whose server stopped before it ended is
-reported ``PIPELINE_STATE_FAILED``). The fields the run produced are in
+after the server restarted, with the state its records have (a pipeline's
+process is not stopped with the server: it runs on and records how it ended). The fields the run produced are in
 ``trainingTaskMetadata`` (``pipelineRun``, ``experiment``, ``model``: the
 registered ``system.Model`` artifact, ``bestTrial``, ``trials``).
 """
@@ -223,11 +223,12 @@ def _state_of(job: _Job | None, ctx: Context | None) -> tuple[str, str | None, d
         tail = (job.folder / "worker.log").read_text(errors="replace")[-1500:]
         return ("PIPELINE_STATE_FAILED",
                 f"the pipeline's process exited with code {job.process.returncode}: {tail}", None)
+    # Started by an earlier server process: its worker outlives the server, and its records
+    # say how far it got.
     state = summary.get("state")
-    if state in _DONE:
+    if state in PIPELINE_STATES:
         return state, summary.get("error"), None
-    return ("PIPELINE_STATE_FAILED",
-            "the server that ran this pipeline stopped before the pipeline ended", None)
+    return "PIPELINE_STATE_RUNNING", None, None
 
 
 def _resource(request: Request, name: str, body: dict[str, Any], state: str, created: Any,
