@@ -190,3 +190,29 @@ def test_metadata_store_get_create_and_patch_with_update_mask(http: httpx.Client
     created = ok(http.patch(f"{BASE}/artifacts/new", params={"allowMissing": "true"},
                             json={"schemaTitle": "system.Model"}))
     assert created["name"] == f"{STORE}/artifacts/new"
+
+
+def test_the_server_keeps_its_store_when_the_process_configures_another(tmp_path: Path) -> None:
+    served = f"sqlite:///{tmp_path / 'served.db'}"
+    with running_server(served) as srv, httpx.Client(base_url=srv.url) as client:
+        vt.init(store_uri=f"sqlite:///{tmp_path / 'other.db'}", project=PROJECT,
+                location=LOCATION)
+        ok(client.post(f"{BASE}/artifacts", params={"artifactId": "here"}, json={}))
+        assert vt.Artifact.list() == []
+        vt.init(store_uri=served)
+        assert [a.resource_id for a in vt.Artifact.list()] == ["here"]
+
+
+def test_patch_adds_parent_contexts_and_refuses_removing_them(http: httpx.Client) -> None:
+    for cid in ("p1", "p2", "child"):
+        ok(http.post(f"{BASE}/contexts", params={"contextId": cid},
+                     json={"schemaTitle": "system.Experiment"}))
+    child = ok(http.get(f"{BASE}/contexts/child"))
+    both = [f"{STORE}/contexts/p1", f"{STORE}/contexts/p2"]
+    patched = ok(http.patch(f"{BASE}/contexts/child",
+                            json={**child, "parentContexts": both, "description": "two parents"}))
+    assert sorted(patched["parentContexts"]) == both and patched["description"] == "two parents"
+    assert sorted(vt.Context.get("child").parent_contexts) == both
+    r = http.patch(f"{BASE}/contexts/child", json={**patched, "parentContexts": both[:1]})
+    assert r.status_code == 400 and "cannot be removed" not in r.text
+    assert "can only be added to" in r.json()["error"]["message"]

@@ -272,3 +272,13 @@ def test_sdk_sees_what_vertex_track_wrote(server: Server) -> None:
     assert [a.resource_name for a in got.get_input_artifacts()] == [data.name]
     assert aiplatform.Artifact("vt-data").metadata == {"n": 1}
     assert LOC in got.resource_name
+
+
+def test_sdk_lists_follow_next_page_token(server: Server) -> None:
+    # The SDK never sends pageSize; the server answers 100 per page and the SDK follows.
+    for i in range(230):
+        vt.Artifact.create("system.Dataset", resource_id=f"a-{i:03d}",
+                           display_name="many" if i % 2 else "few")
+    assert len(aiplatform.Artifact.list()) == 230
+    many = aiplatform.Artifact.list(filter='display_name="many"', order_by="name desc")
+    assert [a.name for a in many][:2] == ["a-229", "a-227"] and len(many) == 115

@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI
 from ..config import get_settings, init
 from . import lineage, metadata, metadata_stores, operations, pipelines, tensorboard
 from .errors import error_response, install
+from .stores import serve_store_uri
 from .wire import MAX_BODY_BYTES, WireJSONResponse
 
 __all__ = ["LOOPBACK_HOSTS", "ROUTERS", "create_app"]
@@ -71,6 +72,7 @@ def create_app(
     app.state.max_body_bytes = max_body_bytes
     app.state.operations = operations.OperationLog()
     app.state.store_uri = get_settings().store_uri
+    serve_store_uri(app.state.store_uri)
     install(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -164,14 +164,14 @@ def patch_resource(store: MetadataStore, kind: str, resource_id: str, body: dict
                 "parentContexts can only be added to by an update, not removed from "
                 f"(stored: {sorted(stored)})"
             )
-        for parent in wanted_parents:
-            if parent not in stored:
-                store.add_context_children(Context.get(parent, store=store), [resource.name])
+        added = [p for p in wanted_parents if p not in stored]
+        for parent in added:
+            store.add_context_children(Context.get(parent, store=store), [resource.name])
+        if added:
+            resource = cls.get(resource_id, store=store)
     fields = {k: v for k, v in fields.items() if v is not None}
     if fields:
         resource.update(**fields)
-    elif parents:
-        resource = cls.get(resource_id, store=store)
     return resource
 
 

@@ -15,9 +15,15 @@ from ..config import get_settings
 from ..exceptions import InvalidArgumentError
 from ..store import MetadataStore, open_store
 
-__all__ = ["check_segment", "store_for"]
+__all__ = ["check_segment", "serve_store_uri", "store_for"]
 
 _SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_served: list[str] = []  # the database this process serves, once create_app chose it
+
+
+def serve_store_uri(uri: str) -> None:
+    """Serve ``uri`` from now on, whatever ``vt.init`` later configures in this process."""
+    _served[:] = [uri]
 
 
 def check_segment(field: str, value: str) -> str:
@@ -45,5 +51,5 @@ def store_for(project: str, location: str, metadata_store: str = "default") -> M
     check_segment("project", project)
     check_segment("location", location)
     check_segment("metadata store id", metadata_store)
-    return open_store(get_settings().store_uri, project=project, location=location,
-                      metadata_store=metadata_store)
+    uri = _served[0] if _served else get_settings().store_uri
+    return open_store(uri, project=project, location=location, metadata_store=metadata_store)
