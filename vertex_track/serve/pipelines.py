@@ -122,11 +122,11 @@ def _check(body: dict[str, Any], store: Any) -> Any:
     return req
 
 
-def _worker_env(project: str, location: str) -> dict[str, str]:
+def _worker_env(store_uri: str, project: str, location: str) -> dict[str, str]:
     s = get_settings()
     env = dict(os.environ)
     env.update({
-        "VERTEX_TRACK_STORE_URI": s.store_uri, "VERTEX_TRACK_ARTIFACT_ROOT": str(s.artifact_root),
+        "VERTEX_TRACK_STORE_URI": store_uri, "VERTEX_TRACK_ARTIFACT_ROOT": str(s.artifact_root),
         "VERTEX_TRACK_PROJECT": project, "VERTEX_TRACK_LOCATION": location,
         "VERTEX_TRACK_METADATA_STORE": "default",
     })
@@ -161,7 +161,11 @@ async def create_training_pipeline(request: Request, project: str,
         [sys.executable, "-m", "vertex_track.serve.pipeline_worker",
          str(folder / "request.json"), str(folder / "result.json")],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        env=await run_in_threadpool(_worker_env, project, location), start_new_session=True,
+        env=await run_in_threadpool(
+            _worker_env, getattr(request.app.state, "store_uri", None) or get_settings().store_uri,
+            project, location,
+        ),
+        start_new_session=True,
     )
     log.close()
     name = f"projects/{project}/locations/{location}/trainingPipelines/{pid}"
