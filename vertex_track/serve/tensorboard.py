@@ -6,7 +6,8 @@ What the Vertex SDK calls when an experiment logs time series
 ``run.get_time_series_data_frame()``), answered from the time series of
 experiment runs in the metadata store
 (:meth:`~vertex_track.store.base.MetadataStore.append_time_series` /
-``read_time_series``). Nothing here needs state of its own:
+``read_time_series``). Nothing is stored besides the runs' points (the
+server only remembers, in memory, time series created but not written to yet):
 
 - **one tensorboard per store**, ``tensorboards/default`` (the default
   tensorboard), which exists from its first use; ``tensorboards.create``
