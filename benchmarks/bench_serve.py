@@ -8,6 +8,10 @@ The server runs as ``vertex-track --store-uri URI serve`` in its own process
   metadata store, then creates);
 - ``serve_list_ms``: median ``aiplatform.Artifact.list(filter='display_name="..."')``
   over the ``--artifacts`` created, in ms;
+- ``serve_ts_logs_per_s``: ``aiplatform.log_time_series_metrics`` calls per
+  second (two metrics each; one ``:write`` of TensorboardService each) in one
+  run, against ``vt.log_time_series_metrics`` in-process (buffered; the
+  time includes ``end_run``'s write);
 - ``serve_http_creates_per_s``: ``POST .../artifacts`` per second from one plain
   HTTP client (httpx, keep-alive): the server's share of an SDK create;
 - ``serve_concurrent_creates_per_s`` / ``serve_concurrent_gets_per_s``: the
@@ -106,6 +110,31 @@ def sdk_lists(n: int, repeats: int) -> list[float]:
     return out
 
 
+def sdk_time_series(n: int) -> float:
+    """Seconds for ``n`` SDK ``log_time_series_metrics`` calls (one ``:write`` each) in one run."""
+    from google.cloud import aiplatform
+
+    aiplatform.init(experiment="bench-serve")
+    aiplatform.start_run("ts")
+    aiplatform.log_time_series_metrics({"loss": 1.0, "acc": 0.0}, step=0)  # creates the series
+    start = time.perf_counter()
+    for i in range(1, n + 1):
+        aiplatform.log_time_series_metrics({"loss": 1.0 / i, "acc": i / n}, step=i)
+    elapsed = time.perf_counter() - start
+    aiplatform.end_run()
+    return elapsed
+
+
+def vt_time_series(n: int) -> float:
+    """Seconds for ``n`` ``vt.log_time_series_metrics`` calls, including the final write."""
+    vt.init(experiment="bench-serve")
+    with vt.start_run("ts"):
+        start = time.perf_counter()
+        for i in range(1, n + 1):
+            vt.log_time_series_metrics({"loss": 1.0 / i, "acc": i / n}, step=i)
+    return time.perf_counter() - start
+
+
 def vt_creates(n: int) -> float:
     vt.Artifact.create("system.Dataset", display_name="warm-up")
     start = time.perf_counter()
@@ -180,6 +209,7 @@ def main() -> None:
     try:
         sdk_s = sdk_creates(url, args.artifacts)
         sdk_list = sdk_lists(args.artifacts, args.repeats)
+        sdk_ts = sdk_time_series(args.artifacts)
         import httpx
 
         for i in range(50):
@@ -196,6 +226,7 @@ def main() -> None:
             location=LOCATION)
     vt_s = vt_creates(args.artifacts)
     vt_list = vt_lists(args.artifacts, args.repeats)
+    vt_ts = vt_time_series(args.artifacts)
 
     serve_creates = args.artifacts / sdk_s
     local_creates = args.artifacts / vt_s
@@ -210,6 +241,8 @@ def main() -> None:
         ("SDK Artifact.list(filter) via serve", serve_list_ms, "ms (median)"),
         ("vt.Artifact.list(filter) in-process", local_list_ms, "ms (median)"),
         ("  ratio serve / in-process", serve_list_ms / local_list_ms, "x"),
+        ("SDK log_time_series_metrics via serve", args.artifacts / sdk_ts, "calls/s"),
+        ("vt.log_time_series_metrics in-process", args.artifacts / vt_ts, "calls/s"),
         ("POST artifacts, 1 plain HTTP client", one_client, "requests/s"),
         (f"POST artifacts, {args.clients} clients", conc_creates, "requests/s"),
         (f"GET artifact, {args.clients} clients", conc_gets, "requests/s"),
@@ -223,6 +256,8 @@ def main() -> None:
         "serve_list_ms": round(serve_list_ms, 2),
         "inprocess_list_ms": round(local_list_ms, 2),
         "list_ratio": round(serve_list_ms / local_list_ms, 2),
+        "serve_ts_logs_per_s": round(args.artifacts / sdk_ts, 1),
+        "inprocess_ts_logs_per_s": round(args.artifacts / vt_ts, 1),
         "serve_http_creates_per_s": round(one_client, 1),
         "serve_concurrent_creates_per_s": round(conc_creates, 1),
         "serve_concurrent_gets_per_s": round(conc_gets, 1),
