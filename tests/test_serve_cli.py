@@ -26,7 +26,8 @@ def free_port() -> int:
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VERTEX_TRACK_")}
     env.update(VERTEX_TRACK_HOME=str(tmp_path / "home"),
-               VERTEX_TRACK_STORE_URI=f"sqlite:///{tmp_path / 'metadata.db'}", **extra)
+               VERTEX_TRACK_STORE_URI=f"sqlite:///{tmp_path / 'metadata.db'}")
+    env.update(extra)
     return env
 
 
@@ -81,3 +82,12 @@ def test_serve_token_option_and_busy_port(tmp_path: Path) -> None:
                               env=env, capture_output=True, text=True, timeout=120)
         assert busy.returncode == 4
         assert f"cannot listen on 127.0.0.1:{port}" in busy.stderr
+
+
+def test_serve_refuses_a_file_that_is_not_a_store(tmp_path: Path) -> None:
+    (tmp_path / "notes.db").write_text("not a database")
+    env = env_for(tmp_path, VERTEX_TRACK_STORE_URI=f"sqlite:///{tmp_path / 'notes.db'}")
+    out = subprocess.run([sys.executable, "-m", "vertex_track.cli", "serve", "--port",
+                          str(free_port())], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 3
+    assert "is damaged (file is not a database)" in out.stderr
