@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from ..config import get_settings, init
-from . import lineage, metadata, metadata_stores, operations
+from . import lineage, metadata, metadata_stores, operations, pipelines, tensorboard
 from .errors import error_response, install
 from .stores import serve_store_uri
 from .wire import MAX_BODY_BYTES, WireJSONResponse
@@ -29,7 +29,9 @@ ROUTERS: list[APIRouter] = [
     operations.router,
     metadata_stores.router,
     lineage.router,
+    tensorboard.router,  # before metadata: it answers artifacts/{run}-tb-run
     metadata.router,
+    pipelines.router,
 ]
 
 
