@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-
 import vertex_track as vt
 from vertex_track import openlineage as ol
 from vertex_track.openlineage import events as ev
@@ -344,7 +343,7 @@ class _Collector(http.server.BaseHTTPRequestHandler):
     received: list[dict[str, Any]] = []
     fail = False
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         if type(self).fail:
             self.send_response(503)

@@ -105,10 +105,10 @@ def openlineage(
             count += 1
         typer.echo(f"sent {count} OpenLineage events")
         return
-    out = open(output, "w", encoding="utf-8") if output is not None else sys.stdout
-    try:
+    if output is None:
+        for event in events:
+            sys.stdout.write(ol_spool.to_json(event) + "\n")
+        return
+    with open(output, "w", encoding="utf-8") as out:
         for event in events:
             out.write(ol_spool.to_json(event) + "\n")
-    finally:
-        if output is not None:
-            out.close()

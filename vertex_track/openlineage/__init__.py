@@ -23,7 +23,7 @@ from typing import Any
 
 from .. import config
 
-__all__ = ["configured", "enable", "disable", "enabled", "flush"]
+__all__ = ["configured", "disable", "enable", "enabled", "flush"]
 
 
 def _client_configured() -> bool:

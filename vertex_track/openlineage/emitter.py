@@ -139,7 +139,8 @@ class Emitter:
         store = record.store
         rid, display, schema, state, meta_json, create_us, update_us = record.execution
         name = store.resource_name("executions", rid)
-        inputs, outputs = [], []
+        inputs: list[ev.ArtifactInfo] = []
+        outputs: list[ev.ArtifactInfo] = []
         for kind, _label, target in record.links:
             artifact = self._artifact(store, target)
             if artifact is not None:
@@ -210,11 +211,12 @@ class Emitter:
 
     # -- sending ---------------------------------------------------------------------
     def _emit(self, event: dict[str, Any]) -> None:
-        if self._failing_since is not None:
-            if time.monotonic() - self._failing_since < RETRY_S or not self._resend():
-                spool.append([event])
-                self.spooled += 1
-                return
+        if self._failing_since is not None and (
+            time.monotonic() - self._failing_since < RETRY_S or not self._resend()
+        ):
+            spool.append([event])
+            self.spooled += 1
+            return
         try:
             self._send(event)
             self.sent += 1

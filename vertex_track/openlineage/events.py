@@ -98,6 +98,12 @@ class ExecutionInfo:
     pipeline: PipelineInfo | None = None
 
 
+def _own(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The ``vertex_track`` part of a record's metadata (empty if none)."""
+    own = metadata.get("vertex_track")
+    return own if isinstance(own, dict) else {}
+
+
 def run_id(resource_name: str) -> str:
     """The OpenLineage run id of a recorded execution or PipelineRun (stable UUID)."""
     return str(uuid.uuid5(_RUN_IDS, resource_name))
@@ -159,7 +165,7 @@ def dataset(artifact: ArtifactInfo) -> dict[str, Any]:
     """The OpenLineage dataset of an artifact, with its facets."""
     namespace, name = dataset_address(artifact)
     meta = artifact.metadata
-    own = meta.get("vertex_track") if isinstance(meta.get("vertex_track"), dict) else {}
+    own = _own(meta)
     digest = own.get("digest")
     source_uri = namespace if "://" in namespace else f"{namespace}://"
     facets: dict[str, Any] = {
@@ -210,15 +216,13 @@ def _datasets(artifacts: list[ArtifactInfo], kind: str) -> list[dict[str, Any]]:
 # -- executions -------------------------------------------------------------------------
 def job_name(info: ExecutionInfo) -> str:
     """``<flow name>.<task name>`` (the task name alone outside a flow)."""
-    own = info.metadata.get("vertex_track")
-    task = (own.get("task_name") if isinstance(own, dict) else None) or info.display_name
+    task = _own(info.metadata).get("task_name") or info.display_name
     return f"{info.pipeline.flow_name}.{task}" if info.pipeline is not None else str(task)
 
 
 def execution_start(info: ExecutionInfo, namespace: str) -> dict[str, Any]:
     """The START event of an execution: its inputs, when it started."""
-    own = info.metadata.get("vertex_track")
-    own = own if isinstance(own, dict) else {}
+    own = _own(info.metadata)
     time = own.get("start_time") or _iso_us(info.create_us)
     return _event(
         "START", str(time), _execution_run(info, namespace, None), _job(
@@ -231,8 +235,7 @@ def execution_end(info: ExecutionInfo, namespace: str) -> dict[str, Any] | None:
     kind = _END_TYPES.get(info.state)
     if kind is None:
         return None
-    own = info.metadata.get("vertex_track")
-    own = own if isinstance(own, dict) else {}
+    own = _own(info.metadata)
     time = own.get("end_time") or _iso_us(info.update_us)
     return _event(
         kind, str(time), _execution_run(info, namespace, info.state),
@@ -242,8 +245,7 @@ def execution_end(info: ExecutionInfo, namespace: str) -> dict[str, Any] | None:
 
 
 def _execution_run(info: ExecutionInfo, namespace: str, state: str | None) -> dict[str, Any]:
-    own = info.metadata.get("vertex_track")
-    own = own if isinstance(own, dict) else {}
+    own = _own(info.metadata)
     facets: dict[str, Any] = {}
     if info.pipeline is not None:
         facets["parent"] = _parent(namespace, info.pipeline)
@@ -267,15 +269,12 @@ def _execution_run(info: ExecutionInfo, namespace: str, state: str | None) -> di
             ERROR_SCHEMA, message=str(message), programmingLanguage="python",
         )
     if state == "CACHED":
-        cache = own.get("cache") if isinstance(own.get("cache"), dict) else {}
-        facets["vertexTrackCache"] = _facet(
-            CUSTOM_SCHEMA + "VertexTrackCacheRunFacet",
-            reusedExecution=cache.get("reused_execution"),
-            cachedBy="vertex_track" if cache else "prefect",
-        ) if cache.get("reused_execution") else _facet(
-            CUSTOM_SCHEMA + "VertexTrackCacheRunFacet",
-            cachedBy="vertex_track" if cache else "prefect",
-        )
+        cache = own.get("cache")
+        cache = cache if isinstance(cache, dict) else {}
+        fields = {"cachedBy": "vertex_track" if cache else "prefect"}
+        if cache.get("reused_execution"):
+            fields["reusedExecution"] = str(cache["reused_execution"])
+        facets["vertexTrackCache"] = _facet(CUSTOM_SCHEMA + "VertexTrackCacheRunFacet", **fields)
     return {"runId": run_id(info.name), "facets": facets}
 
 
