@@ -427,3 +427,61 @@ def _post(url: str, event: dict[str, Any]) -> None:
         url + "/api/v1/lineage", data=json.dumps(event).encode(),
         headers={"Content-Type": "application/json"})
     urllib.request.urlopen(request, timeout=10).close()
+
+
+# -- naming, settings, zero cost ----------------------------------------------------------
+@pytest.mark.parametrize(("uri", "namespace", "name"), [
+    ("/data/x.parquet", "file", "/data/x.parquet"),
+    ("file:///data/x.parquet", "file", "/data/x.parquet"),
+    ("file://nas01/data/x.parquet", "file://nas01", "/data/x.parquet"),
+    ("s3://bucket/runs/x.parquet", "s3://bucket", "runs/x.parquet"),
+    ("gs://bucket/runs/x.npy", "gs://bucket", "runs/x.npy"),
+    ("gcs://bucket/runs/x.npy", "gs://bucket", "runs/x.npy"),
+    ("memory://store/sha256/ab/x", "memory://store", "sha256/ab/x"),
+    ("", ev.INLINE_NAMESPACE, "projects/p/locations/l/metadataStores/m/artifacts/inline-1"),
+])
+def test_datasets_are_named_by_the_openlineage_naming_rules(
+    uri: str, namespace: str, name: str,
+) -> None:
+    artifact = ev.ArtifactInfo(
+        "projects/p/locations/l/metadataStores/m/artifacts/inline-1", uri, "system.Dataset",
+        {"vertex_track": {"digest": "sha256:00"}},
+    )
+    ds = ev.dataset(artifact)
+    assert (ds["namespace"], ds["name"]) == (namespace, name)
+    assert ds["facets"]["dataSource"]["name"] == namespace
+    assert ds["facets"]["vertexTrackArtifact"]["digest"] == "sha256:00"
+
+
+def test_run_ids_are_stable_uuids_of_the_record() -> None:
+    name = "projects/local/locations/local/metadataStores/default/executions/taskrun-1"
+    assert ev.run_id(name) == ev.run_id(name)
+    assert ev.run_id(name) != ev.run_id(name + "0")
+    import uuid
+
+    assert uuid.UUID(ev.run_id(name)).version == 5
+
+
+def test_bad_settings_say_what_is_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(vt.InvalidArgumentError, match="must be 'auto', 'on' or 'off', got 'yes'"):
+        vt.init(openlineage="yes")
+    with pytest.raises(vt.InvalidArgumentError, match="openlineage_namespace .* non-empty"):
+        vt.init(openlineage_namespace=" ")
+
+
+def test_without_openlineage_configuration_nothing_listens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from vertex_track.tracking import flows, writer
+
+    for key in list(os.environ):
+        if key.startswith("OPENLINEAGE"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)  # no openlineage.yml here
+    monkeypatch.setenv("HOME", str(tmp_path))
+    vt.init()
+    assert not ol.enabled() and writer.listeners == [] and flows.listeners == []
+    vt.init(openlineage="on")
+    assert ol.enabled() and len(writer.listeners) == 1 and len(flows.listeners) == 1
+    vt.init(openlineage="off")
+    assert not ol.enabled() and writer.listeners == [] and flows.listeners == []

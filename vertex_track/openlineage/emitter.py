@@ -95,14 +95,14 @@ class Emitter:
         """Wait until everything queued so far is sent or spooled; True if it was."""
         if threading.current_thread() is self._thread:
             return True
+        if self._failing_since is not None:
+            self._put(("resend",))  # by the emitter thread: this one never waits on a transport
         with self._cond:
             target = self._submitted
             if target != self._done:
                 self._cond.notify_all()
                 if not self._cond.wait_for(lambda: self._done >= target, timeout=timeout):
                     return False
-        if self._failing_since is not None or self._resend_wanted:
-            self._resend()
         return True
 
     # -- consumer side (the emitter thread) ----------------------------------------------
@@ -112,7 +112,7 @@ class Emitter:
                 self._cond.wait_for(lambda: bool(self._queue))
                 item = self._queue.popleft()
             try:
-                if self._resend_wanted:
+                if self._resend_wanted or (item[0] == "resend" and self._failing_since is not None):
                     self._resend()
                 for event in self._events(item):
                     self._emit(event)
@@ -124,6 +124,8 @@ class Emitter:
                 self._cond.notify_all()
 
     def _events(self, item: tuple[Any, ...]) -> list[dict[str, Any]]:
+        if item[0] == "resend":
+            return []
         if item[0] == "flow":
             _kind, context, ended = item
             info = self._pipeline_from_context(context)
