@@ -79,9 +79,9 @@ def openlineage(
     if output is not None and (transport or spooled):
         fail("--output writes a file; --transport and --spooled send events: pick one", EXIT_USAGE)
     if spooled:
-        client = ol_transport.make_client()
+        sender = ol_transport.make_sender()
         try:
-            count = ol_spool.resend(lambda e: ol_transport.emit(client, e))
+            count = ol_spool.resend(sender)
         except Exception as exc:
             fail(f"the OpenLineage transport failed ({exc}); the events stay in "
                  f"{ol_spool.spool_dir()}", EXIT_FAILED)
@@ -98,12 +98,10 @@ def openlineage(
     else:
         events = export_events(ns, filter=filter, since=_since(since))
     if transport:
-        client = ol_transport.make_client()
-        count = 0
-        for event in events:
-            ol_transport.emit(client, event)
-            count += 1
-        typer.echo(f"sent {count} OpenLineage events")
+        sender = ol_transport.make_sender()
+        batch = list(events)
+        sender.send_many(batch)
+        typer.echo(f"sent {len(batch)} OpenLineage events")
         return
     if output is None:
         for event in events:

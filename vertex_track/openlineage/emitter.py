@@ -110,17 +110,25 @@ class Emitter:
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: bool(self._queue))
-                item = self._queue.popleft()
+                items = list(self._queue)  # everything queued: sent as one batch
+                self._queue.clear()
             try:
-                if self._resend_wanted or (item[0] == "resend" and self._failing_since is not None):
+                if self._resend_wanted or (
+                    self._failing_since is not None and any(i[0] == "resend" for i in items)
+                ):
                     self._resend()
-                for event in self._events(item):
-                    self._emit(event)
-            except Exception:  # a record this module cannot read: never the user's problem
-                logger.warning("vertex_track: OpenLineage events of a record were not built",
-                               exc_info=True)
+                events: list[dict[str, Any]] = []
+                for item in items:
+                    try:
+                        events.extend(self._events(item))
+                    except Exception:  # a record this module cannot read: never the user's problem
+                        logger.warning("vertex_track: OpenLineage events of a record were not "
+                                       "built", exc_info=True)
+                self._emit(events)
+            except Exception:
+                logger.warning("vertex_track: OpenLineage emission failed", exc_info=True)
             with self._cond:
-                self._done += 1
+                self._done += len(items)
                 self._cond.notify_all()
 
     def _events(self, item: tuple[Any, ...]) -> list[dict[str, Any]]:
@@ -212,32 +220,42 @@ class Emitter:
         return self._pipeline_from_context(context)
 
     # -- sending ---------------------------------------------------------------------
-    def _emit(self, event: dict[str, Any]) -> None:
+    def _emit(self, events: list[dict[str, Any]]) -> None:
+        if not events:
+            return
         if self._failing_since is not None and (
             time.monotonic() - self._failing_since < RETRY_S or not self._resend()
         ):
-            spool.append([event])
-            self.spooled += 1
+            spool.append(events)
+            self.spooled += len(events)
             return
+        sent = 0
         try:
-            self._send(event)
-            self.sent += 1
+            if self._send_fn is None and self._sender().batched:
+                self._sender().send_many(events)  # one write for the whole batch
+                sent = len(events)
+            else:
+                for event in events:
+                    self._send(event)
+                    sent += 1
         except Exception as exc:
             self._failed(exc)
-            spool.append([event])
-            self.spooled += 1
+            spool.append(events[sent:])
+            self.spooled += len(events) - sent
+        self.sent += sent
+
+    def _sender(self) -> Any:
+        if self._client is None:
+            from .transport import make_sender
+
+            self._client = make_sender()
+        return self._client
 
     def _send(self, event: dict[str, Any]) -> None:
         if self._send_fn is not None:
             self._send_fn(event)
             return
-        if self._client is None:
-            from .transport import make_client
-
-            self._client = make_client()
-        from .transport import emit
-
-        emit(self._client, event)
+        self._sender()(event)
 
     def _failed(self, exc: BaseException) -> None:
         if self._failing_since is None:
