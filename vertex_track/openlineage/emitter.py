@@ -66,6 +66,7 @@ class Emitter:
         self._resend_wanted = True  # a spool left by an earlier process is resent first
         self.sent = 0
         self.spooled = 0
+        self.cpu_s = 0.0  # CPU time the emitter thread spent building and sending
 
     # -- producer side (tracking threads; must stay cheap) -------------------------------
     def on_records(self, batch: list[Any]) -> None:
@@ -112,6 +113,7 @@ class Emitter:
                 self._cond.wait_for(lambda: bool(self._queue))
                 items = list(self._queue)  # everything queued: sent as one batch
                 self._queue.clear()
+            cpu = time.thread_time()
             try:
                 if self._resend_wanted or (
                     self._failing_since is not None and any(i[0] == "resend" for i in items)
@@ -127,6 +129,7 @@ class Emitter:
                 self._emit(events)
             except Exception:
                 logger.warning("vertex_track: OpenLineage emission failed", exc_info=True)
+            self.cpu_s += time.thread_time() - cpu
             with self._cond:
                 self._done += len(items)
                 self._cond.notify_all()
