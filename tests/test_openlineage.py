@@ -479,3 +479,28 @@ def test_without_openlineage_configuration_nothing_listens(
     assert ol.enabled() and len(writer.listeners) == 1 and len(flows.listeners) == 1
     vt.init(openlineage="off")
     assert not ol.enabled() and writer.listeners == [] and flows.listeners == []
+
+
+def test_spool_is_resent_in_order_and_a_dead_senders_claim_is_taken_back(tmp_path: Path) -> None:
+    events = [{"n": i} for i in range(5)]
+    path = spool.append(events[:3])
+    spool.append(events[3:])
+    # A process that died while sending this file left it claimed.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    claimed = path.with_name(f"{path.name}.sending-{dead.stdout.strip()}")
+    os.rename(path, claimed)
+    assert list(spool.read()) == events
+    got: list[dict[str, Any]] = []
+
+    def flaky(event: dict[str, Any]) -> None:
+        if event["n"] == 2 and not got[2:]:
+            got.append({"failed": 2})
+            raise ConnectionError("collector down")
+        got.append(event)
+
+    with pytest.raises(ConnectionError):
+        spool.resend(flaky)
+    assert list(spool.read()) == events[2:]  # what was not sent stays, in order
+    assert spool.resend(got.append) == 3
+    assert [e for e in got if "n" in e] == events and spool.pending() == []

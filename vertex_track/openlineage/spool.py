@@ -59,7 +59,24 @@ def pending() -> list[Path]:
     folder = spool_dir()
     if not folder.is_dir():
         return []
+    for claimed in folder.glob("*.jsonl.sending-*"):  # a sender that died mid-way
+        pid = claimed.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            try:
+                os.rename(claimed, claimed.with_name(claimed.name.split(".sending-")[0]))
+            except OSError:
+                pass
     return sorted(folder.glob("*.jsonl"), key=lambda p: (p.stat().st_mtime, p.name))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def read(paths: list[Path] | None = None) -> Iterator[dict[str, Any]]:
