@@ -312,6 +312,18 @@ def test_export_replays_exactly_what_was_emitted(
     assert out1.read_text() == out2.read_text()
     lines = [json.loads(line) for line in out1.read_text().splitlines()]
     assert lines == exported
+    # --filter and --since select pipeline runs.
+    from vertex_track.openlineage.replay import export_events as select
+
+    only = list(select("vertex_track", filter='metadata.flow_name.string_value = "ol-fails"'))
+    assert {e["job"]["name"] for e in only} == {"ol-fails", "ol-fails.explode"}
+    import datetime as dt
+
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    assert list(select("vertex_track", since=later)) == []
+    subprocess.run([*cli, "--since", "2000-01-01", "--output", str(out2)], check=True, env=env,
+                   timeout=120)
+    assert out2.read_text() == out1.read_text()
     env["OPENLINEAGE__TRANSPORT__LOG_FILE_PATH"] = str(sent)
     done = subprocess.run([*cli, "--transport"], check=True, env=env, timeout=120,
                           capture_output=True, text=True)
