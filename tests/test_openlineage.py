@@ -516,3 +516,31 @@ def test_spool_is_resent_in_order_and_a_dead_senders_claim_is_taken_back(tmp_pat
     assert list(spool.read()) == events[2:]  # what was not sent stays, in order
     assert spool.resend(got.append) == 3
     assert [e for e in got if "n" in e] == events and spool.pending() == []
+
+
+def test_events_queued_at_interpreter_exit_are_written(tmp_path: Path) -> None:
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "import vertex_track as vt\n"
+        "@vt.track\n"
+        "def add(a: list, b: int) -> list:\n"
+        "    return a + [b]\n"
+        "for i in range(20):\n"
+        "    add([1, 2, 3], i)\n"
+    )
+    events = tmp_path / "events.jsonl"
+    env = {
+        **os.environ, "VERTEX_TRACK_HOME": str(tmp_path / "home"),
+        "OPENLINEAGE__TRANSPORT__TYPE": "file",
+        "OPENLINEAGE__TRANSPORT__LOG_FILE_PATH": str(events),
+        "OPENLINEAGE__TRANSPORT__APPEND": "true",
+        "VERTEX_TRACK_OPENLINEAGE_NAMESPACE": "scripts",
+    }
+    subprocess.run([sys.executable, str(script)], check=True, env=env, timeout=120, cwd=tmp_path)
+    got = [json.loads(line) for line in events.read_text().splitlines()]
+    assert len(got) == 40
+    assert {(e["job"]["namespace"], e["job"]["name"]) for e in got} == {("scripts", "add")}
+    assert sorted(e["eventType"] for e in got) == ["COMPLETE"] * 20 + ["START"] * 20
+    for event in got:
+        validate(event)
+        assert "parent" not in event["run"]["facets"]  # no flow run around them

@@ -329,10 +329,10 @@ def _at_exit() -> None:
         return
     from ..tracking import writer
 
-    try:
-        writer.flush(timeout=EXIT_WAIT_S)
-    except Exception:
-        pass
+    try:  # the last records first (the writer's own exit hook runs after this one)
+        writer.flush(timeout=EXIT_WAIT_S, deferred=False)
+    except Exception as exc:  # reported as the writer reports it at exit
+        logger.error("%s", exc)
     if not emitter.flush(EXIT_WAIT_S):
         logger.error("vertex_track: OpenLineage events were still queued at exit")
 
