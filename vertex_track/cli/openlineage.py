@@ -17,7 +17,9 @@ import typer
 from ._common import EXIT_FAILED, EXIT_USAGE, check_store, fail, handle_errors
 
 export_app = typer.Typer(
-    help="Export what was recorded in other formats.", no_args_is_help=True,
+    help="Export what was recorded in other formats (OpenLineage run events).\n\n"
+    "$ vertex-track export openlineage --output events.jsonl",
+    no_args_is_help=True,
 )
 
 
