@@ -13,9 +13,11 @@
 3. large: a large numpy array as a task output: MB/s of materialize + hash +
    atomic write vs plain ``np.save`` + fsync of the same array.
 4. memory: RSS after 10,000 tracked calls vs after 1,000 (flat = ~1.0).
+5. openlineage: the flow of 1., tracked, with OpenLineage events written by the
+   client's file transport vs without them: ``openlineage_overhead_ratio``.
 
 Usage: python benchmarks/bench_tracking.py [--tasks 200] [--repeats 5] [--map-size 100]
-       [--trivial-repeats 9] [--large-mb 1024] [--only prefect|plain|large|memory ...]
+       [--trivial-repeats 9] [--large-mb 1024] [--only prefect|plain|large|memory|openlineage ...]
 """
 
 from __future__ import annotations
@@ -174,6 +176,59 @@ def bench_map(n_elements: int, repeats: int) -> tuple[float, float, float, float
     return side_by_side(plain_flow, tracked_flow, repeats, n_elements)
 
 
+def bench_openlineage(
+    n_tasks: int, repeats: int, events: Path,
+) -> tuple[float, float, float, float, int, float]:
+    """The overhead ratio's flow, tracked, with OpenLineage events written by the
+    client's file transport vs without (same process; the listeners are attached
+    for one run and detached for the next). Returns ``side_by_side``'s four medians,
+    the number of events written and the emitter thread's CPU seconds per task
+    (its own clock: what emission costs, whatever else loads the machine)."""
+    from prefect import task
+
+    from vertex_track import openlineage as ol
+    from vertex_track.openlineage import emitter as ol_emitter
+    from vertex_track.tracking import flows, writer
+
+    os.environ["OPENLINEAGE__TRANSPORT__TYPE"] = "file"
+    os.environ["OPENLINEAGE__TRANSPORT__LOG_FILE_PATH"] = str(events)
+    os.environ["OPENLINEAGE__TRANSPORT__APPEND"] = "true"
+    ol.enable("bench")
+    emitter = ol_emitter.get_emitter()
+    assert emitter is not None
+
+    def attach(on: bool) -> None:
+        for hooks, fn in ((writer.listeners, emitter.on_records), (flows.listeners, emitter.on_flow)):
+            if on and fn not in hooks:
+                hooks.append(fn)
+            elif not on and fn in hooks:
+                hooks.remove(fn)
+
+    def step(x: np.ndarray, i: int) -> float:
+        return float(x[i % x.size])
+
+    tracked_step = vt.track(task(step, name="step"))
+    array = np.arange(64, dtype=np.float64)
+
+    @vt.flow(name="bench-openlineage")
+    def tracked_flow() -> float:
+        return sum(tracked_step(array, i) for i in range(n_tasks))
+
+    def without() -> float:
+        attach(False)
+        return tracked_flow()
+
+    def with_events() -> float:
+        attach(True)
+        return tracked_flow()
+
+    result = side_by_side(without, with_events, repeats, n_tasks)
+    ol.disable()
+    written = len(events.read_text().splitlines()) if events.exists() else 0
+    runs_with = repeats + 1  # the warm-up run too
+    return (*result, written, emitter.cpu_s / (runs_with * n_tasks))
+
+
 def map_edges(db: Path) -> tuple[int, int]:
     """(mapped ``use`` executions, of them with an INPUT event on a ``make`` output)."""
     conn = sqlite3.connect(db)
@@ -315,7 +370,7 @@ def bench_memory() -> tuple[float, float]:
     return after_1k, rss_mb()
 
 
-SECTIONS = ("prefect", "plain", "large", "memory")
+SECTIONS = ("prefect", "plain", "large", "memory", "openlineage")
 
 
 def main() -> None:
@@ -331,7 +386,8 @@ def main() -> None:
     parser.add_argument("--large-mb", type=int, default=1024)
     parser.add_argument(
         "--only", choices=SECTIONS, action="append",
-        help="run only this part (repeatable): prefect (1), plain (2), large (3), memory (4)",
+        help="run only this part (repeatable): prefect (1), plain (2), large (3), memory (4), "
+        "openlineage (5)",
     )
     args = parser.parse_args()
     sections = set(args.only or SECTIONS)
@@ -437,6 +493,31 @@ def main() -> None:
                 "rss_1k_mb": round(rss_1k, 1),
                 "rss_10k_mb": round(rss_10k, 1),
                 "rss_growth_ratio": round(rss_10k / rss_1k, 3),
+            })
+
+        if "openlineage" in sections:
+            vt.init(store_uri=f"sqlite:///{root / 'ol.db'}", artifact_root=str(root / "a6"))
+            without, with_ol, without_cpu, with_cpu, written, emit_cpu = bench_openlineage(
+                args.tasks, args.repeats, root / "openlineage.jsonl")
+            ratio = with_ol / without
+            rows += [
+                (f"tracked task, no OpenLineage (median of {args.repeats} x {args.tasks})",
+                 without * 1e3, "ms/task"),
+                ("tracked task + OpenLineage events, file transport", with_ol * 1e3, "ms/task"),
+                ("openlineage overhead ratio with / without", ratio, ""),
+                ("same, CPU time with / without", with_cpu / without_cpu, ""),
+                ("OpenLineage events written", written, ""),
+                ("emitter thread CPU per task (build + write 2 events)", emit_cpu * 1e3, "ms/task"),
+                ("same, over the tracked task's CPU without", emit_cpu / without_cpu, ""),
+            ]
+            summary.update({
+                "openlineage_overhead_ratio": round(ratio, 3),
+                "openlineage_without_ms_per_task": round(without * 1e3, 3),
+                "openlineage_with_ms_per_task": round(with_ol * 1e3, 3),
+                "openlineage_cpu_overhead_ratio": round(with_cpu / without_cpu, 3),
+                "openlineage_events": written,
+                "openlineage_emitter_cpu_ms_per_task": round(emit_cpu * 1e3, 4),
+                "openlineage_emitter_cpu_share": round(emit_cpu / without_cpu, 4),
             })
 
     load_after = os.getloadavg()[0]

@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
     ("store/artifacts", frozenset({"store", "artifacts"})),
     ("resources/executions", frozenset({"resources", "resource_base", "executions"})),
     ("lineage/experiments/tracking/runs", frozenset({"lineage", "experiments", "tracking", "runs"})),
-    ("pipelines/maintenance", frozenset({"pipelines", "maintenance"})),
+    ("pipelines/maintenance", frozenset({"pipelines", "maintenance", "openlineage"})),
     ("cli/ui/serve", frozenset({"cli", "ui", "serve"})),
 ]
 PACKAGE_LAYER = "package __init__"

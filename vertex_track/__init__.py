@@ -182,3 +182,12 @@ def _autotrack_from_environment() -> None:
 
 
 _autotrack_from_environment()
+
+
+def _openlineage_from_environment() -> None:
+    # Registers a settings listener; the OpenLineage client is imported only
+    # when it is installed and configured (docs/openlineage.md).
+    importlib.import_module("vertex_track.openlineage").autostart()
+
+
+_openlineage_from_environment()

@@ -34,6 +34,8 @@ _ENV = {
     "retry_timeout": "VERTEX_TRACK_RETRY_TIMEOUT",
     "unavailable_hold": "VERTEX_TRACK_UNAVAILABLE_HOLD",
     "max_metadata_bytes": "VERTEX_TRACK_MAX_METADATA_BYTES",
+    "openlineage": "VERTEX_TRACK_OPENLINEAGE",
+    "openlineage_namespace": "VERTEX_TRACK_OPENLINEAGE_NAMESPACE",
 }
 # Numeric settings: (type, smallest allowed value).
 _NUMBERS: dict[str, tuple[type, float]] = {
@@ -87,6 +89,8 @@ class Settings:
     retry_timeout: float = 10.0
     unavailable_hold: float = 5.0
     max_metadata_bytes: int = 1024 * 1024
+    openlineage: str = "auto"
+    openlineage_namespace: str = "vertex_track"
 
     @property
     def store_prefix(self) -> str:
@@ -116,6 +120,17 @@ def _from_env() -> dict[str, Any]:
 
 
 def _validate(values: dict[str, Any]) -> None:
+    mode = values.get("openlineage", "auto")
+    if mode not in ("auto", "on", "off"):
+        raise InvalidArgumentError(
+            f"openlineage (or VERTEX_TRACK_OPENLINEAGE) must be 'auto', 'on' or 'off', got {mode!r}"
+        )
+    namespace = values.get("openlineage_namespace", "vertex_track")
+    if not isinstance(namespace, str) or not namespace.strip():
+        raise InvalidArgumentError(
+            "openlineage_namespace (or VERTEX_TRACK_OPENLINEAGE_NAMESPACE) must be a non-empty "
+            f"string, got {namespace!r}"
+        )
     policy = values.get("on_tracking_error", "raise")
     if policy not in _POLICIES:
         raise InvalidArgumentError(
@@ -169,6 +184,8 @@ def init(
     retry_timeout: float | None = None,
     unavailable_hold: float | None = None,
     max_metadata_bytes: int | None = None,
+    openlineage: str | None = None,
+    openlineage_namespace: str | None = None,
 ) -> Settings:
     """Configure vertex_track for this process.
 
@@ -195,6 +212,11 @@ def init(
             on a store that cannot be reached.
         connect_timeout, statement_timeout, retry_timeout, unavailable_hold,
         max_metadata_bytes: see :class:`Settings`.
+        openlineage: ``"auto"`` (default: OpenLineage events are sent when the
+            ``openlineage-python`` client is installed and configured), ``"on"``
+            or ``"off"``; see ``docs/openlineage.md``.
+        openlineage_namespace: the namespace of the OpenLineage jobs
+            (default ``"vertex_track"``).
 
     Returns:
         The effective :class:`Settings`.
@@ -216,6 +238,8 @@ def init(
         "retry_timeout": retry_timeout,
         "unavailable_hold": unavailable_hold,
         "max_metadata_bytes": max_metadata_bytes,
+        "openlineage": openlineage,
+        "openlineage_namespace": openlineage_namespace,
     }
     given = {k: v for k, v in given.items() if v is not None}
     with _lock:

@@ -20,6 +20,7 @@ from .doctor import doctor
 from .experiments import experiments_app
 from .gc import gc
 from .lineage import lineage
+from .openlineage import export_app
 from .pipelines import pipelines_app
 from .purge import purge_app
 from .resources import artifacts_app, contexts_app, executions_app
@@ -97,6 +98,7 @@ app.command("doctor")(doctor)
 app.command("sync")(sync)
 app.command("ui")(ui)
 app.command("serve")(serve)
+app.add_typer(export_app, name="export")
 
 
 def run() -> None:

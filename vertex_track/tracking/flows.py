@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import time
 from typing import Any
 
@@ -33,6 +34,11 @@ from .pipeline_run import SCHEMA, context_id_for, ensure_context
 from .provenance import flow_inputs, param_provenance, record_flow_result, scope_chain
 from .recorder import Tracker, current_pipeline, jsonable_parameters
 from .writer import flush
+
+#: Callables ``fn(context, ended)`` told when a tracked flow run starts (its
+#: PipelineRun context, ``ended=False``) and ends (the context with its final
+#: state, ``ended=True``): what an exporter (OpenLineage) listens to.
+listeners: list[Any] = []
 
 
 class _FlowRun:
@@ -99,10 +105,20 @@ def _begin() -> tuple[_FlowRun | None, _Tokens | None]:
             current_pipeline.set(context), flow_inputs.set(provenance),
             scope_chain.set((context.resource_id, *scope_chain.get())),
         )
+        if listeners:
+            _notify(context, ended=False)
         return _FlowRun(context, time.perf_counter(), str(flow_run.id)), tokens
     except Exception as exc:
         Tracker._handle(exc, "the start of the flow run", settings)
         return None, None
+
+
+def _notify(context: Context, *, ended: bool) -> None:
+    for listener in list(listeners):
+        try:
+            listener(context, ended)
+        except Exception:  # an exporter's bug never costs the flow run
+            logging.getLogger("vertex_track.tracking").debug("flow listener failed", exc_info=True)
 
 
 def _update(context: Context, metadata: dict[str, Any]) -> Context:
@@ -165,6 +181,8 @@ def _end(
             metadata["error_message"] = str(reason)[:2000]
         try:
             run.context = _update(run.context, metadata)
+            if listeners:
+                _notify(run.context, ended=True)
         except StoreUnavailableError:
             # The store went away during the run: the final state waits in the
             # spool with the task records (nothing lost, so no error).

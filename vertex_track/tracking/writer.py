@@ -47,6 +47,11 @@ from . import spool as _spool
 logger = logging.getLogger("vertex_track.tracking")
 
 MAX_BATCH = 256
+
+#: Callables ``fn(records)`` given every batch of records the writer takes (in
+#: the writer thread, after merging): what an exporter (OpenLineage) listens to.
+#: They must only queue the records and return at once; empty means no cost.
+listeners: list[Any] = []
 #: How long the writer waits for a batch to fill before committing what it has.
 LINGER_S = 0.01
 
@@ -242,7 +247,10 @@ class Writer:
 
     def _write(self, batch: list[Record]) -> None:
         by_store: dict[int, list[Record]] = {}
-        for record in _coalesce(batch):
+        batch = _coalesce(batch)
+        if listeners:
+            _notify(batch)
+        for record in batch:
             by_store.setdefault(id(record.store), []).append(record)
         for records in by_store.values():
             self._write_store(records[0].store, records)
@@ -352,6 +360,14 @@ def _coalesce(batch: list[Record]) -> list[Record]:
             )
         out.append(record)
     return out
+
+
+def _notify(batch: list[Record]) -> None:
+    for listener in list(listeners):
+        try:
+            listener(batch)
+        except Exception:  # an exporter's bug never costs a tracking record
+            logger.debug("tracking listener failed", exc_info=True)
 
 
 def _prefect_log(message: str) -> None:
