@@ -9,6 +9,14 @@ is skipped with the reason otherwise.
 from __future__ import annotations
 
 import os
+
+# The GCS tests talk to a local emulator only. gcsfs's experimental bucket-type
+# lookup calls Google's gRPC control plane, and google-auth probes the GCE
+# metadata server when no credentials are set: both would leave this machine.
+# Set before anything imports gcsfs or google-auth (each reads these at import).
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+os.environ.setdefault("NO_GCE_CHECK", "true")
+
 import signal
 import subprocess
 import sys
@@ -202,3 +210,28 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> DemoStore:
         [str(BIN / "vertex-track"), "experiments", "list"], env=env, capture_output=True,
         text=True, check=True).stdout.splitlines()[1].split("\t")[0]
     return DemoStore(env, (newest, older), experiment, outputs)
+
+
+# -- object stores over their real protocols (tests/object_stores.py) -------------------
+
+
+@pytest.fixture(scope="session")
+def s3_bucket() -> Iterator[object]:
+    """A bucket on moto's S3 server on 127.0.0.1 (one server per test session)."""
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto.server")
+    from object_stores import moto_s3
+
+    with moto_s3() as bucket:
+        yield bucket
+
+
+@pytest.fixture(scope="session")
+def gcs_bucket() -> Iterator[object]:
+    """A bucket on gcp-storage-emulator on 127.0.0.1 (one server per test session)."""
+    pytest.importorskip("gcsfs")
+    pytest.importorskip("gcp_storage_emulator")
+    from object_stores import gcs_emulator
+
+    with gcs_emulator() as bucket:
+        yield bucket

@@ -1,6 +1,8 @@
-"""The artifact store and the materializers, on a local folder and on ``memory://``.
+"""The artifact store and the materializers, on a local folder, ``memory://``, and the
+object stores over their real protocols (``s3://`` on moto's server, ``gs://`` on
+gcp-storage-emulator, both on 127.0.0.1).
 
-Every test taking ``artifact_store`` runs on both filesystems: the same
+Every test taking ``artifact_store`` runs on each filesystem: the same
 contract holds whichever fsspec backend is behind the store.
 """
 
@@ -63,10 +65,14 @@ def _sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@pytest.fixture(params=["local", "memory"])
+@pytest.fixture(params=["local", "memory", "s3", "gcs"])
 def artifact_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ArtifactStore]:
     if request.param == "local":
         yield ArtifactStore(tmp_path / "store", cache_dir=tmp_path / "cache")
+        return
+    if request.param in ("s3", "gcs"):
+        bucket = request.getfixturevalue(f"{request.param}_bucket")
+        yield ArtifactStore(bucket.root(), cache_dir=tmp_path / "cache")
         return
     root = f"memory://vt-test-{uuid.uuid4().hex}"
     store = ArtifactStore(root, cache_dir=tmp_path / "cache")

@@ -1,7 +1,7 @@
 """Writing objects to any fsspec filesystem other than the local disk (object stores, ``memory://``).
 
-One PUT of a whole object is atomic, so an object written under ``.tmp/`` is moved (a server-side
-copy on S3/GCS) to its content address. A folder cannot be moved atomically, so its files are
+One PUT of a whole object is atomic, so an object written under ``.tmp/`` is copied (a server-side
+copy on S3/GCS) to its content address, then deleted. A folder cannot be moved atomically, so its files are
 moved first and its manifest written last, as the commit. The layout is described in
 :mod:`vertex_track.artifacts.backends`.
 """
@@ -54,8 +54,32 @@ class _FsspecTree(TreeWriter):
         self.entries[relpath] = (hexdigest, size)
 
 
+#: Protocols of object stores: keys, no folders. ``makedirs`` there would create the
+#: *bucket* when it is missing (s3fs, gcsfs do), hiding a mistyped artifact root.
+_OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "abfss", "az", "adl", "oss"})
+
+
 class FsspecBackend(Backend):
-    """Object stores and other fsspec filesystems: whole-object PUTs are atomic."""
+    """Object stores and other fsspec filesystems: whole-object PUTs are atomic.
+
+    No credentials or options of our own reach the filesystem: s3fs, gcsfs and
+    the others read their usual environment and configuration files.
+    """
+
+    def __init__(self, fs: Any, root: str) -> None:
+        super().__init__(fs, root)
+        protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+        self._has_folders = not _OBJECT_STORES.intersection(protocols)
+
+    def _ls(self, path: str, detail: bool) -> list[Any]:
+        """A fresh listing: other processes and machines write here, and a listing
+        cached by the filesystem (s3fs, gcsfs keep one) would hide their objects,
+        also from later ``info`` calls; so no listing is left cached either."""
+        self.fs.invalidate_cache(path)
+        try:
+            return list(self.fs.ls(path, detail=detail))
+        finally:
+            self.fs.invalidate_cache(path)
 
     def _info(self, path: str) -> dict[str, Any] | None:
         try:
@@ -63,11 +87,20 @@ class FsspecBackend(Backend):
         except FileNotFoundError:
             return None
 
-    def _move(self, src: str, dst: str) -> None:
-        parent = dst.rsplit("/", 1)[0]
-        with contextlib.suppress(FileExistsError):
-            self.fs.makedirs(parent, exist_ok=True)
-        self.fs.mv(src, dst)
+    def _publish(self, src: str, dst: str) -> None:
+        """Copy the finished temporary object ``src`` to its final key ``dst``.
+
+        On an object store this is one server-side copy (S3 CopyObject, GCS
+        rewrite): the final key appears whole or not at all. The caller deletes
+        ``src`` afterwards, with the rest of its temporary objects. (A plain
+        copy, not ``fs.mv``: gcsfs's move tries GCS's ``moveTo`` call first,
+        which S3-style servers and GCS emulators lack, and then copies anyway.)
+        """
+        if self._has_folders:
+            parent = dst.rsplit("/", 1)[0]
+            with contextlib.suppress(FileExistsError):
+                self.fs.makedirs(parent, exist_ok=True)
+        self.fs.cp_file(src, dst)
 
     def store_stream(self, write: Callable[[HashingWriter], None], extension: str) -> Written:
         tmp = self.new_tmp_name(extension)
@@ -83,7 +116,7 @@ class FsspecBackend(Backend):
             final = self.object_path(hexdigest, extension)
             info = self._info(final)
             if info is None or info.get("type") != "file" or info.get("size") != size:
-                self._move(tmp, final)
+                self._publish(tmp, final)
             return final, hexdigest, size
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -102,7 +135,7 @@ class FsspecBackend(Backend):
             marker = final + MANIFEST_SUFFIX
             if self._info(marker) is None:
                 for rel in sorted(tree.entries):
-                    self._move(f"{staging}/{rel}", f"{final}/{rel}")
+                    self._publish(f"{staging}/{rel}", f"{final}/{rel}")
                 # The commit: one small PUT, after every file is in place.
                 self.fs.pipe_file(marker, manifest)
             return final, hexdigest, size
@@ -139,13 +172,13 @@ class FsspecBackend(Backend):
 
     def iter_object_paths(self) -> Iterator[str]:
         try:
-            shards = sorted(self.fs.ls(self.objects_dir, detail=False))
+            shards = sorted(self._ls(self.objects_dir, detail=False))
         except FileNotFoundError:
             return
         for shard in shards:
             shard = shard.rstrip("/")
             try:
-                names = [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(shard, detail=False)]
+                names = [p.rstrip("/").rsplit("/", 1)[-1] for p in self._ls(shard, detail=False)]
             except (FileNotFoundError, NotADirectoryError):
                 continue
             prefix = f"{self.objects_dir}/{shard.rsplit('/', 1)[-1]}"
@@ -154,7 +187,7 @@ class FsspecBackend(Backend):
     def cleanup_tmp(self, older_than_s: float) -> int:
         deadline = time.time() - older_than_s
         try:
-            entries = self.fs.ls(self.tmp_dir, detail=True)
+            entries = self._ls(self.tmp_dir, detail=True)
         except FileNotFoundError:
             return 0
         removed = 0

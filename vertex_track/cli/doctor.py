@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from ._common import check_store, handle_errors
-from ._output import Column, print_json, print_table, stderr
+from ._common import EXIT_STORE_UNAVAILABLE, fail, handle_errors
+from ._output import Column, line, print_json, print_table, stderr
 
 #: Problems were found (and not all of them fixed).
 EXIT_PROBLEMS = 5
@@ -31,7 +31,9 @@ def doctor(
 ) -> None:
     """Check the metadata store and the artifact files; report (and with --fix, repair) problems.
 
-    Checks: SQLite's integrity_check and foreign_key_check; events and context
+    Checks: that the metadata store answers from this machine (a PostgreSQL
+    server at its host and port) and that the artifact root takes a probe
+    object (written, read back and deleted under its .tmp/ prefix); SQLite's integrity_check and foreign_key_check; events and context
     links pointing at rows that are gone; artifacts whose stored bytes are
     missing; temporary files of writes that never finished (.part); and
     executions and pipeline runs still RUNNING whose process is gone (same
@@ -42,21 +44,40 @@ def doctor(
 
     Exit codes: 0 healthy (warnings such as leftover temporary files do not
     count), 5 problems found (with --fix: problems left unfixed, such as
-    missing files), 3 the store is unavailable or not a vertex_track store.
+    missing files, or an artifact root that cannot be written), 3 the store is
+    unavailable or not a vertex_track store (the findings are printed first).
 
     Example:
 
     $ vertex-track doctor
     $ vertex-track doctor --fix
     """
-    check_store(write=fix)
     from ..config import get_settings
     from ..maintenance.doctor import run_checks
-    from ..store import get_store
+    from ..maintenance.reachability import check_artifact_root, check_store_reachable
+    from ..store import get_store, set_read_only
 
     if prefect is None:
         prefect = bool(os.environ.get("PREFECT_API_URL"))
-    findings = run_checks(get_store(), get_settings().artifact_root, fix=fix, prefect=prefect)
+    settings = get_settings()
+    set_read_only(True)  # a report never creates, migrates or writes a store
+    findings, store = check_store_reachable(settings.store_uri)
+    root_findings = check_artifact_root(settings.artifact_root)
+    findings += root_findings
+    if store is not None:
+        if fix:
+            set_read_only(False)
+            store = get_store()
+        findings += run_checks(store, settings.artifact_root, fix=fix, prefect=prefect,
+                               files=not root_findings)
+    _report(findings, fix=fix, json_mode=json_mode)
+    if store is None:
+        fail(findings[0].message, EXIT_STORE_UNAVAILABLE)
+    if any(f.severity == "error" and not f.fixed for f in findings):
+        raise typer.Exit(EXIT_PROBLEMS)
+
+
+def _report(findings: list, *, fix: bool, json_mode: bool) -> None:
     open_errors = [f for f in findings if f.severity == "error" and not f.fixed]
     if json_mode:
         print_json({
@@ -73,6 +94,9 @@ def doctor(
             [[f.check, f.severity, "yes" if f.fixed else "", f.resource or "", f.message]
              for f in findings],
         )
+        for f in findings:
+            if f.hint:
+                line(f"fix ({f.check}): {f.hint}")
         fixed = sum(f.fixed for f in findings)
         summary = f"{len(findings)} finding(s): {len(open_errors)} problem(s) open"
         if fixed:
@@ -80,5 +104,3 @@ def doctor(
         elif open_errors and not fix:
             summary += "; --fix repairs crashed runs and dangling links"
         stderr(summary, style="yellow" if open_errors else "green")
-    if open_errors:
-        raise typer.Exit(EXIT_PROBLEMS)

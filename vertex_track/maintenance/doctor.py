@@ -2,6 +2,9 @@
 
 Checks, in order:
 
+- ``store`` and ``artifact-root``: the metadata store opens, and a probe
+  object can be written, read and deleted under the artifact root (see
+  :mod:`vertex_track.maintenance.reachability`; the command runs them first);
 - ``integrity``: SQLite's ``PRAGMA integrity_check`` and ``foreign_key_check``
   (PostgreSQL checks its own pages; nothing to run there);
 - ``dangling``: events and context links whose artifact, execution or context
@@ -43,30 +46,35 @@ _SHOWN = 1000  # findings per check, at most
 
 @dataclass
 class Finding:
-    """One problem found (``severity`` ``"error"`` or ``"warning"``)."""
+    """One problem found (``severity`` ``"error"`` or ``"warning"``); ``hint`` says
+    what to do about it, when there is more to say than the message."""
 
     check: str
     severity: str
     message: str
     resource: str | None = None
     fixed: bool = False
+    hint: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def run_checks(
-    store: Any, artifact_root: str, *, fix: bool = False, prefect: bool = False
+    store: Any, artifact_root: str, *, fix: bool = False, prefect: bool = False,
+    files: bool = True,
 ) -> list[Finding]:
     """Run every check on ``store`` (a :class:`MaintenanceStore`) and ``artifact_root``;
-    apply fixes if asked.
+    apply fixes if asked. ``files=False`` skips the checks that read the artifact
+    root (when it cannot be reached, each would fail alike).
 
     Returns:
         The findings; an empty list means healthy.
     """
     findings: list[Finding] = []
     findings += check_store(store, fix=fix)
-    findings += check_files(artifact_root)
+    if files:
+        findings += check_files(artifact_root)
     findings += check_crashed(store, fix=fix, prefect=prefect)
     return findings
 
