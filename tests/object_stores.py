@@ -15,6 +15,7 @@ machine finds the real service, and nothing in vertex_track passes them on.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -80,6 +81,7 @@ def moto_s3() -> Iterator[Bucket]:
     """moto's S3 server on 127.0.0.1, with one bucket made; the environment points at it."""
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
