@@ -17,6 +17,7 @@ library's own environment and configuration (``AWS_*`` and ``~/.aws`` for
 from __future__ import annotations
 
 import contextlib
+import errno
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -88,7 +89,9 @@ def _root_hint(root: str, exc: BaseException) -> tuple[str, str]:
             f"create the bucket, or fix VERTEX_TRACK_ARTIFACT_ROOT; credentials come from "
             f"{credentials}",
         )
-    if isinstance(exc, PermissionError):
+    if isinstance(exc, PermissionError) or (
+        isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+    ):
         if credentials:
             return ("this machine may not write there",
                     f"grant these credentials write access; they come from {credentials}")
