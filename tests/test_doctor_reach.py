@@ -19,10 +19,10 @@ from typing import Any
 
 import fsspec
 import pytest
+from conftest import BIN
 from typer.testing import CliRunner
 
 import vertex_track as vt
-from conftest import BIN
 from vertex_track.cli.app import app
 
 runner = CliRunner()

@@ -101,6 +101,6 @@ def _report(findings: list, *, fix: bool, json_mode: bool) -> None:
         summary = f"{len(findings)} finding(s): {len(open_errors)} problem(s) open"
         if fixed:
             summary += f", {fixed} fixed"
-        elif open_errors and not fix:
+        elif not fix and any(f.check in ("crashed", "dangling") for f in open_errors):
             summary += "; --fix repairs crashed runs and dangling links"
         stderr(summary, style="yellow" if open_errors else "green")
