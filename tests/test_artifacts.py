@@ -528,7 +528,10 @@ def test_concurrent_threads_put_the_same_value(artifact_store: ArtifactStore) ->
     assert _tmp_entries(artifact_store) == []
 
 
-def test_concurrent_threads_put_the_same_folder(local_store: ArtifactStore, tmp_path: Path) -> None:
+def test_concurrent_threads_put_the_same_folder(
+    artifact_store: ArtifactStore, tmp_path: Path
+) -> None:
+    local_store = artifact_store
     # Writers of the same folder all finish; none pulls the folder from under another.
     folder = _make_tree(tmp_path / "d", {f"f{i}": os.urandom(1000) for i in range(20)})
     barrier = threading.Barrier(8)
@@ -588,7 +591,17 @@ def _put_from_child(root: str, barrier: Any, queue: Any) -> None:
     os._exit(0)
 
 
-def test_two_processes_put_the_same_value(local_store: ArtifactStore) -> None:
+@pytest.fixture(params=["local", "s3", "gcs"])
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStore:
+    """A store that other processes reach too (``memory://`` is per process)."""
+    if request.param == "local":
+        return ArtifactStore(tmp_path / "store", cache_dir=tmp_path / "cache")
+    bucket = request.getfixturevalue(f"{request.param}_bucket")
+    return ArtifactStore(bucket.root(), cache_dir=tmp_path / "cache")
+
+
+def test_two_processes_put_the_same_value(shared_store: ArtifactStore) -> None:
+    local_store = shared_store
     # The parent has used the store (and its hash threads) before forking.
     local_store.put(np.arange(1 << 18))
     ctx = _fork_context()
