@@ -11,6 +11,7 @@ both in ``test_artifacts.py``; here: a real Prefect flow tracked into a bucket,
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -158,3 +159,30 @@ def test_a_missing_bucket_is_an_error_and_is_not_created(bucket: Any) -> None:
     fs = astore.fs
     fs.invalidate_cache()
     assert not fs.exists(missing)
+
+
+def test_another_machine_loads_what_this_one_stored(bucket: Any, tmp_path: Path) -> None:
+    """Another process with only the environment (the settings and the library's own
+    variables for the store) reads the bytes, through its own client and cache."""
+    root = bucket.root("shared")
+    db = tmp_path / "metadata.db"
+    vt.init(store_uri=f"sqlite:///{db}", artifact_root=root)
+    stored = ArtifactStore.for_root(root)
+    assert stored.fs.storage_options == {}  # nothing of ours reaches the filesystem
+    art = vt.Artifact.create("system.Dataset", display_name="shared")
+    value = ArtifactStore.for_root(root).put(np.arange(100_000) * 3)
+    art.update(uri=value.uri, metadata={"vertex_track": {
+        "digest": value.digest, "materializer": value.materializer,
+        "materializer_version": value.materializer_version}})
+    code = (
+        "import vertex_track as vt\n"
+        "a = vt.Artifact.list('display_name = \"shared\"')[0]\n"
+        "print(int(a.load()[-1]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VERTEX_TRACK_")}
+    env.update(bucket.env, VERTEX_TRACK_HOME=str(tmp_path / "other-home"),
+               VERTEX_TRACK_STORE_URI=f"sqlite:///{db}", VERTEX_TRACK_ARTIFACT_ROOT=root)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == str(99_999 * 3)
