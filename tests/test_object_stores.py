@@ -154,8 +154,9 @@ def test_a_killed_writer_leaves_nothing_at_a_final_key(bucket: Any, tmp_path: Pa
 def test_a_missing_bucket_is_an_error_and_is_not_created(bucket: Any) -> None:
     missing = f"{bucket.name}-missing"
     astore = ArtifactStore(f"{bucket.root().split('://')[0]}://{missing}/vt")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match=f"bucket '{missing}' does not exist") as err:
         astore.put({"rows": list(range(3000))})
+    assert "VERTEX_TRACK_ARTIFACT_ROOT" in str(err.value)
     fs = astore.fs
     fs.invalidate_cache()
     assert not fs.exists(missing)

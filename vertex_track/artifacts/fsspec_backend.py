@@ -71,6 +71,28 @@ class FsspecBackend(Backend):
         protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
         self._has_folders = not _OBJECT_STORES.intersection(protocols)
 
+    @contextlib.contextmanager
+    def _bucket_must_exist(self) -> Iterator[None]:
+        """Say which bucket is missing, and what to do, when a write finds none."""
+        try:
+            yield
+        except FileNotFoundError as exc:
+            bucket = self.root.strip("/").split("/", 1)[0]
+            if self._has_folders or not bucket:
+                raise
+            self.fs.invalidate_cache(bucket)
+            try:
+                present = self.fs.exists(bucket)
+            except Exception:
+                present = True  # cannot tell: keep the original error
+            if present:
+                raise
+            raise FileNotFoundError(
+                f"artifact root {self.uri(self.root)}: bucket {bucket!r} does not exist (or "
+                "these credentials cannot see it); create it, or fix VERTEX_TRACK_ARTIFACT_ROOT "
+                "(`vertex-track doctor` checks the artifact root)"
+            ) from exc
+
     def _ls(self, path: str, detail: bool) -> list[Any]:
         """A fresh listing: other processes and machines write here, and a listing
         cached by the filesystem (s3fs, gcsfs keep one) would hide their objects,
@@ -103,6 +125,10 @@ class FsspecBackend(Backend):
         self.fs.cp_file(src, dst)
 
     def store_stream(self, write: Callable[[HashingWriter], None], extension: str) -> Written:
+        with self._bucket_must_exist():
+            return self._store_stream(write, extension)
+
+    def _store_stream(self, write: Callable[[HashingWriter], None], extension: str) -> Written:
         tmp = self.new_tmp_name(extension)
         try:
             with self.fs.open(tmp, "wb") as raw:
@@ -123,6 +149,10 @@ class FsspecBackend(Backend):
                 self.fs.rm(tmp)
 
     def store_tree(self, write: Callable[[TreeWriter], None]) -> Written:
+        with self._bucket_must_exist():
+            return self._store_tree(write)
+
+    def _store_tree(self, write: Callable[[TreeWriter], None]) -> Written:
         staging = self.new_tmp_name(".tree")
         try:
             tree = _FsspecTree(self.fs, staging)
