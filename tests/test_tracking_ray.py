@@ -84,51 +84,6 @@ def combine(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> dict:
             "store_uri": os.environ.get("VERTEX_TRACK_STORE_URI")}
 
 
-def ray_flow():  # built lazily, like the runner
-    @vt.flow(task_runner=prefect_ray.RayTaskRunner())
-    def on_ray() -> dict:
-        a, b, c, d = make.map([1, 2, 3, 4])
-        return combine.submit(a, b, c, d).result()
-
-    return on_ray
-
-
-def _pid(execution: vt.Execution) -> int:
-    pid: int = execution.metadata["vertex_track"]["process"]["pid"]
-    return pid
-
-
-def test_ray_workers_record_every_task_run_and_lineage_crosses_workers(
-    ray_tracked: str,
-) -> None:
-    result = ray_flow()()
-    assert result["store_uri"] == ray_tracked, "the worker got the settings of vt.init"
-    assert result["pid"] != os.getpid(), "the task ran in a Ray worker process"
-
-    (run,) = vt.PipelineRun.list()
-    assert run.state == "COMPLETE"
-    executions = run.get_executions()  # read at once: the workers committed before returning
-    assert len(executions) == 5 and all(e.state == "COMPLETE" for e in executions)
-    assert all(_pid(e) != os.getpid() for e in executions), "recorded by the workers"
-    makes = [e for e in executions if e.metadata["vertex_track"]["task_name"] == "make"]
-    (combined,) = [e for e in executions if e.metadata["vertex_track"]["task_name"] == "combine"]
-    assert _pid(combined) == result["pid"]
-
-    inputs = combined.get_input_artifacts()
-    assert sorted(a.name for a in inputs) == sorted(
-        a.name for m in makes for a in m.get_output_artifacts()
-    )
-    # An artifact made on one worker process is the input of a task on another.
-    assert {_pid(m) for m in makes} - {_pid(combined)}
-    for made in makes:
-        (dataset,) = made.get_output_artifacts()
-        assert [e.name for e in dataset.get_executions("INPUT")] == [combined.name]
-        expected = np.random.default_rng(made.metadata["seed"]).normal(size=1000)
-        np.testing.assert_array_equal(dataset.load(), expected)
-    upstream = vt.lineage(combined, direction="upstream", max_hops=2).executions
-    assert {e.name for e in upstream} == {combined.name, *(m.name for m in makes)}
-
-
 @vt.track
 @task
 def tag(i: int) -> str:
@@ -141,24 +96,70 @@ def shout(name: str) -> dict:
     return {"name": name.upper(), "mine": os.environ.get("MY_SETTING")}
 
 
-@pytest.mark.usefixtures("ray_tracked")
-def test_small_values_between_ray_workers_link_to_their_producer_and_own_options_stay() -> None:
+def ray_flow():  # built lazily, like the runner
     @vt.flow(task_runner=prefect_ray.RayTaskRunner())
-    def hand_over() -> list[dict]:
-        return [f.result() for f in shout.map(tag.map([1, 2, 3]))]
+    def on_ray() -> dict:
+        a, b, c, d = make.map([1, 2, 3, 4])
+        combined = combine.submit(a, b, c, d)
+        shouts = shout.map(tag.map([1, 2, 3]))
+        return {"combined": combined.result(), "shouts": [s.result() for s in shouts]}
 
-    # The caller's own Ray options, runtime_env included, reach the workers too.
+    return on_ray
+
+
+def _pid(execution: vt.Execution) -> int:
+    pid: int = execution.metadata["vertex_track"]["process"]["pid"]
+    return pid
+
+
+def _task(execution: vt.Execution) -> str:
+    name: str = execution.metadata["vertex_track"]["task_name"]
+    return name
+
+
+def test_ray_workers_record_every_task_run_and_lineage_crosses_workers(
+    ray_tracked: str,
+) -> None:
+    # The caller's own Ray options, a runtime_env included, still reach the workers.
     with remote_options(num_cpus=1, runtime_env={"env_vars": {"MY_SETTING": "kept"}}):
-        results = hand_over()
-    assert results == [{"name": f"PART-{i}", "mine": "kept"} for i in (1, 2, 3)]
-    shouts = vt.Execution.list(filter='display_name = "shout*"')
-    assert len(shouts) == 3
-    for execution in shouts:
+        result = ray_flow()()
+    combined_result = result["combined"]
+    assert combined_result["store_uri"] == ray_tracked, "the workers got vt.init's settings"
+    assert combined_result["pid"] != os.getpid(), "the task ran in a Ray worker process"
+    assert result["shouts"] == [{"name": f"PART-{i}", "mine": "kept"} for i in (1, 2, 3)]
+
+    (run,) = vt.PipelineRun.list()
+    assert run.state == "COMPLETE"
+    executions = run.get_executions()  # read at once: the workers committed before returning
+    assert sorted(_task(e) for e in executions) == sorted(
+        ["make"] * 4 + ["combine"] + ["tag"] * 3 + ["shout"] * 3
+    )
+    assert all(e.state == "COMPLETE" for e in executions)
+    assert all(_pid(e) != os.getpid() for e in executions), "recorded by the workers"
+
+    makes = [e for e in executions if _task(e) == "make"]
+    (combined,) = [e for e in executions if _task(e) == "combine"]
+    assert _pid(combined) == combined_result["pid"]
+    assert sorted(a.name for a in combined.get_input_artifacts()) == sorted(
+        a.name for m in makes for a in m.get_output_artifacts()
+    )
+    # An artifact made on one worker process is the input of a task on another.
+    assert {_pid(m) for m in makes} - {_pid(combined)}
+    for made in makes:
+        (dataset,) = made.get_output_artifacts()
+        assert [e.name for e in dataset.get_executions("INPUT")] == [combined.name]
+        expected = np.random.default_rng(made.metadata["seed"]).normal(size=1000)
+        np.testing.assert_array_equal(dataset.load(), expected)
+    upstream = vt.lineage(combined, direction="upstream", max_hops=2).executions
+    assert {e.name for e in upstream} == {combined.name, *(m.name for m in makes)}
+
+    # Small values handed between workers link to exactly the task run that made them
+    # (Prefect's graph), not to another run that made an equal value.
+    for execution in (e for e in executions if _task(e) == "shout"):
         producers = [
             e for e in vt.lineage(execution, direction="upstream", max_hops=2).executions
             if e.name != execution.name
         ]
-        # exactly the tag run that made this value, by Prefect's graph
         assert [p.metadata["i"] for p in producers] == [
             int(execution.metadata["name"].split("-")[1])
         ]
