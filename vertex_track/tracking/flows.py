@@ -33,6 +33,7 @@ from .frames import drop_own_frame
 from .pipeline_run import SCHEMA, context_id_for, ensure_context
 from .provenance import flow_inputs, param_provenance, record_flow_result, scope_chain
 from .recorder import Tracker, current_pipeline, jsonable_parameters
+from .workers import ray_worker_settings
 from .writer import flush
 
 #: Callables ``fn(context, ended)`` told when a tracked flow run starts (its
@@ -49,12 +50,14 @@ class _FlowRun:
 
 
 class _Tokens:
-    def __init__(self, pipeline: Any, inputs: Any, scopes: Any) -> None:
+    def __init__(self, pipeline: Any, inputs: Any, scopes: Any, workers: Any) -> None:
         self.pipeline = pipeline
         self.inputs = inputs
         self.scopes = scopes
+        self.workers = workers  # entered: the settings handed to Ray workers
 
     def reset(self) -> None:
+        self.workers.__exit__(None, None, None)
         current_pipeline.reset(self.pipeline)
         flow_inputs.reset(self.inputs)
         scope_chain.reset(self.scopes)
@@ -101,10 +104,13 @@ def _begin() -> tuple[_FlowRun | None, _Tokens | None]:
         # Where the flow's parameters came from (a subflow's inputs), before the
         # body's tasks need it.
         provenance = param_provenance(flow_run, frc.parameters or {})
+        # Ray workers do not inherit this process's settings (see .workers).
+        workers = ray_worker_settings(getattr(frc, "task_runner", None))
         tokens = _Tokens(
             current_pipeline.set(context), flow_inputs.set(provenance),
-            scope_chain.set((context.resource_id, *scope_chain.get())),
+            scope_chain.set((context.resource_id, *scope_chain.get())), workers,
         )
+        workers.__enter__()
         if listeners:
             _notify(context, ended=False)
         return _FlowRun(context, time.perf_counter(), str(flow_run.id)), tokens

@@ -294,7 +294,11 @@ class Tracker:
             context_ids=tuple(c.resource_id for c in contexts),
             inputs=inputs, scope=scope, scopes=scopes, started=time.perf_counter(),
             start_us=start_us,
-            attempt=attempt, in_flow_process=flow_ctx is not None or task_run is None,
+            attempt=attempt, in_flow_process=task_run is None or (
+                # A worker process (Dask, Ray) gets the flow's context too, marked
+                # detached: there nobody flushes before the flow returns.
+                flow_ctx is not None and not getattr(flow_ctx, "detached", False)
+            ),
             vt_meta=vt_meta,
         )
 
@@ -442,7 +446,7 @@ class Tracker:
             ))
         run.queued = None
         if not run.in_flow_process:
-            # A worker process (Dask): nobody flushes for us before the flow returns.
+            # A worker process (Dask, Ray): nobody flushes for us before the flow returns.
             writer.flush()
 
     # -- Prefect cache hits -----------------------------------------------------------
