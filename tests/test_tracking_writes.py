@@ -183,3 +183,51 @@ def test_producer_targets_link_every_output_of_that_execution(store: MetadataSto
     )
     # every OUTPUT (never the producer's inputs), once per argument; unknown producers add nothing
     assert events == [("x", "inline-pa"), ("x", "inline-pb"), ("y", "inline-pc")]
+
+
+def test_execution_metadata_keeps_its_keys_and_their_order(tmp_path: Any) -> None:
+    """The metadata text is assembled from parts encoded once per call: the stored
+    document has every key, in the order of ``{**params, "vertex_track": {...}}``."""
+    from vertex_track import config
+    from vertex_track.processes import process_info
+
+    config.init(store_uri=f"sqlite:///{tmp_path / 'm.db'}", artifact_root=str(tmp_path / "a"))
+
+    @vt.track
+    def step(data: dict, name: str, vertex_track: int, lr: float) -> list:
+        if lr < 0:
+            raise ValueError("negative rate")
+        return [data["v"], lr]
+
+    step({"v": 1}, "naïve ☃", 7, 0.5)
+    with pytest.raises(ValueError):
+        step({"v": 2}, "plain", 8, -1.0)
+    flush()
+    ok, failed = vt.Execution.list(order_by="create_time")
+    # A parameter named like our key keeps its place; our entry replaces its value.
+    assert list(ok.metadata) == ["name", "vertex_track", "lr"]
+    assert (ok.metadata["name"], ok.metadata["lr"]) == ("naïve ☃", 0.5)
+    assert list(ok.metadata["vertex_track"]) == [
+        "task_name", "start_time", "process", "attempt", "end_time", "duration_s",
+    ]
+    assert ok.metadata["vertex_track"]["process"] == process_info()
+    assert list(failed.metadata["vertex_track"]) == [
+        "task_name", "start_time", "process", "attempt", "error_type", "error_message",
+        "end_time", "duration_s",
+    ]
+    assert failed.metadata["vertex_track"]["error_message"] == "negative rate"
+
+    @vt.track
+    def plain(data: dict, lr: float) -> list:
+        return [data["v"], lr]
+
+    plain({"v": 3}, 0.25)
+    flush()
+    (last,) = vt.Execution.list(filter='display_name = "plain"')
+    assert list(last.metadata) == ["lr", "vertex_track"]
+    vt_meta = last.metadata["vertex_track"]
+    assert list(vt_meta) == [
+        "task_name", "start_time", "process", "attempt", "end_time", "duration_s",
+    ]
+    assert vt_meta["task_name"] == "plain" and vt_meta["attempt"] == 1
+    assert vt_meta["start_time"] <= vt_meta["end_time"] and vt_meta["duration_s"] >= 0

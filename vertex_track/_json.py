@@ -14,13 +14,40 @@ from __future__ import annotations
 import json
 from typing import Any
 
-COMPACT = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-CANONICAL = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
-)
-
 #: The exact string escaping both encoders apply, for scalar fast paths.
 encode_str = json.encoder.encode_basestring  # type: ignore[attr-defined]
+
+
+class _Encoder(json.JSONEncoder):
+    """``json.JSONEncoder`` whose :meth:`encode` goes straight to the C encoder.
+
+    The standard ``encode`` reaches the same C encoder through ``iterencode``
+    (two Python calls and a closure per value); this skips them. The text and
+    the errors are the same. Without the C accelerator, the standard path.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        make = json.encoder.c_make_encoder  # type: ignore[attr-defined]
+        self._make = make if make is not None and self.indent is None else None
+        self._args = (
+            self.default,
+            json.encoder.encode_basestring_ascii if self.ensure_ascii else encode_str,  # type: ignore[attr-defined]
+            self.indent, self.key_separator, self.item_separator, self.sort_keys,
+            self.skipkeys, self.allow_nan,
+        )
+
+    def encode(self, o: Any) -> str:
+        make = self._make
+        if make is None or isinstance(o, str):
+            return super().encode(o)
+        # A new encoder per value, as iterencode makes: its circular-reference
+        # markers must start empty (an error leaves them behind).
+        return "".join(make({} if self.check_circular else None, *self._args)(o, 0))
+
+
+COMPACT = _Encoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+CANONICAL = _Encoder(ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":"))
 
 #: What encoding a value that is not JSON raises.
 NOT_JSON_ERRORS = (ValueError, TypeError, UnicodeEncodeError, RecursionError)

@@ -15,12 +15,16 @@ import os
 import socket
 from typing import Any
 
-__all__ = ["is_gone", "process_info", "start_time"]
+from . import _json
+
+__all__ = ["is_gone", "process_info", "process_json", "start_time"]
 
 # Clock drift between the kernel's boot time and its tick count (seconds).
 _START_TOLERANCE_S = 2.0
 
-_info: tuple[int, dict[str, Any]] | None = None
+# This process's info and its JSON text, made on first use; a forked child
+# (another process) starts over, see _after_fork_in_child.
+_info: tuple[dict[str, Any], str] | None = None
 
 
 def start_time(pid: int) -> float | None:
@@ -45,15 +49,32 @@ def start_time(pid: int) -> float | None:
 
 def process_info() -> dict[str, Any]:
     """``{"host", "pid", "started"}`` of this process (computed once per process)."""
+    return (_info or _make_info())[0]
+
+
+def process_json() -> str:
+    """:func:`process_info` as compact JSON text (encoded once per process: tracking
+    splices it into every execution's metadata instead of encoding it per call)."""
+    return (_info or _make_info())[1]
+
+
+def _make_info() -> tuple[dict[str, Any], str]:
     global _info
     pid = os.getpid()
-    if _info is None or _info[0] != pid:  # a forked child is another process
-        info: dict[str, Any] = {"host": socket.gethostname(), "pid": pid}
-        started = start_time(pid)
-        if started is not None:
-            info["started"] = started
-        _info = (pid, info)
-    return _info[1]
+    info: dict[str, Any] = {"host": socket.gethostname(), "pid": pid}
+    started = start_time(pid)
+    if started is not None:
+        info["started"] = started
+    made = _info = (info, _json.COMPACT.encode(info))
+    return made
+
+
+def _after_fork_in_child() -> None:
+    global _info
+    _info = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _state(pid: int) -> str | None:

@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import _json
+from . import _json, config
 from ._random import rng
 from .exceptions import InvalidArgumentError
 
@@ -166,8 +166,6 @@ def json_text(value: Any, field: str = "metadata") -> str:
         if problem:
             raise InvalidArgumentError(f"{field} must hold only valid text: {problem}")
         size = len(text.encode("utf-8"))
-    from . import config
-
     limit = config.get_settings().max_metadata_bytes
     if size > limit:
         raise InvalidArgumentError(
@@ -176,6 +174,21 @@ def json_text(value: Any, field: str = "metadata") -> str:
             "values in an artifact's bytes (its uri) and put only a summary in metadata"
         )
     return text
+
+
+def json_text_ok(text: str) -> bool:
+    """Whether compact JSON ``text`` passes :func:`json_text`'s checks as it is.
+
+    True when it is ASCII, holds no NUL escape and is within the size limit
+    (the common case, checked by scans of the text). Callers that assemble
+    the text from parts encoded earlier use this; on False they call
+    :func:`json_text` on the value, which raises the error that names the
+    problem, or returns the text (non-ASCII but valid).
+    """
+    return (
+        text.isascii() and "\\u0000" not in text
+        and len(text) <= config.get_settings().max_metadata_bytes
+    )
 
 
 def check_labels(value: Any) -> None:

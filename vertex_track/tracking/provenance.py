@@ -90,7 +90,13 @@ def execution_id_of_task_run(task_run_id: Any) -> str:
 
 
 def remember_outputs(execution_id: str, outputs: list[tuple[str, Any]]) -> None:
-    """Record what a task run returned: ``[(artifact resource id, value), ...]``."""
+    """Record what a task run returned: ``[(artifact resource id, value), ...]``.
+
+    Only Prefect task runs are named as producers (``@taskrun-<id>`` targets);
+    a plain function's execution is never looked up here, so it is not kept.
+    """
+    if not execution_id.startswith("taskrun-"):
+        return
     task_outputs.put(
         execution_id,
         tuple((rid, value if is_parameter(value) else _OPAQUE) for rid, value in outputs),

@@ -19,16 +19,18 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._time import from_micros, now, now_micros
+from .._time import iso, now, now_micros
 from ..config import Settings, get_settings
 from ..processes import process_info
 from ..resources import Context, ExecutionState
 from ..store import tracking_store
 from ..store.base import ExecutionRow, LinkRow
 from ..validation import generate_resource_id
+from .execution_json import MetaHead, meta_head, metadata_json
 from .markers import schema_from_annotation
 from .pipeline_run import SCHEMA, context_id_for, ensure_context
 from .provenance import (
+    flow_inputs,
     from_flow_inputs,
     generator_items,
     links_for,
@@ -38,7 +40,6 @@ from .provenance import (
 )
 from .values import (
     artifact_row,
-    dumps,
     is_parameter,
     parameter_value,
     placeholder,
@@ -62,9 +63,7 @@ current_pipeline: contextvars.ContextVar[Context | None] = contextvars.ContextVa
 )
 
 
-def _iso(micros: int) -> str:
-    """RFC 3339 text of a time in microseconds since the epoch (UTC)."""
-    return from_micros(micros).isoformat()
+_iso = iso  # RFC 3339 text of a time in microseconds since the epoch (UTC)
 
 
 @dataclass
@@ -93,6 +92,8 @@ class Run:
     attempt: int
     in_flow_process: bool
     vt_meta: dict[str, Any] = field(default_factory=dict)
+    # The metadata as begin knows it, encoded once: see execution_json.
+    meta_head: MetaHead | None = None
     # The RUNNING record while it is queued: the end record is merged into it
     # if the writer has not taken it yet (one row written instead of two).
     queued: Record | None = None
@@ -268,6 +269,7 @@ class Tracker:
 
         params: dict[str, Any] = {}
         inputs: list[LinkRow] = []
+        in_subflow = bool(flow_inputs.get())  # parameters of the current flow that tasks made
         for label, value in arguments:
             if label in self.options.ignore:
                 continue
@@ -284,7 +286,7 @@ class Tracker:
             targets = producers(task_inputs.get(label) or (
                 task_inputs.get(self._var_keyword) if self._var_keyword else None
             )) if task_inputs else []
-            if not targets:  # a subflow's parameter, handed on to this task
+            if not targets and in_subflow:  # a subflow's parameter, handed on to this task
                 targets = from_flow_inputs(value)
             if targets:
                 links_for(inputs, label, value, targets, known)
@@ -299,7 +301,7 @@ class Tracker:
                 # detached: there nobody flushes before the flow returns.
                 flow_ctx is not None and not getattr(flow_ctx, "detached", False)
             ),
-            vt_meta=vt_meta,
+            vt_meta=vt_meta, meta_head=meta_head(params, vt_meta),
         )
 
     def _row(self, run: Run, state: ExecutionState, update_us: int) -> ExecutionRow:
@@ -309,8 +311,9 @@ class Tracker:
         the garbage collector, which matters when thousands are queued.
         """
         return (
-            run.resource_id, run.display_name, self.options.schema_title, state.value,
-            dumps({**run.params, "vertex_track": run.vt_meta}), run.start_us, update_us,
+            run.resource_id, run.display_name, self.options.schema_title,
+            state._value_,  # the enum's value without its descriptor call
+            metadata_json(run.params, run.vt_meta, run.meta_head), run.start_us, update_us,
         )
 
     def _input_links(
@@ -430,7 +433,8 @@ class Tracker:
 
     def _finish(self, run: Run, state: ExecutionState, links: list[LinkRow]) -> None:
         """Queue the end record: final state, timings and ``links`` (the outputs)."""
-        consumed = generator_items.pop(run.resource_id, None)
+        # Only a generator's begin adds an entry (see _begin).
+        consumed = generator_items.pop(run.resource_id, None) if self.is_generator else None
         if consumed:  # items a consumer took while this generator was running
             links = [*links, *(("OUTPUT", "item", rid) for rid in dict.fromkeys(consumed))]
         end_us = now_micros()
