@@ -28,10 +28,12 @@ def serve(
         "unset: no token).",
     ),
 ) -> None:
-    """Serve Vertex AI's REST API (ML Metadata) over the store, for Google's SDK.
+    """Serve Vertex AI's REST API over the store, for Google's SDK and HTTP clients.
 
     Answers Vertex AI's v1 MetadataService (metadata stores, artifacts,
-    executions, contexts, events, lineage, purge) and long-running operations
+    executions, contexts, events, lineage, purge), the part of
+    TensorboardService that Vertex AI Experiments use for time series,
+    training pipelines (create, get, list, cancel) and long-running operations,
     in Vertex's JSON, writing the same store the library and the other
     commands read. Point Google's SDK at it with
 
@@ -55,7 +57,7 @@ def serve(
 
         from ..serve.app import LOOPBACK_HOSTS, create_app
     except ImportError as exc:
-        fail(f"serve needs FastAPI and uvicorn ({exc}); pip install 'vertex-track[ui]'",
+        fail(f"serve needs FastAPI and uvicorn ({exc}); pip install 'vertex-track[serve]'",
              EXIT_FAILED)
     from .ui import _check_port
 
