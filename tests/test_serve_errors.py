@@ -82,6 +82,25 @@ def test_invalid_fields_get_the_python_api_message(http: httpx.Client) -> None:
     assert "location" in msg
 
 
+def test_custom_methods_refuse_fields_they_do_not_take(http: httpx.Client) -> None:
+    vt.Execution.create(resource_id="train")
+    vt.Context.create(resource_id="pipe")
+    cases = [
+        (f"{BASE}/executions/train:addExecutionEvents", {"events": [], "evnts": []},
+         "unknown AddExecutionEvents field(s): evnts; the fields are events"),
+        (f"{BASE}/contexts/pipe:addContextArtifactsAndExecutions", {"artifact": []},
+         "unknown AddContextArtifactsAndExecutions field(s): artifact; "
+         "the fields are artifacts, executions"),
+        (f"{BASE}/contexts/pipe:addContextChildren", {"children": []},
+         "unknown AddContextChildren field(s): children; the fields are childContexts"),
+        (f"{BASE}/artifacts:purge", {"filter": "uri = \"x\"", "dryRun": True},
+         "unknown purge field(s): dryRun; the fields are filter, force"),
+    ]
+    for url, body, expected in cases:
+        assert error_of(http.post(url, json=body), 400, "INVALID_ARGUMENT") == expected
+    assert vt.Context.get("pipe").metadata == {}  # nothing was done
+
+
 def test_missing_resources_and_routes_are_not_found(http: httpx.Client) -> None:
     msg = error_of(http.get(f"{BASE}/artifacts/nope"), 404, "NOT_FOUND")
     assert msg == f"artifact '{STORE}/artifacts/nope' does not exist"

@@ -22,6 +22,7 @@ from .metadata import STORE
 from .stores import store_for
 from .wire import (
     EVENT_TYPES,
+    check_fields,
     enum_in,
     enum_out,
     int64_in,
@@ -58,10 +59,7 @@ def _names(body: dict[str, Any], key: str) -> list[str]:
 
 
 def _add_events(store: MetadataStore, execution_id: str, body: dict[str, Any]) -> None:
-    unknown = set(body) - {"events"}
-    if unknown:
-        raise InvalidArgumentError(f"unknown field(s): {', '.join(sorted(unknown))}; "
-                                   "the request has events")
+    check_fields(body, {"events"}, "AddExecutionEvents")
     events = body.get("events") or []
     if not isinstance(events, list):
         raise InvalidArgumentError("events must be a list of {artifact, type} objects")
@@ -116,10 +114,7 @@ async def add_context_artifacts_and_executions(
 ) -> dict[str, Any]:
     """``AddContextArtifactsAndExecutions``: attribute artifacts, associate executions."""
     body = await read_body(request)
-    unknown = set(body) - {"artifacts", "executions"}
-    if unknown:
-        raise InvalidArgumentError(f"unknown field(s): {', '.join(sorted(unknown))}; "
-                                   "the request has artifacts and executions")
+    check_fields(body, {"artifacts", "executions"}, "AddContextArtifactsAndExecutions")
     artifacts, executions = _names(body, "artifacts"), _names(body, "executions")
 
     def run() -> None:
@@ -138,10 +133,7 @@ async def add_context_children(request: Request, project: str, location: str, st
                                context_id: str) -> dict[str, Any]:
     """``AddContextChildren``: make contexts children of this one (no cycles, at most 10 parents)."""
     body = await read_body(request)
-    unknown = set(body) - {"childContexts"}
-    if unknown:
-        raise InvalidArgumentError(f"unknown field(s): {', '.join(sorted(unknown))}; "
-                                   "the request has childContexts")
+    check_fields(body, {"childContexts"}, "AddContextChildren")
     children = _names(body, "childContexts")
 
     def run() -> None:

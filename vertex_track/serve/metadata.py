@@ -23,6 +23,7 @@ from .stores import store_for
 from .wire import (
     ARTIFACT_STATES,
     EXECUTION_STATES,
+    check_fields,
     enum_in,
     int64_in,
     read_body,
@@ -198,10 +199,7 @@ async def purge(request: Request, project: str, location: str, store_id: str,
     """``Purge{Artifacts,Executions,Contexts}`` (long-running; done when returned)."""
     collection(kind)
     body = await read_body(request)
-    unknown = set(body) - {"filter", "force"}
-    if unknown:
-        raise InvalidArgumentError(f"unknown purge field(s): {', '.join(sorted(unknown))}; "
-                                   "the fields are filter and force")
+    check_fields(body, {"filter", "force"}, "purge")
     filter_ = body.get("filter")
     if not isinstance(filter_, str) or not filter_.strip():
         raise InvalidArgumentError("filter is required for purge (an empty filter would "

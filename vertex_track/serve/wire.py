@@ -200,3 +200,11 @@ def resource_json(resource: Any, *, as_int: bool) -> dict[str, Any]:
     out["description"] = resource.description
     return out
 
+
+def check_fields(body: Mapping[str, Any], allowed: set[str], what: str) -> None:
+    """Refuse a request body with fields the method does not take (400, naming them)."""
+    unknown = set(body) - allowed
+    if unknown:
+        raise InvalidArgumentError(
+            f"unknown {what} field(s): {', '.join(sorted(unknown))}; "
+            f"the fields are {', '.join(sorted(allowed))}")
