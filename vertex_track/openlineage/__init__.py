@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +67,14 @@ def enable(namespace: str | None = None, *, send: Any = None) -> None:
     emitter.start(namespace or config.get_settings().openlineage_namespace, send)
 
 
+def _current() -> Any:
+    """The running emitter, or None; never imports the emitter (nor the client)."""
+    emitter = sys.modules.get(f"{__name__}.emitter")
+    return None if emitter is None else emitter.get_emitter()  # type: ignore[attr-defined]
+
+
 def disable() -> None:
     """Stop emitting (what is queued is sent first)."""
-    import sys
-
     emitter = sys.modules.get(f"{__name__}.emitter")
     if emitter is not None:
         emitter.stop()  # type: ignore[attr-defined]
@@ -77,18 +82,12 @@ def disable() -> None:
 
 def enabled() -> bool:
     """Whether events are being emitted."""
-    import sys
-
-    emitter = sys.modules.get(f"{__name__}.emitter")
-    return emitter is not None and emitter.get_emitter() is not None  # type: ignore[attr-defined]
+    return _current() is not None
 
 
 def flush(timeout: float | None = None) -> bool:
     """Wait until every event queued so far is sent (or spooled); True if it was in time."""
-    import sys
-
-    emitter = sys.modules.get(f"{__name__}.emitter")
-    current = emitter.get_emitter() if emitter is not None else None  # type: ignore[attr-defined]
+    current = _current()
     return True if current is None else bool(current.flush(timeout))
 
 
@@ -101,10 +100,7 @@ def _apply(settings: config.Settings | None = None) -> None:
     global _automatic
     if wanted:
         namespace = (settings or config.get_settings()).openlineage_namespace
-        import sys
-
-        emitter = sys.modules.get(f"{__name__}.emitter")
-        current = emitter.get_emitter() if emitter is not None else None  # type: ignore[attr-defined]
+        current = _current()
         if current is None or (_automatic and current.namespace != namespace):
             enable(namespace)
             _automatic = True
