@@ -12,7 +12,8 @@ an input edge from its producer): N task runs. It runs on
 
 each tracked (``vt.track`` tasks in a ``vt.flow``) and untracked (the same
 plain Prefect tasks in a plain flow), all six interleaved in every repetition
-(the order rotates), after one untimed warm-up run of each. The clusters are
+(the order rotates), after one untimed warm-up run of each, each timed run starting once Prefect's API
+server has gone quiet (``_common.quiesce``). The clusters are
 started after ``vt.init``, so their workers inherit the settings; the
 untracked Ray runs get the same ``runtime_env`` a ``vt.flow`` hands to Ray,
 so both run on the same worker processes.
@@ -24,7 +25,9 @@ S3-protocol server (moto's ``ThreadedMotoServer``, when moto is installed) on
 127.0.0.1, with a fresh bucket.
 
 Reported: median wall seconds per flow run of each, the overhead ratios
-tracked / untracked, and ``lost``: task runs of the tracked runs with no
+tracked / untracked (the ratio of the medians, and the median of the ratios of
+the tracked and untracked runs of each repetition, which ran one after the
+other), and ``lost``: task runs of the tracked runs with no
 COMPLETE execution in their pipeline run, read right after each flow returns
 (must be 0).
 
@@ -49,7 +52,7 @@ from typing import Any
 from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import report
+from _common import quiesce, report
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -234,6 +237,7 @@ def main() -> None:
         for repeat in range(args.repeats + 1):  # the first round warms up (imports, workers)
             shift = repeat % len(order)
             for key in order[shift:] + order[:shift]:
+                quiesce()
                 start = time.perf_counter()
                 state = flows[key](return_state=True)
                 elapsed = time.perf_counter() - start
@@ -257,13 +261,17 @@ def main() -> None:
         plain_s = statistics.median(times[(runner, "untracked")])
         tracked_s = statistics.median(times[(runner, "tracked")])
         ratio = tracked_s / plain_s
+        paired = statistics.median(
+            t / u for u, t in zip(times[(runner, "untracked")], times[(runner, "tracked")], strict=True))
         rows += [
             (f"{runner}: untracked flow run (median of {args.repeats})", plain_s, "s"),
             (f"{runner}: tracked flow run", tracked_s, "s"),
             (f"{runner}: overhead ratio tracked / untracked", ratio, ""),
+            (f"{runner}: median of the ratios of each repetition's pair", paired, ""),
             (f"{runner}: extra per task", (tracked_s - plain_s) / args.tasks * 1e3, "ms/task"),
         ]
         summary[f"{runner}_overhead_ratio"] = round(ratio, 3)
+        summary[f"{runner}_paired_ratio"] = round(paired, 3)
         summary[f"{runner}_untracked_s"] = round(plain_s, 3)
         summary[f"{runner}_tracked_s"] = round(tracked_s, 3)
     rows.append(("lost task runs (tracked runs, all repetitions and warm-up)", lost, ""))

@@ -5,7 +5,10 @@
    The same for N trivial tasks taking and returning an int (the floor of what
    a task can cost, so the ratio shows all of tracking's per-task cost), and for
    a task's 100-element list output mapped over by a second task with
-   ``.map()`` (each element an edge from the list's producer).
+   ``.map()`` (each element an edge from the list's producer). Each ratio is
+   given two ways: the ratio of the two medians, and the median (with
+   quartiles) of the ratios of back-to-back pairs, which a drifting machine
+   moves less.
 2. plain: tracked plain functions (no Prefect) with 2 new inputs + 1 new
    output, executions/s including the final flush, vs the ceiling: raw
    sqlite3 inserting exactly the rows we stored (read back from our store),
@@ -16,8 +19,8 @@
 5. openlineage: the flow of 1., tracked, with OpenLineage events written by the
    client's file transport vs without them: ``openlineage_overhead_ratio``.
 
-Usage: python benchmarks/bench_tracking.py [--tasks 200] [--repeats 5] [--map-size 100]
-       [--trivial-repeats 9] [--large-mb 1024] [--only prefect|plain|large|memory|openlineage ...]
+Usage: python benchmarks/bench_tracking.py [--tasks 200] [--repeats 9] [--map-size 100]
+       [--trivial-repeats 15] [--large-mb 1024] [--only prefect|plain|large|memory|openlineage ...]
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import RESOURCE_COLUMNS, raw_sqlite, report
+from _common import RESOURCE_COLUMNS, quiesce, raw_sqlite, report
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -80,11 +84,24 @@ def cpu_seconds() -> float:
 
 
 # -- 1. tracked vs untracked Prefect tasks --------------------------------------------
-def side_by_side(
-    plain_flow: object, tracked_flow: object, repeats: int, per: int
-) -> tuple[float, float, float, float]:
-    """Median seconds per unit (``per`` units a run) of each flow, runs interleaved:
-    (plain wall, tracked wall, plain CPU, tracked CPU). CPU counts every thread of
+class SideBySide(NamedTuple):
+    """Medians, in seconds per unit, of interleaved runs of two flows, and the
+    median and quartiles of the ratio of each back-to-back pair (second / first):
+    a pair shares the machine's state of the moment, so its ratio moves less
+    than the ratio of two medians when the machine's speed drifts."""
+
+    plain: float
+    tracked: float
+    plain_cpu: float
+    tracked_cpu: float
+    paired: float
+    paired_q1: float
+    paired_q3: float
+
+
+def side_by_side(plain_flow: object, tracked_flow: object, repeats: int, per: int) -> SideBySide:
+    """Run both flows ``repeats`` times, interleaved (alternating which goes first),
+    after one warm-up run of each; ``per`` units a run. CPU counts every thread of
     this process (Prefect's engine, our writer) and Prefect's API server process;
     on a busy machine it moves far less than wall time."""
     plain_flow()  # type: ignore[operator]  # warm up both (server start, imports, first connection)
@@ -92,6 +109,7 @@ def side_by_side(
     times: dict[object, tuple[list[float], list[float]]] = {plain_flow: ([], []), tracked_flow: ([], [])}
 
     def timed_run(fn: object) -> None:
+        quiesce()
         wall, cpu = times[fn]
         start_cpu = cpu_seconds()
         start = time.perf_counter()
@@ -99,18 +117,21 @@ def side_by_side(
         wall.append((time.perf_counter() - start) / per)
         cpu.append((cpu_seconds() - start_cpu) / per)
 
-    for r in range(repeats):  # interleaved, alternating which goes first
+    for r in range(repeats):
         pair = [plain_flow, tracked_flow]
         for fn in pair if r % 2 == 0 else reversed(pair):
             timed_run(fn)
     (plain_wall, plain_cpu), (tracked_wall, tracked_cpu) = times[plain_flow], times[tracked_flow]
-    return (
+    ratios = [t / p for p, t in zip(plain_wall, tracked_wall, strict=True)]
+    q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    return SideBySide(
         statistics.median(plain_wall), statistics.median(tracked_wall),
         statistics.median(plain_cpu), statistics.median(tracked_cpu),
+        statistics.median(ratios), q1, q3,
     )
 
 
-def bench_overhead(n_tasks: int, repeats: int) -> tuple[float, float, float, float]:
+def bench_overhead(n_tasks: int, repeats: int) -> SideBySide:
     from prefect import flow, task
 
     def step(x: np.ndarray, i: int) -> float:
@@ -131,7 +152,7 @@ def bench_overhead(n_tasks: int, repeats: int) -> tuple[float, float, float, flo
     return side_by_side(plain_flow, tracked_flow, repeats, n_tasks)
 
 
-def bench_trivial(n_tasks: int, repeats: int) -> tuple[float, float, float, float]:
+def bench_trivial(n_tasks: int, repeats: int) -> SideBySide:
     """An int in, an int out: Prefect's cheapest task, so every cost of ours shows."""
     from prefect import flow, task
 
@@ -152,7 +173,7 @@ def bench_trivial(n_tasks: int, repeats: int) -> tuple[float, float, float, floa
     return side_by_side(plain_flow, tracked_flow, repeats, n_tasks)
 
 
-def bench_map(n_elements: int, repeats: int) -> tuple[float, float, float, float]:
+def bench_map(n_elements: int, repeats: int) -> SideBySide:
     """``.map()`` over a task's list output: per element (one mapped task run each)."""
     from prefect import flow, task
 
@@ -178,10 +199,10 @@ def bench_map(n_elements: int, repeats: int) -> tuple[float, float, float, float
 
 def bench_openlineage(
     n_tasks: int, repeats: int, events: Path,
-) -> tuple[float, float, float, float, int, float]:
+) -> tuple[SideBySide, int, float]:
     """The overhead ratio's flow, tracked, with OpenLineage events written by the
     client's file transport vs without (same process; the listeners are attached
-    for one run and detached for the next). Returns ``side_by_side``'s four medians,
+    for one run and detached for the next). Returns ``side_by_side``'s figures,
     the number of events written and the emitter thread's CPU seconds per task
     (its own clock: what emission costs, whatever else loads the machine)."""
     from prefect import task
@@ -226,7 +247,7 @@ def bench_openlineage(
     ol.disable()
     written = len(events.read_text().splitlines()) if events.exists() else 0
     runs_with = repeats + 1  # the warm-up run too
-    return (*result, written, emitter.cpu_s / (runs_with * n_tasks))
+    return result, written, emitter.cpu_s / (runs_with * n_tasks)
 
 
 def map_edges(db: Path) -> tuple[int, int]:
@@ -376,10 +397,10 @@ SECTIONS = ("prefect", "plain", "large", "memory", "openlineage")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--map-size", type=int, default=100, help="elements of the .map() case")
     parser.add_argument(
-        "--trivial-repeats", type=int, default=9,
+        "--trivial-repeats", type=int, default=15,
         help="repetitions of the int-in/int-out case (its ratio is read against 1.05)",
     )
     parser.add_argument("--plain", type=int, default=5000, help="plain tracked calls")
@@ -400,24 +421,31 @@ def main() -> None:
         os.environ["PREFECT_HOME"] = str(root / "prefect")
         if "prefect" in sections:
             vt.init(store_uri=f"sqlite:///{root / 'overhead.db'}", artifact_root=str(root / "a1"))
-            plain_task, tracked_task, plain_task_cpu, tracked_task_cpu = bench_overhead(args.tasks, args.repeats)
+            numpy = bench_overhead(args.tasks, args.repeats)
             vt.init(store_uri=f"sqlite:///{root / 'trivial.db'}", artifact_root=str(root / "a4"))
-            plain_trivial, tracked_trivial, plain_trivial_cpu, tracked_trivial_cpu = bench_trivial(args.tasks, args.trivial_repeats)
+            trivial = bench_trivial(args.tasks, args.trivial_repeats)
             vt.init(store_uri=f"sqlite:///{root / 'map.db'}", artifact_root=str(root / "a5"))
-            plain_map, tracked_map, plain_map_cpu, tracked_map_cpu = bench_map(args.map_size, args.repeats)
+            mapping = bench_map(args.map_size, args.repeats)
             mapped, mapped_linked = map_edges(root / "map.db")
+            plain_task, tracked_task, plain_task_cpu, tracked_task_cpu = numpy[:4]
+            plain_trivial, tracked_trivial, plain_trivial_cpu, tracked_trivial_cpu = trivial[:4]
+            plain_map, tracked_map, plain_map_cpu, tracked_map_cpu = mapping[:4]
             overhead = tracked_task / plain_task
-            trivial = tracked_trivial / plain_trivial
+            trivial_ratio = tracked_trivial / plain_trivial
             map_ratio = tracked_map / plain_map
             rows += [
                 (f"untracked Prefect task (median of {args.repeats} x {args.tasks})", plain_task * 1e3, "ms/task"),
                 ("tracked Prefect task", tracked_task * 1e3, "ms/task"),
                 ("overhead ratio tracked / untracked", overhead, ""),
+                ("same, median of the paired ratios [quartiles]",
+                 f"{numpy.paired:.3f} [{numpy.paired_q1:.3f}, {numpy.paired_q3:.3f}]", ""),
                 ("same, CPU time tracked / untracked", tracked_task_cpu / plain_task_cpu, ""),
                 (f"untracked trivial task, int -> int (median of {args.trivial_repeats} x {args.tasks})",
                  plain_trivial * 1e3, "ms/task"),
                 ("tracked trivial task", tracked_trivial * 1e3, "ms/task"),
-                ("trivial overhead ratio tracked / untracked", trivial, ""),
+                ("trivial overhead ratio tracked / untracked", trivial_ratio, ""),
+                ("trivial, median of the paired ratios [quartiles]",
+                 f"{trivial.paired:.3f} [{trivial.paired_q1:.3f}, {trivial.paired_q3:.3f}]", ""),
                 ("trivial extra per task", (tracked_trivial - plain_trivial) * 1e3, "ms/task"),
                 ("trivial task, CPU time untracked / tracked",
                  f"{plain_trivial_cpu * 1e3:.3f} / {tracked_trivial_cpu * 1e3:.3f}", "ms/task"),
@@ -426,22 +454,28 @@ def main() -> None:
                  plain_map * 1e3, "ms/element"),
                 ("tracked .map(), same", tracked_map * 1e3, "ms/element"),
                 ("map overhead ratio tracked / untracked", map_ratio, ""),
+                ("map, median of the paired ratios", mapping.paired, ""),
                 ("map extra per element", (tracked_map - plain_map) * 1e3, "ms/element"),
                 ("map CPU ratio tracked / untracked", tracked_map_cpu / plain_map_cpu, ""),
                 ("mapped runs linked to the list's producer", f"{mapped_linked} of {mapped}", ""),
             ]
             summary.update({
                 "overhead_ratio": round(overhead, 3),
+                "overhead_paired_ratio": round(numpy.paired, 3),
+                "overhead_paired_ratio_quartiles": [round(numpy.paired_q1, 3), round(numpy.paired_q3, 3)],
                 "untracked_ms_per_task": round(plain_task * 1e3, 3),
                 "tracked_ms_per_task": round(tracked_task * 1e3, 3),
                 "overhead_cpu_ratio": round(tracked_task_cpu / plain_task_cpu, 3),
-                "trivial_overhead_ratio": round(trivial, 3),
+                "trivial_overhead_ratio": round(trivial_ratio, 3),
+                "trivial_paired_ratio": round(trivial.paired, 3),
+                "trivial_paired_ratio_quartiles": [round(trivial.paired_q1, 3), round(trivial.paired_q3, 3)],
                 "trivial_untracked_ms_per_task": round(plain_trivial * 1e3, 3),
                 "trivial_tracked_ms_per_task": round(tracked_trivial * 1e3, 3),
                 "trivial_extra_ms_per_task": round((tracked_trivial - plain_trivial) * 1e3, 3),
                 "trivial_cpu_overhead_ratio": round(tracked_trivial_cpu / plain_trivial_cpu, 3),
                 "trivial_extra_cpu_ms_per_task": round((tracked_trivial_cpu - plain_trivial_cpu) * 1e3, 3),
                 "map_overhead_ratio": round(map_ratio, 3),
+                "map_paired_ratio": round(mapping.paired, 3),
                 "map_untracked_ms_per_element": round(plain_map * 1e3, 3),
                 "map_tracked_ms_per_element": round(tracked_map * 1e3, 3),
                 "map_extra_ms_per_element": round((tracked_map - plain_map) * 1e3, 3),
@@ -497,14 +531,16 @@ def main() -> None:
 
         if "openlineage" in sections:
             vt.init(store_uri=f"sqlite:///{root / 'ol.db'}", artifact_root=str(root / "a6"))
-            without, with_ol, without_cpu, with_cpu, written, emit_cpu = bench_openlineage(
+            ol_runs, written, emit_cpu = bench_openlineage(
                 args.tasks, args.repeats, root / "openlineage.jsonl")
+            without, with_ol, without_cpu, with_cpu = ol_runs[:4]
             ratio = with_ol / without
             rows += [
                 (f"tracked task, no OpenLineage (median of {args.repeats} x {args.tasks})",
                  without * 1e3, "ms/task"),
                 ("tracked task + OpenLineage events, file transport", with_ol * 1e3, "ms/task"),
                 ("openlineage overhead ratio with / without", ratio, ""),
+                ("same, median of the paired ratios", ol_runs.paired, ""),
                 ("same, CPU time with / without", with_cpu / without_cpu, ""),
                 ("OpenLineage events written", written, ""),
                 ("emitter thread CPU per task (build + write 2 events)", emit_cpu * 1e3, "ms/task"),
@@ -512,6 +548,7 @@ def main() -> None:
             ]
             summary.update({
                 "openlineage_overhead_ratio": round(ratio, 3),
+                "openlineage_paired_ratio": round(ol_runs.paired, 3),
                 "openlineage_without_ms_per_task": round(without * 1e3, 3),
                 "openlineage_with_ms_per_task": round(with_ol * 1e3, 3),
                 "openlineage_cpu_overhead_ratio": round(with_cpu / without_cpu, 3),

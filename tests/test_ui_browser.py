@@ -180,8 +180,10 @@ def test_experiment_table_chart_and_classification(ui: str, page: Page,
         let ink = 0; for (let i = 0; i < d.length; i += 4) if (d[i+3] && d[i] < 200) ink++;
         return ink; }""")
     assert drawn > 200
-    assert page.locator("#roc-svg polyline").count() == 4
-    assert page.locator("#matrices table.matrix").count() == 4
+    # the ROC curves and the matrices are drawn by a request of their own, which may
+    # finish after the chart's
+    page.wait_for_function("document.querySelectorAll('#roc-svg polyline').length === 4")
+    page.wait_for_function("document.querySelectorAll('#matrices table.matrix').length === 4")
     # sort by accuracy, descending on the second click
     header = page.locator("#runs thead th[data-col='metric.accuracy']")
     header.click()
