@@ -21,8 +21,8 @@ so both run on the same worker processes.
 The store is PostgreSQL (a fresh schema, dropped afterwards); the artifact root
 a local folder, or ``--artifact-root s3://bucket/prefix`` (credentials and
 endpoint from the usual AWS environment variables), or ``--s3``: a local
-S3-protocol server (moto's ``ThreadedMotoServer``, when moto is installed) on
-127.0.0.1, with a fresh bucket.
+S3-protocol server (``python -m moto.server``, when moto is installed) on
+127.0.0.1, in a process of its own, with a fresh bucket.
 
 Reported: median wall seconds per flow run of each, the overhead ratios
 tracked / untracked (the ratio of the medians, and the median of the ratios of
@@ -145,33 +145,46 @@ def postgres_schema(base_url: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def local_s3() -> Iterator[str]:
-    """moto's S3 server on 127.0.0.1 (a free port), a fresh bucket; yields ``s3://bucket/run``.
+    """moto's S3 server on 127.0.0.1 (a free port), in a process of its own as a real
+    object store would be (in this process it would take the GIL from the flows it
+    serves), and a fresh bucket; yields ``s3://bucket/artifacts``.
 
     Sets the AWS environment variables s3fs (botocore) reads, before any worker
     process starts, so the workers find the same endpoint and credentials."""
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError:
-        sys.exit("--s3 needs moto's server: pip install 'moto[server]' (or give --artifact-root)")
+    import importlib.util
     import socket
+    import subprocess
 
+    if importlib.util.find_spec("moto.server") is None:
+        sys.exit("--s3 needs moto's server: pip install 'moto[server]' (or give --artifact-root)")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    os.environ.update(
-        AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    import s3fs
-
-    bucket = f"vt-bench-{uuid.uuid4().hex[:8]}"
-    s3fs.S3FileSystem().mkdir(bucket)
     try:
+        deadline = time.monotonic() + 60
+        while True:  # until it accepts connections
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if server.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"moto's server did not start on port {port}")
+            time.sleep(0.2)
+        os.environ.update(
+            AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="bench",
+            AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
+        )
+        import s3fs
+
+        bucket = f"vt-bench-{uuid.uuid4().hex[:8]}"
+        s3fs.S3FileSystem().mkdir(bucket)
         yield f"s3://{bucket}/artifacts"
     finally:
-        server.stop()
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def lost_task_runs(state: Any, n_tasks: int) -> int:
