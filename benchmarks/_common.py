@@ -56,28 +56,31 @@ def report(bench: str, rows: Sequence[tuple[str, Any, str]], summary: dict[str, 
     print(json.dumps({"bench": bench, **summary}, sort_keys=False))
 
 
-def _prefect_server_cpu() -> float | None:
-    """CPU seconds of this process's child that runs Prefect's local API server
-    (``python -m uvicorn ... prefect.server.api.server:create_app``), from ``/proc``;
-    None where there is none (or no ``/proc``)."""
+def children_cpu_seconds(cmdline_has: bytes | None = None) -> float | None:
+    """CPU seconds (user + system) of this process's child processes, from ``/proc``;
+    with ``cmdline_has``, only of those whose command line contains it. None where
+    there is no ``/proc`` or no such child."""
     me, tick = str(os.getpid()), os.sysconf("SC_CLK_TCK")
     try:
         pids = [e.name for e in os.scandir("/proc") if e.name.isdigit()]
     except OSError:
         return None
+    total, found = 0.0, False
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            if fields[1] != me:
+            if fields[1] != me:  # ppid
                 continue
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"prefect.server" not in f.read():
-                    continue
+            if cmdline_has is not None:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if cmdline_has not in f.read():
+                        continue
         except (OSError, IndexError):
             continue  # gone meanwhile
-        return (int(fields[11]) + int(fields[12])) / tick
-    return None
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime in clock ticks
+        found = True
+    return total if found else None
 
 
 def quiesce(limit_s: float = 60.0) -> float:
@@ -88,11 +91,14 @@ def quiesce(limit_s: float = 60.0) -> float:
     created, and that request fails and is retried after 2, then 4 seconds
     (Prefect's client backs off exponentially), whichever flow comes next:
     noise far larger than what is measured. Each timed run starts on a quiet server."""
+    def server_cpu() -> float | None:  # Prefect's server: python -m uvicorn ... prefect.server...
+        return children_cpu_seconds(b"prefect.server")
+
     start = time.monotonic()
-    last = _prefect_server_cpu()
+    last = server_cpu()
     while last is not None and time.monotonic() - start < limit_s:
         time.sleep(0.5)
-        now = _prefect_server_cpu()
+        now = server_cpu()
         if now is None or now - last < 0.02:  # under 4 % of a core
             break
         last = now

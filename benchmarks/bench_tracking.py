@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import RESOURCE_COLUMNS, quiesce, raw_sqlite, report
+from _common import RESOURCE_COLUMNS, children_cpu_seconds, quiesce, raw_sqlite, report
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -66,21 +66,7 @@ def rss_mb() -> float:
 def cpu_seconds() -> float:
     """CPU time of this process and of its child processes (Prefect's local API server
     runs as one: ``python -m uvicorn ...``), from ``/proc`` where there is one."""
-    total = time.process_time()
-    me, tick = str(os.getpid()), os.sysconf("SC_CLK_TCK")
-    try:
-        entries = [e.name for e in os.scandir("/proc") if e.name.isdigit()]
-    except OSError:
-        return total
-    for pid in entries:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # gone meanwhile
-        if fields[1] == me:  # ppid; then utime and stime, in clock ticks
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+    return time.process_time() + (children_cpu_seconds() or 0.0)
 
 
 # -- 1. tracked vs untracked Prefect tasks --------------------------------------------
