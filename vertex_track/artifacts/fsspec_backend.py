@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import io
 import time
+import typing
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -178,7 +179,7 @@ class FsspecBackend(Backend):
         tmp = self.new_tmp_name(extension)
         spill = _SpillBuffer(SMALL_OBJECT, lambda: self.fs.open(tmp, "wb"))
         try:
-            writer = HashingWriter(spill)
+            writer = HashingWriter(typing.cast(IO[bytes], spill))
             try:
                 write(writer)
                 hexdigest, size = writer.finish()
