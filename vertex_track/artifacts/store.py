@@ -152,7 +152,9 @@ class ArtifactStore:
 
         The bytes are hashed while they are written to a temporary object,
         which is then moved to its content address; if an object is already
-        there, the temporary one is dropped. A value put twice therefore gives
+        there, the temporary one is dropped. (On an object store a small
+        object is hashed in memory and written once, at its content address:
+        see :mod:`~vertex_track.artifacts.fsspec_backend`.) A value put twice therefore gives
         equal StoredValues and one object. A read-only numpy array put again
         is not even serialised again (see :attr:`digest_cache`).
 
