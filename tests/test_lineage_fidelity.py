@@ -83,9 +83,24 @@ def pipeline() -> None:
     use("literal", "/data/out/" + str(2024) + "-01-01.parquet")
 
 
+@pytest.fixture(scope="module")
+def pipeline_store(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """One run of ``pipeline`` (a store of its own) for the tests that only read its records."""
+    base = tmp_path_factory.mktemp("lineage_fidelity")
+    settings = {"store_uri": f"sqlite:///{base / 'metadata.db'}",
+                "artifact_root": str(base / "artifacts")}
+    vt.config.init(**settings)
+    try:
+        pipeline()
+        flush()
+    finally:
+        vt.config.reset()
+    return settings
+
+
 @pytest.fixture
-def pipeline_run(tracked: MetadataStore) -> dict[str, list[vt.Execution]]:
-    pipeline()
+def pipeline_run(pipeline_store: dict[str, str]) -> dict[str, list[vt.Execution]]:
+    vt.config.init(**pipeline_store)
     return by_case(vt.Execution.list(filter='display_name = "use*"'))
 
 
