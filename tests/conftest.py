@@ -112,14 +112,6 @@ def store(store_uri: str, tmp_path: Path) -> MetadataStore:
 def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """One temporary Prefect API + database per test session (per xdist worker)."""
     os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect_home"))
-    # The harness's server (a subprocess, which inherits os.environ) writes to one
-    # SQLite file. Its event persister (events to the database, for Prefect's UI and
-    # automations) and automation triggers compete with the API for that file's write
-    # lock; a request that loses gets a 503 and Prefect's client sleeps 2 s, then 4 s,
-    # before retrying. No test reads Prefect's events or uses automations; the task
-    # run recorder (task runs from events, read back by test_prefect_shapes) stays on.
-    for service in ("EVENT_PERSISTER", "TRIGGERS"):
-        os.environ.setdefault(f"PREFECT_SERVER_SERVICES_{service}_ENABLED", "false")
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=180):
