@@ -17,13 +17,13 @@ Routes add one with :func:`done_operation`::
 from __future__ import annotations
 
 import itertools
-import random
 import threading
 from collections import OrderedDict
 from typing import Any
 
 from fastapi import APIRouter, Request
 
+from .._random import rng
 from .._time import now
 from .errors import ApiError
 from .wire import rfc3339
@@ -43,7 +43,7 @@ class OperationLog:
         self._ops: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
         self._keep = keep
-        self._ids = itertools.count(random.randrange(10**17, 9 * 10**17))
+        self._ids = itertools.count(rng.randrange(10**17, 9 * 10**17))
 
     def add(self, parent: str, operation: dict[str, Any]) -> dict[str, Any]:
         """Name ``operation`` ``{parent}/operations/{id}``, keep it, return it."""

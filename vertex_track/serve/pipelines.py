@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from .._random import rng
 from .._time import now
 from ..config import get_settings
 from ..exceptions import InvalidArgumentError, NotFoundError
@@ -151,7 +151,7 @@ async def create_training_pipeline(request: Request, project: str,
     from starlette.concurrency import run_in_threadpool
 
     req = await run_in_threadpool(_check, body, store)
-    pid = str(random.randrange(10**18, 9 * 10**18))
+    pid = str(rng.randrange(10**18, 9 * 10**18))
     run_body = req.to_json_dict()
     run_body["labels"] = {**req.labels, ID_LABEL: pid}
     folder = Path(tempfile.mkdtemp(prefix=f"vt-serve-pipeline-{pid}-"))
