@@ -169,6 +169,11 @@ class FsspecBackend(Backend):
                 self.fs.makedirs(parent, exist_ok=True)
         self.fs.cp_file(src, dst)
 
+    def _holds(self, path: str, size: int) -> bool:
+        """Whether ``path`` is a file of ``size`` bytes (at a content address: the object)."""
+        info = self._info(path)
+        return info is not None and info.get("type") == "file" and info.get("size") == size
+
     def store_stream(self, write: Callable[[HashingWriter], None], extension: str) -> Written:
         with self._bucket_must_exist():
             return self._store_stream(write, extension)
@@ -179,26 +184,18 @@ class FsspecBackend(Backend):
         tmp = self.new_tmp_name(extension)
         spill = _SpillBuffer(SMALL_OBJECT, lambda: self.fs.open(tmp, "wb"))
         try:
-            writer = HashingWriter(typing.cast(IO[bytes], spill))
             try:
-                write(writer)
-                hexdigest, size = writer.finish()
-            except BaseException:
-                writer.abort()
-                raise
+                with hashing_writer(typing.cast(IO[bytes], spill)) as writer:
+                    write(writer)
+                    hexdigest, size = writer.finish()
             finally:
                 if spill.file is not None:
                     spill.file.close()
             final = self.object_path(hexdigest, extension)
             if spill.memory is not None:  # the whole object, in memory: one PUT
-                if size > BLIND_PUT:
-                    info = self._info(final)
-                    if info is not None and info.get("type") == "file" and info.get("size") == size:
-                        return final, hexdigest, size
-                self.fs.pipe_file(final, bytes(spill.memory))
-                return final, hexdigest, size
-            info = self._info(final)
-            if info is None or info.get("type") != "file" or info.get("size") != size:
+                if size <= BLIND_PUT or not self._holds(final, size):
+                    self.fs.pipe_file(final, bytes(spill.memory))
+            elif not self._holds(final, size):
                 self._publish(tmp, final)
             return final, hexdigest, size
         finally:
@@ -211,17 +208,11 @@ class FsspecBackend(Backend):
     ) -> Written:
         tmp = self.new_tmp_name(extension)
         try:
-            with self.fs.open(tmp, "wb") as raw:
-                writer = HashingWriter(raw)
-                try:
-                    write(writer)
-                    hexdigest, size = writer.finish()
-                except BaseException:
-                    writer.abort()
-                    raise
+            with self.fs.open(tmp, "wb") as raw, hashing_writer(raw) as writer:
+                write(writer)
+                hexdigest, size = writer.finish()
             final = self.object_path(hexdigest, extension)
-            info = self._info(final)
-            if info is None or info.get("type") != "file" or info.get("size") != size:
+            if not self._holds(final, size):
                 self._publish(tmp, final)
             return final, hexdigest, size
         finally:
