@@ -188,3 +188,19 @@ def test_the_sdk_raises_googles_exceptions(srv: Server) -> None:
     aiplatform.Artifact.create(schema_title="system.Artifact", resource_id="dup")
     with pytest.raises(gexc.Conflict, match="already exists"):
         aiplatform.Artifact.create(schema_title="system.Artifact", resource_id="dup")
+
+
+def test_operation_ids_leave_the_users_global_random_alone() -> None:
+    """A script that seeds Python's global random for a reproducible run gets the
+    same numbers whether or not the server numbered its operations in between."""
+    import random
+
+    from vertex_track.serve.operations import OperationLog
+
+    random.seed(1234)
+    expected = random.random()
+    random.seed(1234)
+    logs = [OperationLog() for _ in range(3)]
+    assert random.random() == expected
+    first = [log.add("p", {"done": True})["name"] for log in logs]
+    assert len(set(first)) == 3  # each log starts its numbering somewhere else
