@@ -191,3 +191,42 @@ def test_bad_requests_are_refused_before_anything_runs(http: Any, tmp_path: Path
     assert err["code"] == 404 and "training pipeline '123' not found" in err["message"]
     assert http.get(f"{LOC}/trainingPipelines").json() == {"trainingPipelines": []}
     assert vt.Context.list('schema_title = "system.PipelineRun"') == []
+
+
+def test_a_killed_pipeline_process_is_recorded_failed(http: Any, tmp_path: Path) -> None:
+    """A pipeline whose process dies without recording its end (killed) is FAILED in
+    the API and in its PipelineRun's records alike, never RUNNING forever."""
+    import os
+    import signal
+
+    script = tmp_path / "train.py"
+    script.write_text(TRAIN)
+    body = {
+        "displayName": "killed",
+        "trainingTaskDefinition": CUSTOM,
+        "trainingTaskInputs": {"workerPoolSpecs": [worker_pool(script, {"MODE": "sleep"})],
+                               "baseOutputDirectory": {"outputUriPrefix": str(tmp_path / "out")}},
+    }
+    name = http.post(f"{LOC}/trainingPipelines", json=body).json()["name"]
+    deadline = time.monotonic() + 240
+    while "pipelineRun" not in http.get(name).json().get("trainingTaskMetadata", {}):
+        assert time.monotonic() < deadline, "the pipeline never started"
+        time.sleep(0.5)
+    marker = f"vt-serve-pipeline-{name.rsplit('/', 1)[1]}-".encode()
+    workers = []
+    for entry in os.scandir("/proc"):
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                if b"pipeline_worker" in (cmd := f.read()) and marker in cmd:
+                    workers.append(int(entry.name))
+        except (OSError, ValueError):
+            continue
+    assert len(workers) == 1, workers
+    os.killpg(workers[0], signal.SIGKILL)  # the worker and its training process
+    done = wait_until(http, name, {"PIPELINE_STATE_FAILED", "PIPELINE_STATE_SUCCEEDED",
+                                   "PIPELINE_STATE_CANCELLED"}, timeout=60)
+    assert done["state"] == "PIPELINE_STATE_FAILED"
+    assert "exited with code -9" in done["error"]["message"]
+    run = vt.Context.get(done["trainingTaskMetadata"]["pipelineRun"].rsplit("/", 1)[1])
+    assert run.metadata["training_pipeline"]["state"] == "PIPELINE_STATE_FAILED"
+    assert "exited with code -9" in run.metadata["training_pipeline"]["error"]

@@ -37,7 +37,7 @@ from fastapi import APIRouter, Request
 from .._random import rng
 from .._time import now
 from ..config import get_settings
-from ..exceptions import InvalidArgumentError, NotFoundError
+from ..exceptions import ConflictError, InvalidArgumentError, NotFoundError
 from ..resources import Artifact, Context
 from .errors import ApiError
 from .stores import store_for
@@ -268,6 +268,7 @@ def _describe(request: Request, project: str, location: str, pid: str,
                        "those whose records reached the store)")
     state, error, result = _state_of(job, ctx)
     if job is not None:
+        _settle(ctx, state, error)
         body, created, ended = job.body, job.create_time, job.end_time
     else:
         assert ctx is not None
@@ -277,6 +278,24 @@ def _describe(request: Request, project: str, location: str, pid: str,
         created, ended = ctx.create_time, ctx.update_time
     name = f"projects/{project}/locations/{location}/trainingPipelines/{pid}"
     return _resource(request, name, body, state, created, ended, _task_metadata(ctx, result), error)
+
+
+def _settle(ctx: Context | None, state: str, error: str | None) -> None:
+    """Write a pipeline's final state into its PipelineRun when its process ended
+    without doing so: interrupted before it could record it, or killed after
+    :data:`CANCEL_GRACE_S`. Its records then say what the API says."""
+    if ctx is None or state not in _DONE:
+        return
+    summary = ctx.metadata.get("training_pipeline") or {}
+    if summary.get("state") in _DONE:
+        return
+    settled = {**summary, "state": state}
+    if error:
+        settled["error"] = error
+    try:
+        ctx.update(metadata={"training_pipeline": settled})
+    except ConflictError:  # the pipeline's process wrote it meanwhile
+        pass
 
 
 @router.post(LOC + "/trainingPipelines/{pid}:cancel")
