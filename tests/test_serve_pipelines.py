@@ -146,7 +146,9 @@ def test_a_tuning_pipeline_runs_in_the_background(http: Any, tmp_path: Path) -> 
     assert seen["trainingTaskMetadata"]["pipelineRun"] == meta["pipelineRun"]
 
 
-def test_cancel_stops_the_pipeline(http: Any, tmp_path: Path) -> None:
+def start_sleepy_pipeline(http: Any, tmp_path: Path, **extra: Any) -> str:
+    """Start a custom-job pipeline whose training script sleeps; return its name once its
+    PipelineRun exists."""
     script = tmp_path / "train.py"
     script.write_text(TRAIN)
     body = {
@@ -154,14 +156,18 @@ def test_cancel_stops_the_pipeline(http: Any, tmp_path: Path) -> None:
         "trainingTaskDefinition": CUSTOM,
         "trainingTaskInputs": {"workerPoolSpecs": [worker_pool(script, {"MODE": "sleep"})],
                                "baseOutputDirectory": {"outputUriPrefix": str(tmp_path / "out")}},
-        "modelToUpload": {"displayName": "m"},
+        **extra,
     }
-    pipeline = http.post(f"{LOC}/trainingPipelines", json=body).json()
-    name = pipeline["name"]
+    name: str = http.post(f"{LOC}/trainingPipelines", json=body).json()["name"]
     deadline = time.monotonic() + 240
     while "pipelineRun" not in http.get(name).json().get("trainingTaskMetadata", {}):
         assert time.monotonic() < deadline, "the pipeline never started"
         time.sleep(0.5)
+    return name
+
+
+def test_cancel_stops_the_pipeline(http: Any, tmp_path: Path) -> None:
+    name = start_sleepy_pipeline(http, tmp_path, modelToUpload={"displayName": "m"})
     time.sleep(2)  # the training process is up
     assert http.post(f"{name}:cancel").json() == {}
     assert http.get(name).json()["state"] in {"PIPELINE_STATE_CANCELLING", "PIPELINE_STATE_CANCELLED"}
@@ -199,19 +205,7 @@ def test_a_killed_pipeline_process_is_recorded_failed(http: Any, tmp_path: Path)
     import os
     import signal
 
-    script = tmp_path / "train.py"
-    script.write_text(TRAIN)
-    body = {
-        "displayName": "killed",
-        "trainingTaskDefinition": CUSTOM,
-        "trainingTaskInputs": {"workerPoolSpecs": [worker_pool(script, {"MODE": "sleep"})],
-                               "baseOutputDirectory": {"outputUriPrefix": str(tmp_path / "out")}},
-    }
-    name = http.post(f"{LOC}/trainingPipelines", json=body).json()["name"]
-    deadline = time.monotonic() + 240
-    while "pipelineRun" not in http.get(name).json().get("trainingTaskMetadata", {}):
-        assert time.monotonic() < deadline, "the pipeline never started"
-        time.sleep(0.5)
+    name = start_sleepy_pipeline(http, tmp_path)
     marker = f"vt-serve-pipeline-{name.rsplit('/', 1)[1]}-".encode()
     workers = []
     for entry in os.scandir("/proc"):
