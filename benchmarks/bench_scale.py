@@ -31,9 +31,15 @@ other), and ``lost``: task runs of the tracked runs with no
 COMPLETE execution in their pipeline run, read right after each flow returns
 (must be 0).
 
+``--ray-keep-idle-workers`` keeps Ray's idle workers: by default Ray kills a
+worker idle for a second once it has more workers than CPUs, and with four
+workers on fewer cores it starts more than four, so every flow run starts
+new worker processes that import Prefect (and, in tracked runs, open their
+store and S3 connections) again.
+
 Usage: python benchmarks/bench_scale.py [--tasks 400] [--workers 4] [--repeats 3]
        [--store-uri postgresql://...] [--artifact-root DIR|s3://...] [--s3]
-       [--only thread|dask|ray ...]
+       [--only thread|dask|ray ...] [--ray-keep-idle-workers]
 """
 
 from __future__ import annotations
@@ -207,6 +213,10 @@ def main() -> None:
     parser.add_argument("--artifact-root", help="default: a temporary local folder")
     parser.add_argument("--s3", action="store_true",
                         help="artifact root in a local S3-protocol server (moto)")
+    parser.add_argument(
+        "--ray-keep-idle-workers", action="store_true",
+        help="keep Ray's idle workers instead of killing them after a second (see docs/performance.md)",
+    )
     parser.add_argument("--only", choices=RUNNERS, action="append",
                         help="run only this runner (repeatable)")
     args = parser.parse_args()
@@ -237,7 +247,15 @@ def main() -> None:
         if "ray" in runners:
             import ray
 
-            ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
+            # Ray kills a worker that has been idle for a second once it has more
+            # workers than CPUs, and it starts more than --workers of them on a machine
+            # with fewer cores than workers; each new one pays its imports and its first
+            # connections again. --ray-keep-idle-workers keeps them, as a cluster with
+            # a core per worker never has to start them.
+            system_config = ({"idle_worker_killing_time_threshold_ms": 3_600_000}
+                             if args.ray_keep_idle_workers else None)
+            ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False,
+                     _system_config=system_config)
             stack.callback(ray.shutdown)
 
         flows: dict[tuple[str, str], Callable[[], Any]] = {}
@@ -270,6 +288,8 @@ def main() -> None:
         "store": "postgresql",
         "artifact_root": "s3" if artifact_root.startswith("s3://") else "local",
     }
+    if "ray" in runners:
+        summary["ray_keep_idle_workers"] = args.ray_keep_idle_workers
     for runner in runners:
         plain_s = statistics.median(times[(runner, "untracked")])
         tracked_s = statistics.median(times[(runner, "tracked")])
