@@ -15,9 +15,8 @@ plain Prefect tasks in a plain flow), all six interleaved in every repetition
 (the order rotates), after one untimed warm-up run of each, each timed run starting once Prefect's API
 server has gone quiet (``_common.quiesce``). The clusters are
 started after ``vt.init``, so their workers inherit the settings; the
-untracked Ray runs get the same Ray options a ``vt.flow`` would add (none
-here: the cluster was started after ``vt.init``), so both run on the same
-worker processes.
+untracked Ray runs get the same ``runtime_env`` a ``vt.flow`` hands to Ray,
+so both run on the same worker processes.
 
 The store is PostgreSQL (a fresh schema, dropped afterwards); the artifact root
 a local folder, or ``--artifact-root s3://bucket/prefix`` (credentials and
@@ -116,15 +115,14 @@ def build_flows(runner: str, n_tasks: int, workers: int, dask_address: str | Non
     if runner != "ray":
         return plain, tracked
 
-    from vertex_track.tracking.workers import ray_worker_settings
+    from prefect_ray.context import remote_options
 
-    ray_runner = task_runner()
+    from vertex_track.tracking.workers import worker_env
 
     def plain_on_same_workers(**kwargs: Any) -> Any:
-        # The untracked runs get whatever Ray options a vt.flow would add (a
-        # runtime_env with the settings, when the workers lack them), so both
-        # kinds of run use the same (warm) workers.
-        with ray_worker_settings(ray_runner):
+        # Ray keeps a worker process per runtime_env: the untracked runs get the one
+        # a vt.flow sets, so both kinds of run use the same (warm) workers.
+        with remote_options(runtime_env={"env_vars": worker_env()}):
             return plain(**kwargs)
 
     return plain_on_same_workers, tracked

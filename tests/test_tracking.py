@@ -539,16 +539,3 @@ def test_a_flow_returning_a_failed_state_is_recorded_failed(tracked: MetadataSto
     run = vt.PipelineRun.list()[-1]
     assert run.state == "FAILED"
     assert run.metadata["error_message"] == "gave up on purpose"
-
-
-def test_a_ray_workers_settings_are_its_nodes_with_the_jobs_runtime_env_on_top() -> None:
-    from vertex_track.tracking.workers import inherited_settings
-
-    environ = b"PATH=/usr/bin\0VERTEX_TRACK_STORE_URI=sqlite:///a.db\0VERTEX_TRACK_PROJECT=p\0X=1"
-    assert inherited_settings(environ, {}) == {
-        "VERTEX_TRACK_STORE_URI": "sqlite:///a.db", "VERTEX_TRACK_PROJECT": "p",
-    }
-    assert inherited_settings(environ, {"VERTEX_TRACK_PROJECT": "q", "OTHER": "1"}) == {
-        "VERTEX_TRACK_STORE_URI": "sqlite:///a.db", "VERTEX_TRACK_PROJECT": "q",
-    }
-    assert inherited_settings(b"", {}) == {}

@@ -9,7 +9,6 @@ connects across worker processes.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from collections.abc import Iterator
@@ -164,43 +163,3 @@ def test_ray_workers_record_every_task_run_and_lineage_crosses_workers(
         assert [p.metadata["i"] for p in producers] == [
             int(execution.metadata["name"].split("-")[1])
         ]
-
-
-def test_settings_go_by_runtime_env_only_when_the_workers_lack_them(
-    ray_cluster: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A task with a runtime_env runs on workers Ray sets up for it, apart from the
-    node's own: a vt.flow adds one only when the node's workers would not start with
-    the same VERTEX_TRACK_* settings."""
-    from prefect_ray.context import RemoteOptionsContext
-
-    from vertex_track.tracking.workers import _workers_inherit, ray_worker_settings
-
-    runner = prefect_ray.RayTaskRunner()
-    node = ray._private.worker._global_node
-    (raylet,) = node.all_processes["raylet"]  # ray_constants.PROCESS_TYPE_RAYLET
-    with open(f"/proc/{raylet.process.pid}/environ", "rb") as f:
-        node_vars = {k: v for k, v in (
-            item.decode().split("=", 1) for item in f.read().split(b"\0") if b"=" in item
-        ) if k.startswith("VERTEX_TRACK_")}
-
-    # This process's settings differ from the node's (the cluster started before vt.init).
-    monkeypatch.setenv("VERTEX_TRACK_PROJECT", "not-on-the-node")
-    assert not _workers_inherit(vt.tracking.workers.worker_env())
-    with ray_worker_settings(runner):
-        options = RemoteOptionsContext.get().current_remote_options
-    assert options["runtime_env"]["env_vars"]["VERTEX_TRACK_PROJECT"] == "not-on-the-node"
-
-    # Exactly the node's settings: the workers start with them, nothing is added.
-    for var in [v for v in os.environ if v.startswith("VERTEX_TRACK_")]:
-        monkeypatch.delenv(var)
-    for var, value in node_vars.items():
-        monkeypatch.setenv(var, value)
-    assert _workers_inherit(vt.tracking.workers.worker_env())
-    assert isinstance(ray_worker_settings(runner), contextlib.nullcontext)
-    # One variable more than the node has is handed over again.
-    monkeypatch.setenv("VERTEX_TRACK_EXPERIMENT", "only-here")
-    assert not _workers_inherit(vt.tracking.workers.worker_env())
-    with ray_worker_settings(runner):
-        options = RemoteOptionsContext.get().current_remote_options
-    assert options["runtime_env"]["env_vars"]["VERTEX_TRACK_EXPERIMENT"] == "only-here"
