@@ -32,9 +32,9 @@ COMPLETE execution in their pipeline run, read right after each flow returns
 (must be 0).
 
 ``--ray-keep-idle-workers`` keeps Ray's idle workers: by default Ray kills a
-worker idle for a second once it has more workers than CPUs, and with four
-workers on fewer cores it starts more than four, so every flow run starts
-new worker processes that import Prefect (and, in tracked runs, open their
+worker idle for a second once it has more workers than CPUs, and on a 2-core
+machine it kept 7-8 workers for 4 CPUs and replaced 2-5 of them in every
+flow run; each new worker imports Prefect (and, in tracked runs, opens its
 store and S3 connections) again.
 
 Usage: python benchmarks/bench_scale.py [--tasks 400] [--workers 4] [--repeats 3]
@@ -247,11 +247,7 @@ def main() -> None:
         if "ray" in runners:
             import ray
 
-            # Ray kills a worker that has been idle for a second once it has more
-            # workers than CPUs, and it starts more than --workers of them on a machine
-            # with fewer cores than workers; each new one pays its imports and its first
-            # connections again. --ray-keep-idle-workers keeps them, as a cluster with
-            # a core per worker never has to start them.
+            # --ray-keep-idle-workers: see the module docstring.
             system_config = ({"idle_worker_killing_time_threshold_ms": 3_600_000}
                              if args.ray_keep_idle_workers else None)
             ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False,
