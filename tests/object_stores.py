@@ -18,11 +18,13 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 
 def free_port() -> int:
@@ -98,6 +100,18 @@ def moto_s3() -> Iterator[Bucket]:
         server.stop()
 
 
+def _quiet_hang_ups(httpd: Any) -> None:
+    """A client that hangs up before the whole response is written is not an error of
+    the test: http.server would print its BrokenPipeError traceback into the test log."""
+    default = httpd.handle_error
+
+    def handle_error(request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            default(request, client_address)
+
+    httpd.handle_error = handle_error
+
+
 @contextmanager
 def gcs_emulator() -> Iterator[Bucket]:
     """gcp-storage-emulator on 127.0.0.1, with one bucket made; the environment points at it."""
@@ -107,6 +121,7 @@ def gcs_emulator() -> Iterator[Bucket]:
     name = f"vt-test-{uuid.uuid4().hex[:8]}"
     server = create_server("127.0.0.1", port, in_memory=True, default_bucket=name)
     server.start()
+    _quiet_hang_ups(server._api._httpd)  # the emulator's http.server.HTTPServer
     _wait_listening(port)
     env = {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}"}
     try:
