@@ -21,6 +21,7 @@ registered ``system.Model`` artifact, ``bestTrial``, ``trials``).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -76,6 +77,8 @@ class _Job:
     end_time: Any = None
     cancelled: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Set once the process has ended and its final state is in its PipelineRun.
+    reaped: threading.Event = field(default_factory=threading.Event)
 
     @property
     def result_path(self) -> Path:
@@ -179,6 +182,15 @@ async def create_training_pipeline(request: Request, project: str,
 def _reap(job: _Job) -> None:
     job.process.wait()
     job.end_time = now()
+    try:
+        ctx = _summary_context(job.store, job.id)
+        state, error, _ = _state_of(job, ctx)
+        _settle(ctx, state, error)
+    except Exception:  # the store is unreachable: the API still answers from the process
+        logging.getLogger(__name__).warning(
+            "could not record the end of training pipeline %s", job.id, exc_info=True)
+    finally:
+        job.reaped.set()
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -261,6 +273,8 @@ def _resource(request: Request, name: str, body: dict[str, Any], state: str, cre
 def _describe(request: Request, project: str, location: str, pid: str,
               job: _Job | None) -> dict[str, Any]:
     store = job.store if job is not None else store_for(project, location)
+    if job is not None and job.process.poll() is not None:
+        job.reaped.wait(timeout=30)  # its final state is being written into its records
     ctx = _summary_context(store, pid)
     if job is None and ctx is None:
         raise ApiError(404, f"training pipeline {pid!r} not found in projects/{project}/"
@@ -268,7 +282,6 @@ def _describe(request: Request, project: str, location: str, pid: str,
                        "those whose records reached the store)")
     state, error, result = _state_of(job, ctx)
     if job is not None:
-        _settle(ctx, state, error)
         body, created, ended = job.body, job.create_time, job.end_time
     else:
         assert ctx is not None
@@ -283,7 +296,8 @@ def _describe(request: Request, project: str, location: str, pid: str,
 def _settle(ctx: Context | None, state: str, error: str | None) -> None:
     """Write a pipeline's final state into its PipelineRun when its process ended
     without doing so: interrupted before it could record it, or killed after
-    :data:`CANCEL_GRACE_S`. Its records then say what the API says."""
+    :data:`CANCEL_GRACE_S`. Its records then say what the API says, whether or
+    not anyone asks this server (called once, when the process ends)."""
     if ctx is None or state not in _DONE:
         return
     summary = ctx.metadata.get("training_pipeline") or {}
