@@ -24,7 +24,8 @@ endpoint from the usual AWS environment variables), or ``--s3``: a local
 S3-protocol server (``python -m moto.server``, when moto is installed) on
 127.0.0.1, in a process of its own, with a fresh bucket.
 
-Reported: median wall seconds per flow run of each, the overhead ratios
+Reported: median wall seconds per flow run of each, the number of worker processes Ray
+started during each Ray flow run (median), the overhead ratios
 tracked / untracked (the ratio of the medians, and the median of the ratios of
 the tracked and untracked runs of each repetition, which ran one after the
 other), and ``lost``: task runs of the tracked runs with no
@@ -32,10 +33,12 @@ COMPLETE execution in their pipeline run, read right after each flow returns
 (must be 0).
 
 ``--ray-keep-idle-workers`` keeps Ray's idle workers: by default Ray kills a
-worker idle for a second once it has more workers than CPUs, and on a 2-core
-machine it kept 7-8 workers for 4 CPUs and replaced 2-5 of them in every
-flow run; each new worker imports Prefect (and, in tracked runs, opens its
-store and S3 connections) again.
+worker idle for a second once it has more workers than CPUs. A task waiting in
+``ray.get`` (prefect-ray's wrapper resolves a consuming task's inputs that way)
+lends its CPU to a queued task, for which Ray starts a new worker when none is
+idle; on a 2-core machine Ray started 5-19 workers per 400-task flow run. Each
+new worker imports Prefect (and, in tracked runs, opens its store and S3
+connections) again.
 
 Usage: python benchmarks/bench_scale.py [--tasks 400] [--workers 4] [--repeats 3]
        [--store-uri postgresql://...] [--artifact-root DIR|s3://...] [--s3]
@@ -193,6 +196,18 @@ def local_s3() -> Iterator[str]:
         server.wait(timeout=30)
 
 
+def ray_worker_logs() -> set[str]:
+    """The log files of every Ray worker process this node has started so far (Ray writes
+    one ``python-core-worker-<id>_<pid>.log`` per worker process, and keeps them after the
+    worker exits), so the difference over a flow run counts the workers it started."""
+    import ray._private.worker
+
+    node = ray._private.worker._global_node  # no public API names a node's log folder
+    if node is None:
+        return set()
+    return {p.name for p in Path(node.get_logs_dir_path()).glob("python-core-worker-*.log")}
+
+
 def lost_task_runs(state: Any, n_tasks: int) -> int:
     """Task runs of a tracked flow run with no COMPLETE execution in its pipeline run."""
     run = vt.PipelineRun.get(str(state.state_details.flow_run_id))
@@ -259,23 +274,29 @@ def main() -> None:
             plain, tracked = build_flows(runner, args.tasks, args.workers, dask_address)
             flows[(runner, "untracked")], flows[(runner, "tracked")] = plain, tracked
         times: dict[tuple[str, str], list[float]] = {key: [] for key in flows}
+        started: dict[tuple[str, str], list[int]] = {key: [] for key in flows if key[0] == "ray"}
         lost = 0
         order = list(flows)
         for repeat in range(args.repeats + 1):  # the first round warms up (imports, workers)
             shift = repeat % len(order)
             for key in order[shift:] + order[:shift]:
                 quiesce()
+                workers_before = ray_worker_logs() if key[0] == "ray" else set()
                 start = time.perf_counter()
                 state = flows[key](return_state=True)
                 elapsed = time.perf_counter() - start
+                new_workers = len(ray_worker_logs() - workers_before) if key[0] == "ray" else 0
                 if not state.is_completed():
                     sys.exit(f"{key} flow run ended {state.type}: {state.message}")
                 if key[1] == "tracked":
                     lost += lost_task_runs(state, args.tasks)
                 if repeat:
                     times[key].append(elapsed)
+                    if key in started:
+                        started[key].append(new_workers)
+                started_note = f" ({new_workers} Ray workers started)" if key[0] == "ray" else ""
                 print(f"  {'warm-up' if not repeat else f'run {repeat}'} {key[0]:>6} "
-                      f"{key[1]:>9}: {elapsed:7.2f} s", flush=True)
+                      f"{key[1]:>9}: {elapsed:7.2f} s{started_note}", flush=True)
 
     load_after = os.getloadavg()[0]
     rows: list[tuple[str, object, str]] = []
@@ -303,6 +324,12 @@ def main() -> None:
         summary[f"{runner}_paired_ratio"] = round(paired, 3)
         summary[f"{runner}_untracked_s"] = round(plain_s, 3)
         summary[f"{runner}_tracked_s"] = round(tracked_s, 3)
+        if runner == "ray":
+            for kind in ("untracked", "tracked"):
+                median_started = statistics.median(started[("ray", kind)])
+                rows.append((f"ray: worker processes started per {kind} flow run (median)",
+                             median_started, ""))
+                summary[f"ray_workers_started_{kind}"] = median_started
     rows.append(("lost task runs (tracked runs, all repetitions and warm-up)", lost, ""))
     rows.append(("load average before / after", f"{load_before:.1f} / {load_after:.1f}", ""))
     summary.update(lost=lost, load_before=round(load_before, 2), load_after=round(load_after, 2))
