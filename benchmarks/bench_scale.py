@@ -281,20 +281,21 @@ def main() -> None:
             shift = repeat % len(order)
             for key in order[shift:] + order[:shift]:
                 quiesce()
-                workers_before = ray_worker_logs() if key[0] == "ray" else set()
+                on_ray = key in started
+                workers_before = ray_worker_logs() if on_ray else set()
                 start = time.perf_counter()
                 state = flows[key](return_state=True)
                 elapsed = time.perf_counter() - start
-                new_workers = len(ray_worker_logs() - workers_before) if key[0] == "ray" else 0
+                new_workers = len(ray_worker_logs() - workers_before) if on_ray else 0
                 if not state.is_completed():
                     sys.exit(f"{key} flow run ended {state.type}: {state.message}")
                 if key[1] == "tracked":
                     lost += lost_task_runs(state, args.tasks)
                 if repeat:
                     times[key].append(elapsed)
-                    if key in started:
+                    if on_ray:
                         started[key].append(new_workers)
-                started_note = f" ({new_workers} Ray workers started)" if key[0] == "ray" else ""
+                started_note = f" ({new_workers} Ray workers started)" if on_ray else ""
                 print(f"  {'warm-up' if not repeat else f'run {repeat}'} {key[0]:>6} "
                       f"{key[1]:>9}: {elapsed:7.2f} s{started_note}", flush=True)
 
